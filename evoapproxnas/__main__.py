@@ -1,0 +1,5 @@
+import sys
+
+from evoapproxnas.cli import main
+
+sys.exit(main())

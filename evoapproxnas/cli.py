@@ -1,0 +1,58 @@
+"""The ``evoapproxnas`` console script: one parser, subcommands registered by each area.
+
+Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` which adds its
+subcommands and sets ``func`` to a callable ``func(args) -> int | None``. Those modules must
+not import TensorFlow at module level, so ``evoapproxnas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from evoapproxnas import __version__
+from evoapproxnas.errors import UserError
+
+COMMAND_MODULES = (
+    "evoapproxnas.multipliers.cli",
+    "evoapproxnas.approx.cli",
+    "evoapproxnas.search.cli",
+    "evoapproxnas.hardware.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evoapproxnas",
+        description="Evolutionary NAS of CNNs with approximate multipliers and hardware cost.",
+    )
+    parser.add_argument("--version", action="version", version=f"evoapproxnas {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # an area not present in this build
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except UserError as exc:
+        print(f"evoapproxnas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evoapproxnas: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
