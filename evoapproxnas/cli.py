@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"evoapproxnas: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("evoapproxnas: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,387 @@
+// Product-table ("LUT") convolution and matrix product on 8-bit codes for TensorFlow (CPU).
+//
+// out[m, n] = sum_k lut[a[m, k], w[k, n]]  (exact integer sums), with convolutions mapped onto
+// the same kernel: a row m is one output pixel, k runs over the (kh, kw, cin) taps in HWIO order.
+//
+// Speed: the weights are fixed for one call, so the kernel first gathers a table
+//   T[k][a][n] = lut[a, w[k, n]]   (uint16 or int16, n padded to a multiple of 16)
+// and then, for every (m, k), adds the contiguous row T[k][a[m, k]][:] into int32 accumulators
+// held in registers. k is blocked so that one block of T stays in L2; m is tiled across
+// TensorFlow's intra-op thread pool. The hot loop is compiled three times (AVX-512, AVX2,
+// generic) through function target attributes and chosen at run time from the CPU's features,
+// so the shared library is safe to cache on any x86-64 machine.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/util/work_sharder.h"
+
+using namespace tensorflow;  // NOLINT
+
+namespace {
+
+constexpr int kLanes = 16;             // n is padded to a multiple of this
+constexpr int64_t kBlockBytes = 384 * 1024;  // L2 budget for one k-block of T
+constexpr int kTileRows = 32;          // output rows per work item
+
+Status PadShape(shape_inference::InferenceContext* c, bool depthwise) {
+  shape_inference::ShapeHandle x, w;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &x));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &w));
+  std::vector<int32> strides, pads;
+  TF_RETURN_IF_ERROR(c->GetAttr("strides", &strides));
+  TF_RETURN_IF_ERROR(c->GetAttr("pads", &pads));
+  auto out_dim = [&](int xd, int wd, int s, int p0, int p1) -> shape_inference::DimensionHandle {
+    auto in = c->Dim(x, xd);
+    auto k = c->Dim(w, wd);
+    if (!c->ValueKnown(in) || !c->ValueKnown(k)) return c->UnknownDim();
+    int64_t v = (c->Value(in) + p0 + p1 - c->Value(k)) / s + 1;
+    return c->MakeDim(v);
+  };
+  auto ho = out_dim(1, 0, strides[0], pads[0], pads[1]);
+  auto wo = out_dim(2, 1, strides[1], pads[2], pads[3]);
+  shape_inference::DimensionHandle n;
+  if (depthwise) {
+    TF_RETURN_IF_ERROR(c->Multiply(c->Dim(w, 2), c->Dim(w, 3), &n));
+  } else {
+    n = c->Dim(w, 3);
+  }
+  c->set_output(0, c->MakeShape({c->Dim(x, 0), ho, wo, n}));
+  return OkStatus();
+}
+
+}  // namespace
+
+REGISTER_OP("EvoLutConv2D")
+    .Input("x: uint8")
+    .Input("w: uint8")
+    .Input("lut: int32")
+    .Input("pad_code: int32")
+    .Attr("strides: list(int)")
+    .Attr("pads: list(int)")
+    .Attr("out_type: {int32, int64}")
+    .Output("y: out_type")
+    .SetShapeFn([](shape_inference::InferenceContext* c) { return PadShape(c, false); });
+
+REGISTER_OP("EvoLutDepthwiseConv2D")
+    .Input("x: uint8")
+    .Input("w: uint8")
+    .Input("lut: int32")
+    .Input("pad_code: int32")
+    .Attr("strides: list(int)")
+    .Attr("pads: list(int)")
+    .Attr("out_type: {int32, int64}")
+    .Output("y: out_type")
+    .SetShapeFn([](shape_inference::InferenceContext* c) { return PadShape(c, true); });
+
+namespace {
+
+// ---------------------------------------------------------------- hot loop (three builds)
+// acc[0..NB) += sum over the rows listed in rows[0..count) of T rows (each at column offset n0).
+template <typename TT, int NB>
+static inline __attribute__((always_inline)) void AddRows(const TT* const* rows, int count,
+                                                          int n0, int32_t* acc) {
+  int32_t r[NB];
+  for (int j = 0; j < NB; ++j) r[j] = acc[j];
+  for (int i = 0; i < count; ++i) {
+    const TT* row = rows[i] + n0;
+    for (int j = 0; j < NB; ++j) r[j] += static_cast<int32_t>(row[j]);
+  }
+  for (int j = 0; j < NB; ++j) acc[j] = r[j];
+}
+
+template <typename TT>
+static inline __attribute__((always_inline)) void AddRowsAll(const TT* const* rows, int count,
+                                                             int np, int32_t* acc) {
+  int n0 = 0;
+  for (; n0 + 64 <= np; n0 += 64) AddRows<TT, 64>(rows, count, n0, acc + n0);
+  for (; n0 + 32 <= np; n0 += 32) AddRows<TT, 32>(rows, count, n0, acc + n0);
+  for (; n0 < np; n0 += 16) AddRows<TT, 16>(rows, count, n0, acc + n0);
+}
+
+#define EVO_DEFINE_ADD(SUFFIX, ATTR)                                                       \
+  ATTR void AddRowsU16_##SUFFIX(const uint16_t* const* r, int c, int np, int32_t* acc) { \
+    AddRowsAll<uint16_t>(r, c, np, acc);                                                \
+  }                                                                                      \
+  ATTR void AddRowsS16_##SUFFIX(const int16_t* const* r, int c, int np, int32_t* acc) {  \
+    AddRowsAll<int16_t>(r, c, np, acc);                                                 \
+  }
+
+EVO_DEFINE_ADD(avx512, __attribute__((target("avx512f,avx512bw,avx512vl,prefer-vector-width=512"))))
+EVO_DEFINE_ADD(avx2, __attribute__((target("avx2,fma"))))
+EVO_DEFINE_ADD(generic, )
+
+template <typename TT>
+using AddFn = void (*)(const TT* const*, int, int, int32_t*);
+
+template <typename TT>
+AddFn<TT> PickAdd();
+
+template <>
+AddFn<uint16_t> PickAdd<uint16_t>() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    return AddRowsU16_avx512;
+  if (__builtin_cpu_supports("avx2")) return AddRowsU16_avx2;
+  return AddRowsU16_generic;
+}
+
+template <>
+AddFn<int16_t> PickAdd<int16_t>() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    return AddRowsS16_avx512;
+  if (__builtin_cpu_supports("avx2")) return AddRowsS16_avx2;
+  return AddRowsS16_generic;
+}
+
+// ---------------------------------------------------------------- shared geometry
+struct Geometry {
+  int64_t batch, h, w, c, kh, kw, n_per_c, ho, wo;
+  int sh, sw, pt, pl;
+};
+
+Status ReadGeometry(OpKernelContext* ctx, const Tensor& x, const Tensor& w,
+                    const std::vector<int32>& strides, const std::vector<int32>& pads,
+                    bool depthwise, Geometry* g) {
+  if (x.dims() != 4 || w.dims() != 4)
+    return errors::InvalidArgument("x must be NHWC and w HWIO (rank 4)");
+  if (strides.size() != 2 || pads.size() != 4)
+    return errors::InvalidArgument("strides needs 2 values and pads 4");
+  g->batch = x.dim_size(0);
+  g->h = x.dim_size(1);
+  g->w = x.dim_size(2);
+  g->c = x.dim_size(3);
+  g->kh = w.dim_size(0);
+  g->kw = w.dim_size(1);
+  if (w.dim_size(2) != g->c)
+    return errors::InvalidArgument("input channels of x (", g->c, ") and w (", w.dim_size(2),
+                                   ") differ");
+  g->n_per_c = w.dim_size(3);
+  g->sh = strides[0];
+  g->sw = strides[1];
+  g->pt = pads[0];
+  g->pl = pads[2];
+  if (g->sh < 1 || g->sw < 1) return errors::InvalidArgument("strides must be >= 1");
+  const int64_t hp = g->h + pads[0] + pads[1], wp = g->w + pads[2] + pads[3];
+  if (hp < g->kh || wp < g->kw) return errors::InvalidArgument("kernel larger than input");
+  g->ho = (hp - g->kh) / g->sh + 1;
+  g->wo = (wp - g->kw) / g->sw + 1;
+  (void)depthwise;
+  (void)ctx;
+  return OkStatus();
+}
+
+// Pointers to the cin codes seen by each tap of output row m (or to a padding row).
+inline void TapPointers(const Geometry& g, const uint8_t* x, const uint8_t* pad_row, int64_t m,
+                        const uint8_t** taps) {
+  const int64_t ow = m % g.wo, oh = (m / g.wo) % g.ho, b = m / (g.wo * g.ho);
+  const uint8_t* img = x + b * g.h * g.w * g.c;
+  int t = 0;
+  for (int64_t i = 0; i < g.kh; ++i) {
+    const int64_t ih = oh * g.sh + i - g.pt;
+    for (int64_t j = 0; j < g.kw; ++j, ++t) {
+      const int64_t iw = ow * g.sw + j - g.pl;
+      const bool inside = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+      taps[t] = inside ? img + (ih * g.w + iw) * g.c : pad_row;
+    }
+  }
+}
+
+template <typename OutT>
+class LutConvOp : public OpKernel {
+ public:
+  explicit LutConvOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("strides", &strides_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("pads", &pads_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& w = ctx->input(1);
+    const Tensor& lut = ctx->input(2);
+    OP_REQUIRES(ctx, ctx->input(3).NumElements() == 1,
+                errors::InvalidArgument("pad_code must be a scalar"));
+    pad_code_ = ctx->input(3).flat<int32>()(0) & 0xFF;
+    OP_REQUIRES(ctx, lut.NumElements() == 65536,
+                errors::InvalidArgument("lut must have 256x256 entries"));
+    Geometry g;
+    OP_REQUIRES_OK(ctx, ReadGeometry(ctx, x, w, strides_, pads_, false, &g));
+    const int32_t* L = lut.flat<int32>().data();
+    int32_t lo = L[0], hi = L[0];
+    for (int i = 1; i < 65536; ++i) lo = std::min(lo, L[i]), hi = std::max(hi, L[i]);
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            0, TensorShape({g.batch, g.ho, g.wo, g.n_per_c}), &y));
+    if (y->NumElements() == 0) return;
+    if (lo >= 0 && hi <= 65535) {
+      Run<uint16_t>(ctx, g, x, w, L, y);
+    } else if (lo >= -32768 && hi <= 32767) {
+      Run<int16_t>(ctx, g, x, w, L, y);
+    } else {
+      ctx->SetStatus(errors::InvalidArgument("lut values must fit in 16 bits"));
+    }
+  }
+
+ private:
+  template <typename TT>
+  void Run(OpKernelContext* ctx, const Geometry& g, const Tensor& x, const Tensor& w,
+           const int32_t* L, Tensor* y) {
+    const int64_t taps = g.kh * g.kw, cin = g.c, K = taps * cin, N = g.n_per_c;
+    const int64_t np = (N + kLanes - 1) / kLanes * kLanes;
+    const int64_t M = g.batch * g.ho * g.wo;
+    const uint8_t* W = w.flat<uint8>().data();
+    const uint8_t* X = x.flat<uint8>().data();
+    auto pool = ctx->device()->tensorflow_cpu_worker_threads();
+
+    // Gathered table T[k][a][n] = lut[a, w[k, n]].
+    Tensor t_tensor;
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(DT_UINT16, TensorShape({K * 256 * np}), &t_tensor));
+    TT* T = reinterpret_cast<TT*>(t_tensor.flat<uint16>().data());
+    Shard(pool->num_threads, pool->workers, K, 256 * np, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) {
+        const uint8_t* wk = W + k * N;
+        TT* tk = T + k * 256 * np;
+        for (int64_t a = 0; a < 256; ++a) {
+          const int32_t* la = L + a * 256;
+          TT* dst = tk + a * np;
+          for (int64_t n = 0; n < N; ++n) dst[n] = static_cast<TT>(la[wk[n]]);
+          for (int64_t n = N; n < np; ++n) dst[n] = 0;
+        }
+      }
+    });
+
+    // k-blocks: consecutive k with one block of T inside the L2 budget.
+    const int64_t kb = std::max<int64_t>(1, kBlockBytes / (256 * np * sizeof(TT)));
+    const AddFn<TT> add = PickAdd<TT>();
+    const std::vector<uint8_t> pad_row(cin, static_cast<uint8_t>(pad_code_));
+    OutT* Y = y->flat<OutT>().data();
+    const int64_t tiles = (M + kTileRows - 1) / kTileRows;
+    const int64_t cost = kTileRows * K * np / 4 + 1;
+    Shard(pool->num_threads, pool->workers, tiles, cost, [&](int64_t t0, int64_t t1) {
+      std::vector<int32_t> acc(kTileRows * np);
+      std::vector<const uint8_t*> tap_ptr(kTileRows * taps);
+      std::vector<const TT*> rows(kb);
+      for (int64_t tile = t0; tile < t1; ++tile) {
+        const int64_t m0 = tile * kTileRows, mr = std::min<int64_t>(kTileRows, M - m0);
+        std::fill(acc.begin(), acc.end(), 0);
+        for (int64_t r = 0; r < mr; ++r) {
+          TapPointers(g, X, pad_row.data(), m0 + r, &tap_ptr[r * taps]);
+          if (sizeof(OutT) > 4) std::fill(Y + (m0 + r) * N, Y + (m0 + r + 1) * N, OutT(0));
+        }
+        for (int64_t k0 = 0; k0 < K; k0 += kb) {
+          const int64_t k1 = std::min(K, k0 + kb);
+          for (int64_t r = 0; r < mr; ++r) {
+            const uint8_t* const* tp = &tap_ptr[r * taps];
+            int cnt = 0;
+            int64_t t = k0 / cin, c = k0 % cin;
+            for (int64_t k = k0; k < k1; ++k) {
+              rows[cnt++] = T + (k * 256 + tp[t][c]) * np;
+              if (++c == cin) c = 0, ++t;
+            }
+            add(rows.data(), cnt, static_cast<int>(np), &acc[r * np]);
+          }
+          if (sizeof(OutT) > 4 && k1 < K) Flush(acc, mr, np, N, m0, Y, true);
+        }
+        Flush(acc, mr, np, N, m0, Y, sizeof(OutT) > 4);
+      }
+    });
+  }
+
+  // Writes (or, for 64-bit outputs, adds) the accumulator tile into y and clears it.
+  static void Flush(std::vector<int32_t>& acc, int64_t mr, int64_t np, int64_t N, int64_t m0,
+                    OutT* Y, bool accumulate) {
+    for (int64_t r = 0; r < mr; ++r) {
+      OutT* dst = Y + (m0 + r) * N;
+      int32_t* src = &acc[r * np];
+      if (accumulate) {  // 64-bit outputs: rows were zeroed when the tile started
+        for (int64_t n = 0; n < N; ++n) dst[n] += src[n];
+      } else {
+        for (int64_t n = 0; n < N; ++n) dst[n] = src[n];
+      }
+      std::fill(src, src + np, 0);
+    }
+  }
+
+  std::vector<int32> strides_, pads_;
+  int pad_code_;
+};
+
+// Depthwise: out[b, oh, ow, c * dm + q] = sum over taps of lut[x[.., c], w[i, j, c, q]].
+template <typename OutT>
+class LutDepthwiseOp : public OpKernel {
+ public:
+  explicit LutDepthwiseOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("strides", &strides_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("pads", &pads_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& w = ctx->input(1);
+    const Tensor& lut = ctx->input(2);
+    OP_REQUIRES(ctx, ctx->input(3).NumElements() == 1,
+                errors::InvalidArgument("pad_code must be a scalar"));
+    pad_code_ = ctx->input(3).flat<int32>()(0) & 0xFF;
+    OP_REQUIRES(ctx, lut.NumElements() == 65536,
+                errors::InvalidArgument("lut must have 256x256 entries"));
+    Geometry g;
+    OP_REQUIRES_OK(ctx, ReadGeometry(ctx, x, w, strides_, pads_, true, &g));
+    const int64_t C = g.c, dm = g.n_per_c, taps = g.kh * g.kw, M = g.batch * g.ho * g.wo;
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({g.batch, g.ho, g.wo, C * dm}), &y));
+    if (y->NumElements() == 0) return;
+    const int32_t* L = lut.flat<int32>().data();
+    const uint8_t* W = w.flat<uint8>().data();
+    const uint8_t* X = x.flat<uint8>().data();
+    // Column table: col[t][c*dm+q][a] = lut[a, w[t, c, q]].
+    std::vector<int32_t> col(taps * C * dm * 256);
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t cq = 0; cq < C * dm; ++cq) {
+        const uint8_t wv = W[t * C * dm + cq];
+        int32_t* dst = &col[(t * C * dm + cq) * 256];
+        for (int a = 0; a < 256; ++a) dst[a] = L[a * 256 + wv];
+      }
+    const std::vector<uint8_t> pad_row(C, static_cast<uint8_t>(pad_code_));
+    OutT* Y = y->flat<OutT>().data();
+    auto pool = ctx->device()->tensorflow_cpu_worker_threads();
+    Shard(pool->num_threads, pool->workers, M, taps * C * dm * 2, [&](int64_t m0, int64_t m1) {
+      std::vector<const uint8_t*> tp(taps);
+      for (int64_t m = m0; m < m1; ++m) {
+        TapPointers(g, X, pad_row.data(), m, tp.data());
+        OutT* dst = Y + m * C * dm;
+        std::fill(dst, dst + C * dm, OutT(0));
+        for (int64_t t = 0; t < taps; ++t) {
+          const uint8_t* src = tp[t];
+          const int32_t* ct = &col[t * C * dm * 256];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t q = 0; q < dm; ++q)
+              dst[c * dm + q] += ct[(c * dm + q) * 256 + src[c]];
+        }
+      }
+    });
+  }
+
+ private:
+  std::vector<int32> strides_, pads_;
+  int pad_code_;
+};
+
+}  // namespace
+
+REGISTER_KERNEL_BUILDER(
+    Name("EvoLutConv2D").Device(DEVICE_CPU).TypeConstraint<int32>("out_type"),
+    LutConvOp<int32>);
+REGISTER_KERNEL_BUILDER(
+    Name("EvoLutConv2D").Device(DEVICE_CPU).TypeConstraint<int64_t>("out_type"),
+    LutConvOp<int64_t>);
+REGISTER_KERNEL_BUILDER(
+    Name("EvoLutDepthwiseConv2D").Device(DEVICE_CPU).TypeConstraint<int32>("out_type"),
+    LutDepthwiseOp<int32>);
+REGISTER_KERNEL_BUILDER(
+    Name("EvoLutDepthwiseConv2D").Device(DEVICE_CPU).TypeConstraint<int64_t>("out_type"),
+    LutDepthwiseOp<int64_t>);

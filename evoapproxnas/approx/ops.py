@@ -1,0 +1,260 @@
+"""Exact product-table kernels on 8-bit codes: ``lut_matmul``, ``lut_conv2d``,
+``lut_depthwise_conv2d``.
+
+Every product ``a * b`` is replaced by ``lut[a, b]`` (``a`` = activation code, ``b`` = weight
+code) and the products are summed exactly. Codes are ``uint8`` for ``uint16`` (unsigned) tables
+and ``int8`` for ``int16`` (signed) tables, where the two's-complement byte is the table index.
+
+Accumulator: ``int32`` whenever ``K * max|lut| <= 2**31 - 1`` (``max|lut|`` = 65535 for unsigned,
+32768 for signed tables, so any K <= 32768, i.e. every conv of this project: 3x3x3640 at most),
+else ``int64``. The result dtype follows from the static K and the table dtype alone.
+
+Backends: ``"op"`` (the C++ custom op, built on first use), ``"tf"`` (pure TensorFlow gathers,
+slow but dependency-free) and ``"auto"`` (the op, or the fallback with one warning when it cannot
+be built). The default comes from ``$EVOAPPROXNAS_APPROX_BACKEND`` (``auto`` if unset).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from evoapproxnas.approx import build
+from evoapproxnas.approx.reference import same_pads
+from evoapproxnas.errors import UserError
+
+BACKENDS = ("auto", "op", "tf")
+ENV_BACKEND = "EVOAPPROXNAS_APPROX_BACKEND"
+_INT32_MAX = 2**31 - 1
+_FALLBACK_CHUNK = 1 << 22  # gathered elements per chunk in the pure-TensorFlow path
+_op_state: dict[str, object] = {}
+
+
+# ------------------------------------------------------------------------- validation
+def check_table(lut) -> tuple[tf.Tensor, bool]:
+    """Validate a product table; return it as an int32 [256, 256] tensor and whether signed."""
+    dtype = lut.dtype if isinstance(lut, (np.ndarray, tf.Tensor, tf.Variable)) else None
+    dtype = tf.as_dtype(dtype) if dtype is not None else None
+    if dtype not in (tf.uint16, tf.int16):
+        raise UserError(
+            f"product table must be a uint16 (unsigned) or int16 (signed) array, got "
+            f"{getattr(lut, 'dtype', type(lut).__name__)}; load it with "
+            "evoapproxnas.multipliers.load_library(...)[name].lut"
+        )
+    if tuple(lut.shape) != (256, 256):
+        raise UserError(
+            f"product table must have shape (256, 256) indexed lut[activation, weight], "
+            f"got {tuple(lut.shape)}"
+        )
+    return tf.cast(tf.convert_to_tensor(lut), tf.int32), dtype == tf.int16
+
+
+def _codes(value, signed: bool, what: str) -> tf.Tensor:
+    """Validate codes against the table kind and return them as uint8 table indices."""
+    value = tf.convert_to_tensor(value)
+    want = tf.int8 if signed else tf.uint8
+    if value.dtype != want:
+        kind = "signed (int16)" if signed else "unsigned (uint16)"
+        raise UserError(
+            f"{what} codes must be {want.name} for a {kind} product table, got "
+            f"{value.dtype.name}; quantize with evoapproxnas.approx.quant first"
+        )
+    return tf.bitcast(value, tf.uint8) if signed else value
+
+
+def _out_dtype(k: int | None, signed: bool) -> tf.DType:
+    bound = 32768 if signed else 65535
+    return tf.int32 if k is not None and k * bound <= _INT32_MAX else tf.int64
+
+
+def _pair(value, what: str) -> tuple[int, int]:
+    vals = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(vals) != 2 or min(vals) < 1:
+        raise UserError(f"{what} must be a positive int or a pair of them, got {value!r}")
+    return vals
+
+
+def _pads(x_shape, kh: int, kw: int, strides, padding: str) -> list[int]:
+    mode = str(padding).upper()
+    if mode not in ("SAME", "VALID"):
+        raise UserError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
+    h, w = x_shape[1], x_shape[2]
+    if h is None or w is None:
+        raise UserError("lut convolutions need a static input height and width")
+    if mode == "VALID":
+        if h < kh or w < kw:
+            raise UserError(f"kernel {kh}x{kw} is larger than the input {h}x{w} (VALID)")
+        return [0, 0, 0, 0]
+    return [*same_pads(h, kh, strides[0]), *same_pads(w, kw, strides[1])]
+
+
+def _pad_code(pad_code, signed: bool) -> tf.Tensor:
+    """The padding code as an int32 scalar table index (a tensor is taken as is)."""
+    if isinstance(pad_code, (int, np.integer)):
+        lo, hi = (-128, 127) if signed else (0, 255)
+        if not lo <= int(pad_code) <= hi:
+            raise UserError(f"pad_code must be a code in [{lo}, {hi}], got {pad_code}")
+    return tf.bitwise.bitwise_and(tf.cast(pad_code, tf.int32), 0xFF)
+
+
+def _check_rank(t: tf.Tensor, rank: int, what: str) -> None:
+    if t.shape.rank != rank:
+        raise UserError(f"{what} must have rank {rank}, got shape {tuple(t.shape)}")
+
+
+# ------------------------------------------------------------------------- backend
+def _resolve_backend(backend: str | None) -> str:
+    choice = (backend or os.environ.get(ENV_BACKEND) or "auto").lower()
+    if choice not in BACKENDS:
+        raise UserError(f"approx backend must be one of {', '.join(BACKENDS)}, got {choice!r}")
+    if choice == "tf":
+        return "tf"
+    module = _op_module(required=choice == "op")
+    return "op" if module is not None else "tf"
+
+
+def _op_module(required: bool):
+    if "module" in _op_state:
+        return _op_state["module"]
+    try:
+        module = build.load()
+    except (build.BuildError, OSError, tf.errors.NotFoundError) as exc:
+        if required:
+            raise
+        warnings.warn(
+            f"evoapproxnas: the approximate-multiplication op could not be built ({exc}); "
+            "using the pure-TensorFlow fallback, which gives the same results but is far slower",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        module = None
+    _op_state["module"] = module
+    return module
+
+
+def op_available() -> bool:
+    """True when the C++ op is (or can be) built and loaded."""
+    return _op_module(required=False) is not None
+
+
+# ------------------------------------------------------------------------- public API
+def lut_matmul(a, b, lut, *, backend: str | None = None) -> tf.Tensor:
+    """``out[m, n] = sum_k lut[a[m, k], b[k, n]]`` for codes ``a`` [M, K] and ``b`` [K, N]."""
+    table, signed = check_table(lut)
+    a = _codes(a, signed, "activation")
+    b = _codes(b, signed, "weight")
+    _check_rank(a, 2, "a")
+    _check_rank(b, 2, "b")
+    if a.shape[1] is not None and b.shape[0] is not None and a.shape[1] != b.shape[0]:
+        raise UserError(f"inner sizes differ: a is {tuple(a.shape)}, b is {tuple(b.shape)}")
+    x = tf.reshape(a, [-1, 1, 1, tf.shape(a)[1]])
+    x.set_shape([a.shape[0], 1, 1, a.shape[1]])
+    w = tf.reshape(b, [1, 1, tf.shape(b)[0], tf.shape(b)[1]])
+    w.set_shape([1, 1, b.shape[0], b.shape[1]])
+    out = _conv(x, w, table, signed, (1, 1), [0, 0, 0, 0], tf.constant(0), backend)
+    return tf.reshape(out, [tf.shape(a)[0], tf.shape(b)[1]])
+
+
+def lut_conv2d(
+    x, w, lut, strides: int | Sequence[int] = (1, 1), padding: str = "VALID", pad_code=0,
+    *, backend: str | None = None,
+) -> tf.Tensor:
+    """Convolution of NHWC codes ``x`` with HWIO codes ``w``; padded positions read
+    ``pad_code``; every product is ``lut[x_code, w_code]``; exact integer sums."""
+    table, signed = check_table(lut)
+    x = _codes(x, signed, "activation")
+    w = _codes(w, signed, "weight")
+    _check_rank(x, 4, "x (NHWC)")
+    _check_rank(w, 4, "w (HWIO)")
+    if x.shape[3] != w.shape[2]:
+        raise UserError(f"x has {x.shape[3]} channels but w expects {w.shape[2]}")
+    strides = _pair(strides, "strides")
+    pads = _pads(x.shape, w.shape[0], w.shape[1], strides, padding)
+    return _conv(x, w, table, signed, strides, pads, _pad_code(pad_code, signed), backend)
+
+
+def lut_depthwise_conv2d(
+    x, w, lut, strides: int | Sequence[int] = (1, 1), padding: str = "VALID", pad_code=0,
+    *, backend: str | None = None,
+) -> tf.Tensor:
+    """Depthwise convolution, ``w`` [kh, kw, C, depth_multiplier]; output channel
+    ``c * depth_multiplier + q``; products read from ``lut``; exact integer sums."""
+    table, signed = check_table(lut)
+    x = _codes(x, signed, "activation")
+    w = _codes(w, signed, "weight")
+    _check_rank(x, 4, "x (NHWC)")
+    _check_rank(w, 4, "w (kh, kw, C, depth_multiplier)")
+    if x.shape[3] != w.shape[2]:
+        raise UserError(f"x has {x.shape[3]} channels but w expects {w.shape[2]}")
+    strides = _pair(strides, "strides")
+    pads = _pads(x.shape, w.shape[0], w.shape[1], strides, padding)
+    code = _pad_code(pad_code, signed)
+    out_type = _out_dtype(w.shape[0] * w.shape[1], signed)
+    if _resolve_backend(backend) == "op":
+        return _op_module(True).evo_lut_depthwise_conv2d(
+            x, w, table, code, strides=list(strides), pads=pads, out_type=out_type
+        )
+    return _tf_depthwise(x, w, table, strides, pads, code, out_type)
+
+
+def _conv(x, w, table, signed, strides, pads, code, backend) -> tf.Tensor:
+    k = None if None in tuple(w.shape[:3]) else int(np.prod(w.shape[:3]))
+    out_type = _out_dtype(k, signed)
+    if _resolve_backend(backend) == "op":
+        return _op_module(True).evo_lut_conv2d(
+            x, w, table, code, strides=list(strides), pads=pads, out_type=out_type
+        )
+    return _tf_conv(x, w, table, strides, pads, code, out_type)
+
+
+# ------------------------------------------------------------------------- fallback
+def _tf_pad(x: tf.Tensor, pads: list[int], code: int) -> tf.Tensor:
+    if not any(pads):
+        return x
+    return tf.pad(x, [[0, 0], pads[:2], pads[2:], [0, 0]], constant_values=tf.cast(code, tf.uint8))
+
+
+def _tf_conv(x, w, table, strides, pads, code, out_type) -> tf.Tensor:
+    kh, kw, cin, n = (int(d) for d in w.shape)
+    xp = _tf_pad(x, pads, code)
+    patches = tf.image.extract_patches(
+        xp, sizes=[1, kh, kw, 1], strides=[1, *strides, 1], rates=[1, 1, 1, 1], padding="VALID"
+    )
+    out_shape = tf.shape(patches)[:3]
+    k = kh * kw * cin
+    rows = tf.reshape(tf.cast(patches, tf.int32) * 256, [-1, k])
+    cols = tf.reshape(tf.cast(w, tf.int32), [k, n])
+    flat = tf.reshape(table, [-1])
+    chunk = max(1, _FALLBACK_CHUNK // max(1, k * n))
+    m = tf.shape(rows)[0]
+    padded = tf.pad(rows, [[0, (-m) % chunk], [0, 0]])
+    blocks = tf.reshape(padded, [-1, chunk, k])
+
+    def one(block):
+        prods = tf.gather(flat, block[:, :, None] + cols[None])
+        return tf.reduce_sum(tf.cast(prods, out_type), axis=1)
+
+    out = tf.map_fn(one, blocks, fn_output_signature=tf.TensorSpec([chunk, n], out_type))
+    out = tf.reshape(out, [-1, n])[:m]
+    return tf.reshape(out, tf.concat([out_shape, [n]], 0))
+
+
+def _tf_depthwise(x, w, table, strides, pads, code, out_type) -> tf.Tensor:
+    kh, kw, c, dm = (int(d) for d in w.shape)
+    xp = tf.cast(_tf_pad(x, pads, code), tf.int32) * 256
+    hp, wp = xp.shape[1], xp.shape[2]
+    ho, wo = (hp - kh) // strides[0] + 1, (wp - kw) // strides[1] + 1
+    flat = tf.reshape(table, [-1])
+    wi = tf.cast(w, tf.int32)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            xs = xp[:, i : i + strides[0] * (ho - 1) + 1 : strides[0],
+                    j : j + strides[1] * (wo - 1) + 1 : strides[1]]
+            idx = xs[..., :, None] + wi[i, j][None, None, None]
+            part = tf.cast(tf.gather(flat, idx), out_type)
+            out = part if out is None else out + part
+    return tf.reshape(out, tf.concat([tf.shape(out)[:3], [c * dm]], 0))

@@ -1,0 +1,47 @@
+"""CGP genomes of CNNs: node functions, genome, mutation, decoding and counting (no TensorFlow)."""
+
+from evoapproxnas.cgp.counting import (
+    count_multiplications,
+    count_params,
+    graph_primitives,
+    multiplication_power,
+    multiply_layers,
+    node_primitives,
+)
+from evoapproxnas.cgp.decode import decode
+from evoapproxnas.cgp.functions import (
+    DEFAULT_FUNCTIONS,
+    FUNCTIONS,
+    NodeFunction,
+    register_function,
+)
+from evoapproxnas.cgp.genome import (
+    active_gene_indices,
+    active_nodes,
+    genome_hash,
+    random_genome,
+    validate_genome,
+)
+from evoapproxnas.cgp.mutation import mutate
+from evoapproxnas.cgp.spec import CGPSpec
+
+__all__ = [
+    "DEFAULT_FUNCTIONS",
+    "FUNCTIONS",
+    "CGPSpec",
+    "NodeFunction",
+    "active_gene_indices",
+    "active_nodes",
+    "count_multiplications",
+    "count_params",
+    "decode",
+    "genome_hash",
+    "graph_primitives",
+    "multiplication_power",
+    "multiply_layers",
+    "mutate",
+    "node_primitives",
+    "random_genome",
+    "register_function",
+    "validate_genome",
+]

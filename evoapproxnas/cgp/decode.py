@@ -1,0 +1,102 @@
+"""Decoding a genome into a ``networkx.DiGraph`` of layers with inferred shapes (no TensorFlow).
+
+Nodes: ``"input"`` (op ``input``), ``"node<k>"`` for each active grid node ``k`` (0-based,
+column-major) and ``"head"`` (op ``classifier``: global average pooling + dense). Attributes:
+``op``, ``params`` (chosen values after repair; strides are the ones actually used),
+``multiplier`` (gene, or ``None``), ``input_shapes``, ``output_shape``, ``inputs`` (the
+predecessor names in port order; a summation may read one node twice), ``repairs`` (what the
+shape rules changed, human-readable). Edges carry ``port`` (first input position) and
+``ports`` (all of them). Graph attributes: ``input_shape``, ``n_classes``, ``genome_hash``.
+Shape rules are those of ``cgp.primitives`` (stride rule and summation rule).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from evoapproxnas.cgp.genome import (
+    active_nodes,
+    genome_hash,
+    node_genes,
+    validate_genome,
+)
+from evoapproxnas.cgp.primitives import (
+    dropout_rate,
+    effective_strides,
+    expand,
+    summation_plan,
+)
+from evoapproxnas.cgp.spec import CGPSpec
+from evoapproxnas.errors import UserError
+
+
+def _check_input(input_shape, n_classes) -> tuple[tuple[int, int, int], int]:
+    shape = tuple(int(v) for v in input_shape) if hasattr(input_shape, "__len__") else ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UserError(f"input_shape must be (height, width, channels) > 0, got {input_shape!r}")
+    if int(n_classes) < 2:
+        raise UserError(f"n_classes must be at least 2, got {n_classes!r}")
+    return shape, int(n_classes)
+
+
+def node_name(address: int) -> str:
+    """Graph name of the grid node at genome ``address`` (1-based)."""
+    return "input" if address == 0 else f"node{address - 1}"
+
+
+def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
+    """Decode the active part of ``genome`` into a layer graph ending in the classifier head."""
+    genome = validate_genome(genome, spec)
+    input_shape, n_classes = _check_input(input_shape, n_classes)
+    graph = nx.DiGraph(input_shape=input_shape, n_classes=n_classes,
+                       genome_hash=genome_hash(genome, spec))
+    graph.add_node("input", op="input", params={}, multiplier=None, input_shapes=[],
+                   output_shape=input_shape, inputs=[], repairs=[])
+    for address in active_nodes(genome, spec):
+        genes = node_genes(genome, spec, address)
+        inputs = [node_name(a) for a in genes.inputs]
+        shapes = [graph.nodes[i]["output_shape"] for i in inputs]
+        params, repairs = _repair(genes.function.name, dict(genes.params), shapes)
+        multiplier = genes.multiplier if genes.function.multiplies else None
+        _add(graph, node_name(address), genes.function.name, params, multiplier, inputs, repairs)
+    _add(graph, "head", "classifier", {"units": n_classes}, spec.head_multiplier,
+         [node_name(int(genome[-1]))], [])
+    return graph
+
+
+def _repair(op: str, params: dict, shapes: list) -> tuple[dict, list[str]]:
+    repairs = []
+    if "strides" in params:
+        strides = effective_strides(params["strides"], shapes[0])
+        if strides != params["strides"]:
+            repairs.append(f"strides {params['strides']}->{strides} (input {shapes[0][:2]})")
+            params["strides"] = strides
+    if op == "max_pooling":
+        params["strides"] = effective_strides(2, shapes[0])
+        if params["strides"] == 1:
+            repairs.append(f"strides 2->1 (input {shapes[0][:2]})")
+    if op == "dropout":
+        params["rate"] = dropout_rate(params)
+    if op == "summation":
+        target, pools, projects = summation_plan(shapes)
+        for port, (pool, project) in enumerate(zip(pools, projects)):
+            if pool != (1, 1):
+                repairs.append(f"input {port} max-pooled {pool} to {target[:2]}")
+            if project:
+                repairs.append(f"input {port} projected 1x1 to {target[2]} channels")
+    return params, repairs
+
+
+def _add(graph: nx.DiGraph, name: str, op: str, params: dict, multiplier, inputs, repairs):
+    shapes = [graph.nodes[i]["output_shape"] for i in inputs]
+    primitives = expand(name, op, params, shapes, multiplier)
+    if op == "summation" and not any(p["kind"] == "conv2d" for p in primitives):
+        multiplier = None  # no projection: the gene has no effect
+    graph.add_node(name, op=op, params=params, multiplier=multiplier, input_shapes=shapes,
+                   output_shape=primitives[-1]["output_shape"], inputs=list(inputs),
+                   repairs=repairs)
+    for port, src in enumerate(inputs):
+        if graph.has_edge(src, name):
+            graph.edges[src, name]["ports"] += (port,)
+        else:
+            graph.add_edge(src, name, port=port, ports=(port,))

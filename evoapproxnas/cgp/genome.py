@@ -1,0 +1,162 @@
+"""Genome: validation, random sampling, active-node extraction and the canonical hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from evoapproxnas.cgp.functions import NodeFunction
+from evoapproxnas.cgp.spec import MAX_ARITY, CGPSpec
+
+
+@dataclass(frozen=True)
+class NodeGenes:
+    """The decoded genes of one grid node (``address`` = 1 + its grid index)."""
+
+    address: int
+    function: NodeFunction
+    inputs: tuple[int, ...]
+    params: dict
+    multiplier: int
+
+
+def _gene_name(spec: CGPSpec, index: int) -> str:
+    if index == spec.genome_length - 1:
+        return "output"
+    node, offset = divmod(index, spec.node_length)
+    if offset == 0:
+        part = "function"
+    elif offset <= MAX_ARITY:
+        part = f"input_{offset - 1}"
+    elif offset < 1 + MAX_ARITY + spec.n_params:
+        part = f"param_{offset - 1 - MAX_ARITY}"
+    else:
+        part = "multiplier"
+    return f"node {node} {part}"
+
+
+def validate_genome(genome, spec: CGPSpec) -> np.ndarray:
+    """Return the genome as an ``int64`` array; raise ``ValueError`` naming a bad gene."""
+    try:
+        array = np.asarray(genome)
+    except ValueError as exc:  # ragged input
+        raise ValueError(f"genome is not a flat vector of ints: {exc}") from None
+    if array.ndim != 1 or array.size != spec.genome_length:
+        raise ValueError(
+            f"genome must be a flat vector of {spec.genome_length} ints, got shape {array.shape}"
+        )
+    if array.size and not np.issubdtype(array.dtype, np.integer) and not (
+        np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0)
+    ):
+        raise ValueError(f"genome must contain integers only, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    for index, value in enumerate(array.tolist()):
+        low, high = _gene_bounds(spec, index)
+        allowed = high if isinstance(high, tuple) else None
+        if allowed is not None:
+            if value not in allowed:
+                raise ValueError(
+                    f"gene {index} ({_gene_name(spec, index)}) = {value} is not an allowed "
+                    f"address {list(allowed)}"
+                )
+        elif not low <= value < high:
+            raise ValueError(
+                f"gene {index} ({_gene_name(spec, index)}) = {value} is outside {low}..{high - 1}"
+            )
+    return array
+
+
+def _gene_bounds(spec: CGPSpec, index: int):
+    """``(low, high)`` for ranged genes, ``(None, allowed_addresses)`` for connections."""
+    if index == spec.genome_length - 1:
+        return 1, spec.n_nodes + 1
+    node, offset = divmod(index, spec.node_length)
+    if offset == 0:
+        return 0, len(spec.node_functions)
+    if offset <= MAX_ARITY:
+        return None, spec.allowed_inputs(node)
+    if offset < 1 + MAX_ARITY + spec.n_params:
+        return 0, spec.param_levels
+    return 0, spec.n_multipliers
+
+
+def random_gene(spec: CGPSpec, index: int, rng: np.random.Generator) -> int:
+    """A uniformly drawn valid value for gene ``index``."""
+    low, high = _gene_bounds(spec, index)
+    if isinstance(high, tuple):
+        return int(high[rng.integers(len(high))])
+    return int(rng.integers(low, high))
+
+
+def random_genome(spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random valid genome drawn from ``rng``."""
+    return np.array([random_gene(spec, i, rng) for i in range(spec.genome_length)], np.int64)
+
+
+def node_genes(genome: np.ndarray, spec: CGPSpec, address: int) -> NodeGenes:
+    """Interpret the genes of the grid node at ``address`` (1-based)."""
+    start = (address - 1) * spec.node_length
+    genes = genome[start : start + spec.node_length].tolist()
+    function = spec.node_functions[genes[0]]
+    raw_params = genes[1 + MAX_ARITY : 1 + MAX_ARITY + spec.n_params]
+    params = {
+        name: choices[raw_params[i] % len(choices)] for i, (name, choices) in enumerate(function.params)
+    }
+    inputs = tuple(genes[1 : 1 + function.arity])
+    return NodeGenes(address, function, inputs, params, genes[-1])
+
+
+def active_nodes(genome, spec: CGPSpec) -> list[int]:
+    """Addresses of the grid nodes the output depends on, in ascending (topological) order."""
+    genome = validate_genome(genome, spec)
+    stack = [int(genome[-1])]
+    active: set[int] = set()
+    while stack:
+        address = stack.pop()
+        if address == 0 or address in active:
+            continue
+        active.add(address)
+        stack.extend(node_genes(genome, spec, address).inputs)
+    return sorted(active)
+
+
+def active_gene_indices(genome, spec: CGPSpec) -> list[int]:
+    """Indices of the genes that affect the decoded network (the output gene included)."""
+    genome = validate_genome(genome, spec)
+    indices = [spec.genome_length - 1]
+    for address in active_nodes(genome, spec):
+        genes = node_genes(genome, spec, address)
+        start = (address - 1) * spec.node_length
+        indices.append(start)
+        indices.extend(start + 1 + i for i in range(genes.function.arity))
+        indices.extend(start + 1 + MAX_ARITY + i for i in range(len(genes.function.params)))
+        if genes.function.multiplies:
+            indices.append(start + spec.node_length - 1)
+    return sorted(indices)
+
+
+def genome_hash(genome, spec: CGPSpec) -> str:
+    """Canonical 16-hex-digit hash of the active network.
+
+    Inactive genes, unused parameter genes, multiplier genes of functions that do not
+    multiply, the grid position of active nodes (they are renumbered in topological order)
+    and the order of a summation's inputs do not change it. The head multiplier does.
+    """
+    genome = validate_genome(genome, spec)
+    order = active_nodes(genome, spec)
+    rank = {0: 0, **{address: i + 1 for i, address in enumerate(order)}}
+    nodes = []
+    for address in order:
+        genes = node_genes(genome, spec, address)
+        inputs = [rank[a] for a in genes.inputs]
+        if genes.function.name == "summation":
+            inputs.sort()
+        multiplier = genes.multiplier if genes.function.multiplies else None
+        params = sorted((k, v) for k, v in genes.params.items())
+        nodes.append([genes.function.name, inputs, params, multiplier])
+    record = {"nodes": nodes, "output": rank[int(genome[-1])], "head": spec.head_multiplier}
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

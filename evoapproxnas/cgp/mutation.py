@@ -1,0 +1,50 @@
+"""Point mutation with the CGP-CNN rule "mutate until an active gene changes"."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evoapproxnas.cgp.genome import active_gene_indices, random_gene, validate_genome
+from evoapproxnas.cgp.spec import CGPSpec
+
+MAX_NEUTRAL_ROUNDS = 1000
+
+
+def point_mutation(genome: np.ndarray, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
+    """Redraw each gene with probability ``spec.mutation_rate`` to a different valid value."""
+    child = genome.copy()
+    for index in np.flatnonzero(rng.random(child.size) < spec.mutation_rate).tolist():
+        child[index] = _different_value(spec, index, int(child[index]), rng)
+    return child
+
+
+def _different_value(spec: CGPSpec, index: int, current: int, rng: np.random.Generator) -> int:
+    for _ in range(64):
+        value = random_gene(spec, index, rng)
+        if value != current:
+            return value
+    return current  # the gene has a single valid value
+
+
+def mutate(genome, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
+    """Return a mutated copy of ``genome`` (the input is not modified).
+
+    With ``spec.mutate_until_active`` point mutations accumulate (neutral drift is kept)
+    until at least one gene that was active in the parent has changed; if that has not
+    happened after ``MAX_NEUTRAL_ROUNDS`` rounds, one active gene is forced to change.
+    """
+    parent = validate_genome(genome, spec)
+    child = point_mutation(parent, spec, rng)
+    if not spec.mutate_until_active:
+        return child
+    active = active_gene_indices(parent, spec)
+    for _ in range(MAX_NEUTRAL_ROUNDS):
+        if np.any(child[active] != parent[active]):
+            return child
+        child = point_mutation(child, spec, rng)
+    for index in rng.permutation(active).tolist():
+        value = _different_value(spec, index, int(parent[index]), rng)
+        if value != parent[index]:
+            child[index] = value
+            return child
+    return child

@@ -1,0 +1,173 @@
+"""``evoapproxnas hw``: hardware metrics of networks (``estimate``) and the presets (``presets``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from evoapproxnas.errors import UserError
+
+
+def register(subparsers) -> None:
+    hw = subparsers.add_parser("hw", help="hardware cost models (ASIC, FPGA)")
+    sub = hw.add_subparsers(dest="hw_command", required=True, metavar="SUBCOMMAND")
+    est = sub.add_parser("estimate", help="hardware metrics of networks, before any training")
+    src = est.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", metavar="DIR", help="a campaign run: its front members")
+    src.add_argument("--keras", metavar="FILE", help="a saved .keras model")
+    src.add_argument("--layers", metavar="FILE", help="a JSON list of layer records")
+    est.add_argument("--model", choices=("asic", "fpga"),
+                     help="cost model (default: the run's, else asic)")
+    est.add_argument("--preset", help="preset name or .toml file (default: the model's)")
+    est.add_argument("--search", metavar="METRIC",
+                     help="search the hardware config that optimizes METRIC (e.g. edap, fps)")
+    est.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key (dotted for nested, e.g. tech.dram_pj=512)")
+    est.add_argument("--library", help="multiplier library for names in --layers/--keras")
+    est.add_argument("--json", action="store_true", help="print JSON")
+    est.set_defaults(func=cmd_estimate)
+    pre = sub.add_parser("presets", help="list the presets of the cost models")
+    pre.add_argument("--model", choices=("asic", "fpga"), help="only this model")
+    pre.add_argument("--json", action="store_true", help="print JSON")
+    pre.set_defaults(func=cmd_presets)
+
+
+def _overrides(items: list[str]) -> dict:
+    from evoapproxnas.hardware.config import parse_value
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: write KEY=VALUE, e.g. --set pe_x=16")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _library_multiplier(name, library):
+    if name is None:
+        return None
+    from evoapproxnas.multipliers import DEFAULT_LIBRARY, load_library
+
+    return load_library(library or DEFAULT_LIBRARY)[name]
+
+
+def networks_from_layers_file(path: str, library: str | None) -> dict[str, list]:
+    """``{file stem: layers}`` from a JSON list of records (``multiplier`` = a name or null)."""
+    from evoapproxnas.hardware.layers import layer_from_dict
+
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read layer file {path}: {exc}") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise UserError(f"{path}: expected a JSON list of layer objects")
+    layers = [layer_from_dict(r, _library_multiplier(r.get("multiplier"), library))
+              for r in records]
+    return {Path(path).stem: layers}
+
+
+def networks_from_run(run_dir: str) -> tuple[dict[str, list], object]:
+    """``{candidate hash: layers}`` of a run's front members, and the run's config."""
+    from evoapproxnas.config import config_from_dict, read_raw
+    from evoapproxnas.hardware.layers import layers_from_graph
+    from evoapproxnas.search.problem import CampaignProblem, load_data
+
+    run = Path(run_dir)
+    front_path, cfg_path = run / "front.json", run / "config.json"
+    if not front_path.is_file() or not cfg_path.is_file():
+        raise UserError(f"{run} has no front.json/config.json; give a finished campaign run")
+    cfg = config_from_dict(read_raw(cfg_path), str(cfg_path))
+    problem = CampaignProblem.build(cfg, load_data(cfg))
+    front = json.loads(front_path.read_text(encoding="utf-8")).get("front", [])
+    return ({m["hash"]: layers_from_graph(problem.decode(m["genome"]), problem.multipliers)
+             for m in front}, cfg)
+
+
+def networks_from_keras(path: str, library: str | None) -> dict[str, list]:
+    """Layer records of a saved Keras model's Conv2D / DepthwiseConv2D / Dense layers."""
+    from evoapproxnas.hardware.layers import conv_layer, dense_layer
+
+    if not Path(path).is_file():
+        raise UserError(f"Keras model {path} does not exist")
+    import keras  # lazily: the only TensorFlow path of the hardware package
+
+    try:
+        import evoapproxnas.approx  # noqa: F401  (registers the Approx* layers)
+    except ImportError:
+        pass
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001  (Keras raises many kinds)
+        raise UserError(f"cannot load Keras model {path}: {exc}") from None
+    layers = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        cfg = layer.get_config()
+        mult = cfg.get("multiplier")
+        mult = _library_multiplier(mult, cfg.get("library") or library) \
+            if isinstance(mult, str) else None
+        if kind.endswith("Dense"):
+            n_in = int(layer.input.shape[-1])
+            layers.append(dense_layer(n_in, cfg["units"], mult, layer.name))
+        elif kind.endswith("Conv2D"):
+            _, h, w, c = (int(v) for v in layer.input.shape)
+            depthwise = "Depthwise" in kind
+            c_out = c * cfg.get("depth_multiplier", 1) if depthwise else cfg["filters"]
+            layers.append(conv_layer(h, w, c, c_out, tuple(cfg["kernel_size"]),
+                                     tuple(cfg["strides"]), cfg["padding"],
+                                     c if depthwise else cfg.get("groups", 1), mult, layer.name))
+    return {Path(path).stem: layers}
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from evoapproxnas.hardware.campaign import estimate_network
+
+    overrides = _overrides(args.set)
+    model, preset = args.model, args.preset
+    if args.run:
+        networks, cfg = networks_from_run(args.run)
+        hw = cfg.hardware
+        if model is None and hw.model:
+            model, preset = hw.model, preset or hw.preset or None
+            overrides = {**dict(hw.overrides), **overrides}
+    elif args.keras:
+        networks = networks_from_keras(args.keras, args.library)
+    else:
+        networks = networks_from_layers_file(args.layers, args.library)
+    model = model or "asic"
+    results = {}
+    for key, layers in networks.items():
+        if not layers:
+            raise UserError(f"network {key} has no multiplying layers")
+        results[key] = estimate_network(layers, model, preset, search=bool(args.search),
+                                        search_metric=args.search or "edap",
+                                        overrides=overrides)
+    if args.json:
+        print(json.dumps({"model": model, "preset": preset, "networks": results}, indent=2))
+        return 0
+    for key, metrics in results.items():
+        print(f"{key}:")
+        for name, value in metrics.items():
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            print(f"  {name:16s} {text}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from evoapproxnas.hardware.config import presets
+
+    models = [args.model] if args.model else ["asic", "fpga"]
+    data = {m: presets(m) for m in models}
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    for model, table in data.items():
+        for name, cfg in table.items():
+            flat = {k: v for k, v in cfg.items() if not isinstance(v, dict)}
+            print(f"{model} {name}: " + ", ".join(f"{k}={v}" for k, v in flat.items()))
+            for k, v in cfg.items():
+                if isinstance(v, dict):
+                    print(f"  {k}: " + ", ".join(f"{kk}={vv}" for kk, vv in v.items()))
+    return 0

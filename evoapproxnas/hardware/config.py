@@ -1,0 +1,159 @@
+"""Cost-model registry, presets and config overrides (plain dicts, TOML files)."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from evoapproxnas.errors import UserError, closest_names
+
+MODELS: dict[str, type] = {}
+
+
+class CostModel:
+    """Base class: ``config`` is a validated dict; ``estimate(layers)`` returns named metrics."""
+
+    name: str = ""
+    PRESETS: dict[str, dict] = {}
+    DEFAULT_PRESET: str = ""
+    #: metric name -> "min" or "max"
+    METRICS: dict[str, str] = {}
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``UserError`` for impossible settings."""
+
+    def estimate(self, layers: list) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def register_model(name: str) -> Callable[[type], type]:
+    """Class decorator adding a cost model to the registry; duplicate names are refused."""
+
+    def deco(cls: type) -> type:
+        if name in MODELS:
+            raise ValueError(f"cost model {name!r} is already registered")
+        cls.name = name
+        MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def model_class(name: str) -> type:
+    """The registered model class called ``name``."""
+    if name not in MODELS:
+        raise UserError(
+            f"unknown cost model {name!r}{closest_names(name, MODELS)}; "
+            f"choose one of {', '.join(sorted(MODELS))}"
+        )
+    return MODELS[name]
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML literal (number, bool, list, quoted string) or a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _set(config: dict, key: str, value: Any, where: str) -> None:
+    node = config
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            known = node.keys() if isinstance(node, dict) else []
+            raise UserError(
+                f"{where}unknown hardware setting {'.'.join(parts[: i + 1])!r}"
+                f"{closest_names(part, known)}; see `evoapproxnas hw presets` for the keys"
+            )
+        if i < len(parts) - 1:
+            node = node[part]
+    old = node[parts[-1]]
+    if isinstance(old, dict):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}hardware setting {key!r} is a table; set its keys instead")
+        for k, v in value.items():
+            _set(config, f"{key}.{k}", v, where)
+        return
+    if isinstance(old, bool) != isinstance(value, bool) or (
+        isinstance(old, (int, float)) and not isinstance(value, (int, float))
+    ) or (isinstance(old, str) and not isinstance(value, str)) or (
+        isinstance(old, list) and not isinstance(value, list)
+    ):
+        raise UserError(
+            f"{where}hardware setting {key!r} must be a {type(old).__name__} like {old!r}, "
+            f"got {value!r}"
+        )
+    node[parts[-1]] = float(value) if isinstance(old, float) else value
+
+
+def apply_overrides(config: dict, overrides: dict, where: str = "") -> dict:
+    """A deep copy of ``config`` with ``overrides`` applied (dotted keys or nested tables)."""
+    result = copy.deepcopy(config)
+    for key, value in overrides.items():
+        _set(result, key.replace("__", "."), value, where)
+    return result
+
+
+def preset_config(cls: type, preset: str | None) -> dict:
+    """The config of a named preset, or of a TOML file (``preset = "base"`` + overrides)."""
+    preset = preset or cls.DEFAULT_PRESET
+    if preset in cls.PRESETS:
+        return copy.deepcopy(cls.PRESETS[preset])
+    path = Path(preset)
+    if path.suffix == ".toml" and path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UserError(f"cannot read hardware config {path}: {exc}") from None
+        base = data.pop("preset", cls.DEFAULT_PRESET)
+        if base not in cls.PRESETS:
+            raise UserError(f"{path}: unknown base preset {base!r}{closest_names(base, cls.PRESETS)}")
+        return apply_overrides(cls.PRESETS[base], data, where=f"{path}: ")
+    raise UserError(
+        f"unknown {cls.name} preset {preset!r}{closest_names(preset, cls.PRESETS)}; choose one "
+        f"of {', '.join(sorted(cls.PRESETS))} or give a .toml file"
+    )
+
+
+def get_cost_model(name: str, preset: str | None = None, **overrides: Any) -> CostModel:
+    """A cost model from the registry ("asic", "fpga"), configured by preset and overrides.
+
+    Overrides use ``key=value``; nested keys as ``tech__dram_pj=...`` or ``tech={...}``.
+    """
+    from evoapproxnas.hardware import asic, fpga  # noqa: F401  (fill the registry)
+
+    cls = model_class(name)
+    config = apply_overrides(preset_config(cls, preset), overrides)
+    return cls(config)
+
+
+def presets(name: str) -> dict[str, dict]:
+    """All presets of a model (copies)."""
+    from evoapproxnas.hardware import asic, fpga  # noqa: F401
+
+    return copy.deepcopy(model_class(name).PRESETS)
+
+
+def check_choice(value: Any, choices: Iterable, what: str) -> None:
+    """Raise ``UserError`` unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise UserError(
+            f"{what} must be one of {', '.join(map(str, choices))}, got {value!r}"
+            f"{closest_names(str(value), map(str, choices))}"
+        )
+
+
+def check_positive(config: dict, keys: Iterable[str], where: str) -> None:
+    """Raise ``UserError`` unless every ``config[key]`` is a positive number."""
+    for key in keys:
+        if not config[key] > 0:
+            raise UserError(f"{where} setting {key!r} must be positive, got {config[key]!r}")

@@ -1,0 +1,186 @@
+"""FPGA cost model: the tiled convolution engine of Zhang et al. (FPGA'15).
+
+An engine has ``Tm x Tn`` multipliers (``Tm`` output and ``Tn`` input channels at once) and
+works on ``Tr x Tc`` output tiles. Per tile: compute ``R*S*Tr*Tc`` cycles (pipelined, II = 1),
+input, weight and output transfers of ``words x data_bits / port_bits`` cycles, overlapped by
+double buffering (see docs/hardware.md for the formulas). Exact multipliers go on DSPs (when
+``exact_on_dsp``), approximate ones are LUT logic costed by ``layers.luts`` (their library's
+LUT figure, else 80 LUTs x area ratio). Mode ``engine`` runs all layers on one shared engine;
+mode ``partition`` gives every layer its own engine and partitions the network (Lu et al.).
+"""
+
+from __future__ import annotations
+
+import math
+
+from evoapproxnas.errors import UserError
+from evoapproxnas.hardware import layers as L
+from evoapproxnas.hardware.config import (
+    CostModel,
+    check_choice,
+    check_positive,
+    register_model,
+)
+from evoapproxnas.hardware.partition import Design, pareto_designs
+
+#: Device resources. ``bram_bits``: bits of one block RAM; ``dsps``: 8-bit-capable multipliers.
+DEVICES = {
+    "xc7z020": {"luts": 53200, "dsps": 220, "brams": 140, "bram_bits": 36864,
+                "bram_halves": True, "clock_mhz": 100.0},
+    "zcu102": {"luts": 274080, "dsps": 2520, "brams": 912, "bram_bits": 36864,
+               "bram_halves": True, "clock_mhz": 200.0},
+    # Cyclone IV EP4CE115: logic elements (4-input LUTs), 9x9 embedded multipliers, M9K blocks
+    "cyclone4-ep4ce115": {"luts": 114480, "dsps": 532, "brams": 432, "bram_bits": 9216,
+                          "bram_halves": False, "clock_mhz": 100.0},
+}
+
+_BASE = {
+    "device": "xc7z020", "clock_mhz": 100.0, "mode": "engine",
+    "tm": 16, "tn": 8, "tr": 14, "tc": 14,
+    "exact_on_dsp": True, "mults_per_dsp": 1,
+    "data_bits": 8, "acc_bits": 24,
+    "port_in_bits": 64, "port_weight_bits": 64, "port_out_bits": 64,
+    "adder_luts_per_bit": 1.0, "control_luts": 3000, "lutram_max_bits": 2048,
+    "reconfig_cycles": 0,
+    "options_tm": [1, 2, 4, 8, 16, 32], "options_tn": [1, 2, 4, 8, 16],
+}
+PRESETS = {
+    "zynq7020": dict(_BASE),
+    "zynq7020-lut": dict(_BASE, exact_on_dsp=False, tm=8, tn=8),
+    "zynq7020-partition": dict(_BASE, mode="partition", exact_on_dsp=False),
+    "zcu102": dict(_BASE, device="zcu102", clock_mhz=200.0, tm=64, tn=16, tr=28, tc=28,
+                   port_in_bits=128, port_weight_bits=128, port_out_bits=128),
+    "cyclone4": dict(_BASE, device="cyclone4-ep4ce115", tm=16, tn=16, port_in_bits=32,
+                     port_weight_bits=32, port_out_bits=32),
+}
+
+
+def _blocks(bits: float, device: dict) -> float:
+    per = device["bram_bits"] / (2 if device["bram_halves"] else 1)
+    return math.ceil(bits / per) * per / device["bram_bits"]
+
+
+def engine_cost(layers: list, tm: int, tn: int, cfg: dict, device: dict) -> dict:
+    """Latency and resources of one Tm x Tn engine running ``layers`` one after another."""
+    db = cfg["data_bits"]
+    cycles = 0
+    buf_in = buf_w = buf_out = 0
+    for layer in layers:
+        d = layer.dims
+        sh, sw = layer.strides
+        tr, tc = min(cfg["tr"], d["P"]), min(cfg["tc"], d["Q"])
+        m, n = min(tm, d["M"]), min(tn, d["C"])
+        rows, cols = (tr - 1) * sh + d["R"], (tc - 1) * sw + d["S"]
+        t_comp = d["R"] * d["S"] * tr * tc
+        t_in = math.ceil(n * rows * cols * db / cfg["port_in_bits"])
+        t_w = math.ceil(m * n * d["R"] * d["S"] * db / cfg["port_weight_bits"])
+        t_out = math.ceil(m * tr * tc * db / cfg["port_out_bits"])
+        inner = math.ceil(d["C"] / tn) * max(t_comp, t_in, t_w)
+        outer = d["G"] * math.ceil(d["M"] / tm) * math.ceil(d["P"] / tr) * math.ceil(d["Q"] / tc)
+        cycles += outer * max(inner, t_out) + t_in + t_w + t_out
+        buf_in = max(buf_in, rows * cols * db)
+        buf_w = max(buf_w, d["R"] * d["S"] * db)
+        buf_out = max(buf_out, tr * tc * cfg["acc_bits"])
+    n_mult = tm * tn
+    luts = cfg["control_luts"] + n_mult * cfg["acc_bits"] * cfg["adder_luts_per_bit"]
+    dsps = 0
+    mults = {L.multiplier_id(x.multiplier): x.multiplier for x in layers}
+    for mult in mults.values():
+        if cfg["exact_on_dsp"] and L.is_exact(mult):
+            dsps = math.ceil(n_mult / cfg["mults_per_dsp"])
+        else:
+            luts += n_mult * L.luts(mult)
+    brams = 0.0
+    # double-buffered banks: Tn input, Tm*Tn weight and Tm output banks
+    for banks, bits in ((tn, buf_in), (tm * tn, buf_w), (tm, buf_out)):
+        if bits <= cfg["lutram_max_bits"]:
+            luts += 2 * banks * math.ceil(bits / 64)  # LUT6 as 64x1 distributed RAM
+        else:
+            brams += 2 * banks * _blocks(bits, device)
+    return {"luts": float(luts), "dsps": float(dsps), "brams": float(brams),
+            "latency_cycles": float(cycles)}
+
+
+@register_model("fpga")
+class FpgaModel(CostModel):
+    """Zhang-style tiled engine (``mode="engine"``) or Lu-style partition (``"partition"``);
+    metrics ``luts``, ``dsps``, ``brams``, ``latency_cycles``, ``fps``, ``fits`` (1 or 0)."""
+
+    PRESETS = PRESETS
+    DEFAULT_PRESET = "zynq7020"
+    METRICS = {"luts": "min", "dsps": "min", "brams": "min", "latency_cycles": "min",
+               "fps": "max", "fits": "max"}
+
+    def validate(self) -> None:
+        c = self.config
+        check_choice(c["device"], DEVICES, "fpga device")
+        check_choice(c["mode"], ("engine", "partition"), "fpga mode")
+        check_positive(c, ("clock_mhz", "tm", "tn", "tr", "tc", "mults_per_dsp", "data_bits",
+                           "acc_bits", "port_in_bits", "port_weight_bits", "port_out_bits"),
+                       "fpga")
+        for key in ("options_tm", "options_tn"):
+            if not c[key] or any(not isinstance(v, int) or v < 1 for v in c[key]):
+                raise UserError(f"fpga setting {key!r} must be a list of positive ints")
+        self.device = DEVICES[c["device"]]
+
+    def metrics(self, cost: dict) -> dict[str, float]:
+        """Add ``fps`` and ``fits`` (against the device) to a cost dict."""
+        dev = self.device
+        fits = (cost["luts"] <= dev["luts"] and cost["dsps"] <= dev["dsps"]
+                and cost["brams"] <= dev["brams"])
+        return dict(cost, fps=self.config["clock_mhz"] * 1e6 / cost["latency_cycles"],
+                    fits=float(fits))
+
+    def layer_options(self, layer) -> list[tuple[float, float, tuple[int, int]]]:
+        """Pareto (luts, latency, (tm, tn)) engines for one layer, from the option lists."""
+        d = layer.dims
+        opts = []
+        for tm in self.config["options_tm"]:
+            for tn in self.config["options_tn"]:
+                if tm > 2 * d["M"] or tn > 2 * d["C"]:
+                    continue
+                c = engine_cost([layer], tm, tn, self.config, self.device)
+                opts.append((c["luts"], c["latency_cycles"], (tm, tn)))
+        opts.sort()
+        front, best = [], math.inf
+        for o in opts:
+            if o[1] < best:
+                front.append(o)
+                best = o[1]
+        return front
+
+    def partition_designs(self, layers: list, lut_budget: float | None = None,
+                          max_latency: float = math.inf) -> tuple[list[Design], list]:
+        """Pareto designs of the partitioned network and the per-layer options they index."""
+        options = [self.layer_options(x) for x in layers]
+        budget = self.device["luts"] if lut_budget is None else lut_budget
+        designs = pareto_designs([[o[:2] for o in opts] for opts in options], budget,
+                                 max_latency, self.config["reconfig_cycles"])
+        return designs, options
+
+    def estimate(self, layers: list) -> dict[str, float]:
+        if not layers:
+            raise UserError("the network has no multiplying layers to estimate")
+        c = self.config
+        if c["mode"] == "engine":
+            return self.metrics(engine_cost(layers, c["tm"], c["tn"], c, self.device))
+        designs, options = self.partition_designs(layers)
+        if not designs:
+            raise UserError(
+                f"no partitioned design of this network fits {self.device['luts']} LUTs of "
+                f"{c['device']}; use a larger device or smaller options_tm/options_tn"
+            )
+        best = designs[-1]  # the fastest within the budget
+        return self.metrics(self.design_cost(layers, best, options))
+
+    def design_cost(self, layers: list, design: Design, options: list) -> dict:
+        """Resources of a partitioned design: per partition sums, the largest partition."""
+        luts = dsps = brams = 0.0
+        for s, e in design.partitions:
+            parts = [engine_cost([layers[i]], *options[i][design.choice[i]][2], self.config,
+                                 self.device) for i in range(s, e)]
+            luts = max(luts, sum(p["luts"] for p in parts))
+            dsps = max(dsps, sum(p["dsps"] for p in parts))
+            brams = max(brams, sum(p["brams"] for p in parts))
+        return {"luts": luts, "dsps": dsps, "brams": brams,
+                "latency_cycles": float(design.latency_cycles)}

@@ -1,0 +1,228 @@
+"""Layer records for the cost models: one multiplying layer with its shapes and multiplier.
+
+A layer is a grouped convolution in the Timeloop/Eyeriss notation: ``G`` groups, ``M`` output
+channels and ``C`` input channels per group, ``P x Q`` outputs, ``R x S`` kernel. A dense layer
+is a 1x1 convolution on a 1x1 input; a depthwise convolution has ``groups = c_in``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from evoapproxnas.errors import UserError
+
+#: Published figures of the exact 8-bit multipliers of EvoApproxLib (45 nm).
+EXACT_POWER_MW = {False: 0.391, True: 0.425}  # mul8u_1JFF, mul8s_1KV8
+EXACT_AREA_UM2 = {False: 709.6, True: 729.8}
+#: LUTs of an exact 8x8 multiplier built from FPGA logic (no DSP), a common Xilinx figure.
+EXACT_LUTS = 80.0
+
+
+def _pair(value: Any, what: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        value = (value, value)
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserError(f"layer {what} must be an int or a pair of ints, got {value!r}") from None
+    if a < 1 or b < 1:
+        raise UserError(f"layer {what} must be positive, got {value!r}")
+    return a, b
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One multiplying layer: shapes are (height, width, channels); ``multiplier`` may be None."""
+
+    kind: str
+    input_shape: tuple[int, int, int]
+    output_shape: tuple[int, int, int]
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    groups: int = 1
+    multiplier: Any = None
+    name: str = ""
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Loop bounds G, M, C, P, Q, R, S of the layer."""
+        g = self.groups
+        return {
+            "G": g, "M": self.output_shape[2] // g, "C": self.input_shape[2] // g,
+            "P": self.output_shape[0], "Q": self.output_shape[1],
+            "R": self.kernel[0], "S": self.kernel[1],
+        }
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per inference."""
+        return math.prod(self.dims.values())
+
+    @property
+    def weights(self) -> int:
+        """Number of weights (no bias)."""
+        d = self.dims
+        return d["G"] * d["M"] * d["C"] * d["R"] * d["S"]
+
+    def shape_key(self) -> tuple:
+        """Hashable key of everything but the multiplier (for caching mappings)."""
+        return (self.input_shape, self.output_shape, self.kernel, self.strides, self.groups)
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: str) -> int:
+    if padding == "same":
+        return -(-size // stride)
+    out = (size - kernel) // stride + 1
+    if out < 1:
+        raise UserError(
+            f"a {kernel}-wide kernel does not fit a {size}-wide input with padding='valid'; "
+            "use padding='same' or a smaller kernel"
+        )
+    return out
+
+
+def conv_layer(height: int, width: int, c_in: int, c_out: int, kernel, stride=1,
+               padding: str = "same", groups: int = 1, multiplier: Any = None,
+               name: str = "") -> Layer:
+    """A (grouped / depthwise) convolution on a ``height x width x c_in`` input."""
+    if padding not in ("same", "valid"):
+        raise UserError(f"padding must be 'same' or 'valid', got {padding!r}")
+    kh, kw = _pair(kernel, "kernel")
+    sh, sw = _pair(stride, "stride")
+    for what, v in (("height", height), ("width", width), ("c_in", c_in), ("c_out", c_out),
+                    ("groups", groups)):
+        if int(v) < 1:
+            raise UserError(f"layer {what} must be a positive integer, got {v!r}")
+    if c_in % groups or c_out % groups:
+        raise UserError(
+            f"groups={groups} must divide c_in={c_in} and c_out={c_out}; "
+            "use groups=c_in for a depthwise convolution"
+        )
+    p = _out_size(height, kh, sh, padding)
+    q = _out_size(width, kw, sw, padding)
+    kind = "depthwise_conv2d" if groups == c_in and groups > 1 else "conv2d"
+    return Layer(kind, (int(height), int(width), int(c_in)), (p, q, int(c_out)), (kh, kw),
+                 (sh, sw), int(groups), multiplier, name)
+
+
+def dense_layer(n_in: int, n_out: int, multiplier: Any = None, name: str = "") -> Layer:
+    """A fully connected layer (a 1x1 convolution on a 1x1 input)."""
+    if int(n_in) < 1 or int(n_out) < 1:
+        raise UserError(f"dense layer sizes must be positive, got {n_in} -> {n_out}")
+    return Layer("dense", (1, 1, int(n_in)), (1, 1, int(n_out)), (1, 1), (1, 1), 1,
+                 multiplier, name)
+
+
+def layer_from_dict(record: dict, multiplier: Any = None) -> Layer:
+    """A layer from a ``cgp.multiply_layers`` record (or the same keys loaded from JSON)."""
+    try:
+        kind = record["kind"]
+        h, w, c = record["input_shape"]
+        name = str(record.get("name", ""))
+        if kind == "dense":
+            n_out = record.get("filters") or record["output_shape"][-1]
+            return dense_layer(h * w * c, n_out, multiplier, name)
+        if kind not in ("conv2d", "depthwise_conv2d"):
+            raise UserError(f"unknown layer kind {kind!r}: use conv2d, depthwise_conv2d or dense")
+        groups = int(record.get("groups", c if kind == "depthwise_conv2d" else 1))
+        filters = record.get("filters") or record["output_shape"][-1]
+        layer = conv_layer(h, w, c, filters, record.get("kernel", 1), record.get("strides", 1),
+                           record.get("padding", "same"), groups, multiplier, name)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(
+            f"bad layer record {record!r} ({exc}); give kind, input_shape [h, w, c], "
+            "filters, kernel, strides, padding, groups"
+        ) from None
+    if "output_shape" in record and tuple(record["output_shape"]) != layer.output_shape:
+        raise UserError(
+            f"layer {name!r}: output_shape {tuple(record['output_shape'])} does not match "
+            f"{layer.output_shape} computed from its input, kernel, strides and padding"
+        )
+    return layer
+
+
+def _resolve(multipliers: Any, gene: Any, exact: Any) -> Any:
+    if gene is None:
+        if exact is not None:
+            return exact
+        return getattr(multipliers, "exact", None)
+    try:
+        return multipliers[gene]
+    except (KeyError, IndexError, TypeError):
+        raise UserError(
+            f"no multiplier for gene {gene!r}: the multiplier list has "
+            f"{len(multipliers)} entries; give one per multiplier gene"
+        ) from None
+
+
+def layers_from_records(records: Iterable[dict], multipliers: Any = (),
+                        exact: Any = None) -> list[Layer]:
+    """Layers from ``multiply_layers`` records; genes resolve through ``multipliers``.
+
+    Gene ``None`` means the library's exact multiplier: ``exact`` when given, else
+    ``multipliers.exact`` (a ``MultiplierLibrary``), else ``None`` (exact figures).
+    """
+    return [layer_from_dict(r, _resolve(multipliers, r.get("multiplier"), exact))
+            for r in records]
+
+
+def layers_from_graph(graph: Any, multipliers: Any = (), exact: Any = None) -> list[Layer]:
+    """Layers of a decoded CGP network (``cgp.decode``), in topological order."""
+    from evoapproxnas.cgp import multiply_layers
+
+    return layers_from_records(multiply_layers(graph), multipliers, exact)
+
+
+# ---- multiplier figures, with the documented fallback rule --------------------------------
+
+def power_ratio(multiplier: Any) -> float:
+    """Multiplier power relative to the exact multiplier of the same signedness.
+
+    ``None`` is exact (1.0). A missing power figure falls back to the area ratio, and a missing
+    area to 1.0 (treated as exact).
+    """
+    if multiplier is None:
+        return 1.0
+    signed = bool(getattr(multiplier, "signed", False))
+    power = getattr(multiplier, "power_mw", None)
+    if power is not None:
+        return float(power) / EXACT_POWER_MW[signed]
+    area = getattr(multiplier, "area_um2", None)
+    if area is not None:
+        return float(area) / EXACT_AREA_UM2[signed]
+    return 1.0
+
+
+def area_um2(multiplier: Any) -> float:
+    """Multiplier area; missing figures scale the exact area by :func:`power_ratio`."""
+    if multiplier is not None and getattr(multiplier, "area_um2", None) is not None:
+        return float(multiplier.area_um2)
+    signed = bool(getattr(multiplier, "signed", False))
+    return EXACT_AREA_UM2[signed] * power_ratio(multiplier)
+
+
+def luts(multiplier: Any) -> float:
+    """FPGA LUTs of a logic-built multiplier: its own ``luts`` figure, else 80 x area ratio."""
+    if multiplier is not None and getattr(multiplier, "luts", None) is not None:
+        return float(multiplier.luts)
+    signed = bool(getattr(multiplier, "signed", False))
+    return EXACT_LUTS * area_um2(multiplier) / EXACT_AREA_UM2[signed]
+
+
+def is_exact(multiplier: Any) -> bool:
+    """True for ``None`` or an exact multiplier (its ``is_exact`` flag, else power ratio 1)."""
+    if multiplier is None:
+        return True
+    flag = getattr(multiplier, "is_exact", None)
+    if flag is not None:
+        return bool(flag)
+    return power_ratio(multiplier) == 1.0
+
+
+def multiplier_id(multiplier: Any) -> str:
+    """A printable identity: the multiplier's key (name#hash) or name, 'exact' for None."""
+    if multiplier is None:
+        return "exact"
+    return str(getattr(multiplier, "key", None) or getattr(multiplier, "name", "?"))

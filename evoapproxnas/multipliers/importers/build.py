@@ -1,0 +1,115 @@
+"""Turn outside files (TFApprox tables, C models, Verilog) into a multiplier library folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from evoapproxnas.errors import UserError, closest_names
+from evoapproxnas.multipliers.importers.c_model import read_c_model
+from evoapproxnas.multipliers.importers.common import ImportedCircuit
+from evoapproxnas.multipliers.importers.metadata import apply_metadata, read_metadata_csv
+from evoapproxnas.multipliers.importers.tfapprox import read_tfapprox_bin
+from evoapproxnas.multipliers.importers.verilog import read_verilog
+from evoapproxnas.multipliers.library import write_library
+from evoapproxnas.multipliers.model import FIGURES
+
+FORMATS: dict[str, str] = {
+    "tfapprox-bin": "TFApprox .bin product tables",
+    "evoapproxlib-c": "EvoApproxLib-style C models",
+    "verilog": "Verilog netlists (via yosys)",
+}
+
+
+def _reader(fmt: str, signed: bool | None, luts: bool) -> Callable[[Path], ImportedCircuit]:
+    if fmt == "tfapprox-bin":
+        return lambda p: read_tfapprox_bin(p, signed=bool(signed))
+    if fmt == "evoapproxlib-c":
+        return lambda p: read_c_model(p, signed=signed)
+    if fmt == "verilog":
+        return lambda p: read_verilog(p, signed=signed, luts=luts)
+    raise UserError(
+        f"unknown import format {fmt!r}{closest_names(fmt, FORMATS)}; use one of "
+        f"{', '.join(FORMATS)}"
+    )
+
+
+def read_circuits(
+    fmt: str, files: Sequence[str | os.PathLike], *, signed: bool | None = None,
+    luts: bool = True,
+) -> list[ImportedCircuit]:
+    """Read every file with the importer of ``fmt``; refuse missing files and duplicate names."""
+    reader = _reader(fmt, signed, luts)
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise UserError("no input files given; name at least one file to import")
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"no such file: {path}")
+    circuits: list[ImportedCircuit] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        circuit = reader(path)
+        if circuit.name in seen:
+            raise UserError(
+                f"duplicate multiplier name {circuit.name!r} from {seen[circuit.name]} and "
+                f"{path}; names must be unique within a library (rename one file or function)"
+            )
+        seen[circuit.name] = path
+        circuits.append(circuit)
+    return circuits
+
+
+def readme_text(name: str, fmt: str, circuits: Sequence[ImportedCircuit]) -> str:
+    """A README saying where the library's tables and figures come from."""
+    lines = [
+        f"# {name}",
+        "",
+        f"Imported by `evoapproxnas multipliers import --format {fmt}` from "
+        f"{len(circuits)} {FORMATS[fmt]}.",
+        "",
+        "| multiplier | file | " + " | ".join(FIGURES) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in FIGURES) + " |",
+    ]
+    sources: set[str] = set()
+    for c in circuits:
+        cells = [str(c.figures.get(f, "unknown")) for f in FIGURES]
+        lines.append(f"| {c.name} | {c.origin.name} | " + " | ".join(cells) + " |")
+        sources.update(c.sources.get(f, "unknown") for f in FIGURES if f in c.figures)
+    lines += ["", "Sources of the hardware figures:", ""]
+    lines += [f"- {s}" for s in sorted(sources)] or ["- none given (all unknown)"]
+    return "\n".join(lines) + "\n"
+
+
+def import_library(
+    fmt: str,
+    files: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    name: str | None = None,
+    metadata: str | os.PathLike | None = None,
+    signed: bool | None = None,
+    luts: bool = True,
+) -> Path:
+    """Import ``files`` of format ``fmt`` into a new library folder ``out`` (atomically).
+
+    ``name`` defaults to the folder name; ``metadata`` is a CSV of hardware figures by name
+    (they replace figures read from the files); ``signed`` as for each importer. Returns the
+    folder. Raises :class:`UserError` on bad input; nothing is written then.
+    """
+    out = Path(out)
+    if out.exists():
+        raise UserError(f"{out} already exists; choose a new folder or remove it first")
+    name = name or out.name
+    figures, sources = read_metadata_csv(metadata) if metadata is not None else ({}, {})
+    circuits = read_circuits(fmt, files, signed=signed, luts=luts)
+    apply_metadata(circuits, figures, sources)
+    multipliers = [c.to_multiplier(library=name) for c in circuits]
+    return write_library(
+        out,
+        name,
+        multipliers,
+        description=f"imported from {len(circuits)} {FORMATS[fmt]}",
+        readme_text=readme_text(name, fmt, circuits),
+    )

@@ -1,0 +1,89 @@
+"""Verilog netlists through yosys: the product table of a module with two 8-bit inputs and a
+16-bit output, its area estimated from the gate count and its Xilinx LUT count.
+
+The first input port (in declaration order) is the table's ``a``, the second its ``b``.
+Signedness: as the caller says, else signed when both inputs are declared ``signed``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evoapproxnas.errors import UserError
+from evoapproxnas.multipliers.importers import netlist
+from evoapproxnas.multipliers.importers.common import ImportedCircuit
+from evoapproxnas.multipliers.importers.yosys import run_yosys
+from evoapproxnas.multipliers.metrics import CODES
+
+AREA_SOURCE = (
+    f"estimated by yosys gate count (NAND2-equivalents x {netlist.NAND2_AREA_UM2} um2, "
+    "NanGate 45 nm X1 cells)"
+)
+LUTS_SOURCE = "estimated by yosys synth_xilinx (7-series LUT1-6, no DSP, no wide muxes)"
+
+
+def _ports(module: dict[str, Any], where: Path) -> tuple[list[str], str]:
+    ports = module.get("ports", {})
+    inputs = [n for n, p in ports.items() if p["direction"] == "input"]
+    outputs = [n for n, p in ports.items() if p["direction"] == "output"]
+    widths = [len(ports[n]["bits"]) for n in inputs]
+    if len(inputs) != 2 or widths != [8, 8] or len(outputs) != 1 \
+            or len(ports[outputs[0]]["bits"]) != 16:
+        found = ", ".join(
+            f"{ports[n]['direction']} {n}[{len(ports[n]['bits'])}]" for n in ports
+        ) or "none"
+        raise UserError(
+            f"{where}: a multiplier module needs two 8-bit inputs and one 16-bit output; "
+            f"found ports: {found}"
+        )
+    return inputs, outputs[0]
+
+
+def tabulate_netlist(module: dict[str, Any], signed: bool, where: Path) -> np.ndarray:
+    """``table[a, b]`` (int64) of a gate netlist with checked ports."""
+    inputs, output = _ports(module, where)
+    first, second = netlist.operand_bits()
+    bits = netlist.evaluate(module, {inputs[0]: first, inputs[1]: second}, output, str(where))
+    weights = np.left_shift(np.int64(1), np.arange(16, dtype=np.int64))
+    values = weights @ bits.astype(np.int64)
+    if signed:
+        values = values.astype(np.uint16).view(np.int16).astype(np.int64)
+    return values.reshape(CODES, CODES)
+
+
+def read_verilog(
+    path: str | os.PathLike, *, signed: bool | None = None, luts: bool = True
+) -> ImportedCircuit:
+    """Synthesize one Verilog module with yosys and tabulate it; named after the top module.
+
+    ``luts=False`` skips the (slower) Xilinx mapping and leaves the LUT count unknown.
+    """
+    path = Path(path)
+    result = run_yosys(path, xilinx=luts)
+    module = result.gates
+    inputs, _ = _ports(module, path)
+    if signed is None:
+        signed = all(module["ports"][n].get("signed") for n in inputs)
+    table = tabulate_netlist(module, signed, path)
+    counts = netlist.check_cells(module, str(path))
+    circuit = ImportedCircuit(
+        name=result.top,
+        lut=table,
+        signed=bool(signed),
+        origin=path,
+        info={
+            "imported_from": f"Verilog {path.name} via yosys",
+            "gate_count": int(sum(counts.values())),
+            "gates": {t.strip("$_"): n for t, n in sorted(counts.items())},
+            "logic_levels": netlist.logic_levels(module),
+        },
+    )
+    circuit.set_figure("area_um2", round(netlist.estimate_area_um2(counts), 2), AREA_SOURCE)
+    if result.xilinx_cells is not None:
+        n_luts = sum(n for t, n in result.xilinx_cells.items() if t.startswith("LUT"))
+        circuit.set_figure("luts", int(n_luts), LUTS_SOURCE)
+    return circuit

@@ -1,0 +1,181 @@
+"""Training a candidate for a budget and measuring its accuracy with approximate multipliers.
+
+``train_and_evaluate`` sets TensorFlow's global seeds (``keras.utils.set_random_seed``) and
+op determinism: run it in a worker process of its own when the caller needs its globals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evoapproxnas.errors import UserError
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """How much training one candidate gets (defaults: about a minute on two CPU cores)."""
+
+    epochs: int = 3
+    train_samples: int = 6000
+    val_samples: int = 1000
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    finetune_epochs: int = 0
+    """Epochs of approximation-aware fine-tuning (the product tables in the forward pass)."""
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "train_samples", "val_samples", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"training budget: {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
+            raise UserError(
+                f"training budget: finetune_epochs must be 0 or more, got {self.finetune_epochs!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(
+                f"training budget: unknown optimizer {self.optimizer!r}; use one of "
+                f"{', '.join(OPTIMIZERS)}"
+            )
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
+            raise UserError(
+                f"training budget: learning_rate must be in (0, 10), got {self.learning_rate!r}"
+            )
+
+
+@dataclass
+class TrainResult:
+    """Outcome of one candidate; ``status`` is "ok" or "failed" (with ``reason``)."""
+
+    status: str
+    reason: str | None = None
+    val_accuracy: float | None = None
+    val_accuracy_exact: float | None = None
+    test_accuracy: float | None = None
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    model: object = field(default=None, repr=False)
+
+
+class _Failure(Exception):
+    """A candidate failed in a way that is its own, not the campaign's."""
+
+
+def _optimizer(budget: TrainBudget, learning_rate: float):
+    import keras
+
+    classes = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+               "rmsprop": keras.optimizers.RMSprop}
+    return classes[budget.optimizer](learning_rate=learning_rate)
+
+
+def _deadline_callback(deadline: float | None):
+    import keras
+
+    class Deadline(keras.callbacks.Callback):
+        exceeded = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if deadline is not None and time.perf_counter() > deadline:
+                Deadline.exceeded = True
+                self.model.stop_training = True
+
+    return Deadline()
+
+
+def _fit(model, x, y, budget: TrainBudget, epochs: int, learning_rate: float, deadline):
+    import keras
+
+    model.compile(optimizer=_optimizer(budget, learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    timer = _deadline_callback(deadline)
+    history = model.fit(x, y, batch_size=budget.batch_size, epochs=epochs, shuffle=True,
+                        verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), timer])
+    losses = history.history.get("loss", [])
+    if timer.exceeded:
+        raise _Failure("time limit exceeded during training")
+    if not losses or not all(math.isfinite(v) for v in losses) or model.stop_training:
+        raise _Failure("loss became NaN or infinite")
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``model`` in inference mode (approximate layers use their tables)."""
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y)))
+
+
+def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: int, *,
+                       time_limit_s: float | None = None, evaluate_test: bool = False,
+                       return_model: bool = False) -> TrainResult:
+    """Train the network of ``graph`` on the first ``budget.train_samples`` training images,
+    then measure validation accuracy with its approximate multipliers and with the exact one.
+
+    ``multipliers`` as for ``build_model``; ``None`` trains and evaluates a float network
+    (both accuracies are then the float accuracy). NaN loss, resource exhaustion, TensorFlow
+    runtime errors and ``time_limit_s`` (training and evaluation together) give
+    ``status="failed"`` instead of raising.
+    """
+    import keras
+    import tensorflow as tf
+
+    from evoapproxnas.cgp import count_multiplications
+    from evoapproxnas.nn.builder import build_model
+    from evoapproxnas.nn.layers import resolve_multipliers
+
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+    keras.backend.clear_session()
+    start = time.perf_counter()
+    deadline = None if time_limit_s is None else start + float(time_limit_s)
+    result = TrainResult(status="ok")
+    x, y = dataset.x_train[: budget.train_samples], dataset.y_train[: budget.train_samples]
+    xv, yv = dataset.x_val[: budget.val_samples], dataset.y_val[: budget.val_samples]
+    try:
+        model = build_model(graph, multipliers)
+        _fit(model, x, y, budget, budget.epochs, budget.learning_rate, deadline)
+        if budget.finetune_epochs and multipliers is not None:
+            tuned = build_model(graph, multipliers, approx_training=True)
+            tuned.set_weights(model.get_weights())
+            _fit(tuned, x, y, budget, budget.finetune_epochs, budget.learning_rate / 10, deadline)
+            model = build_model(graph, multipliers)
+            model.set_weights(tuned.get_weights())
+        result.train_seconds = time.perf_counter() - start
+        eval_start = time.perf_counter()
+        result.val_accuracy = evaluate(model, xv, yv, budget.batch_size)
+        if multipliers is None:
+            result.val_accuracy_exact = result.val_accuracy
+        else:
+            genes = list(count_multiplications(graph))
+            exact = resolve_multipliers([None], multipliers)[None]
+            exact_model = build_model(graph, {g: exact for g in genes if g is not None})
+            exact_model.set_weights(model.get_weights())
+            result.val_accuracy_exact = evaluate(exact_model, xv, yv, budget.batch_size)
+        if evaluate_test:
+            result.test_accuracy = evaluate(model, dataset.x_test, dataset.y_test,
+                                            budget.batch_size)
+        result.eval_seconds = time.perf_counter() - eval_start
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _Failure("time limit exceeded during evaluation")
+        if return_model:
+            result.model = model
+    except _Failure as exc:
+        result.status, result.reason = "failed", str(exc)
+    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+        result.status, result.reason = "failed", f"resource exhausted: {_first_line(exc)}"
+    except tf.errors.OpError as exc:
+        result.status, result.reason = "failed", f"TensorFlow error: {_first_line(exc)}"
+    if result.status == "failed":
+        result.train_seconds = result.train_seconds or time.perf_counter() - start
+    return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

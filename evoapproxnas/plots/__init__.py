@@ -1,0 +1,1 @@
+"""Figures: Pareto fronts, convergence, multiplier libraries and network drawings."""

@@ -1,0 +1,147 @@
+"""Search engines with one ask/tell interface, so the campaign can checkpoint every generation.
+
+``ask()`` returns the next batch of candidates (integer vectors); ``tell(F, cv)`` gives back
+their objective vectors (all minimized) and constraint violations (0 = feasible). An engine
+is plain picklable state, its random generator included: pickling it is the checkpoint.
+
+- ``PymooEngine``: pymoo's NSGA-II (its mating, survival, non-dominated sorting and crowding)
+  with the space's sampling and mutation, no crossover, duplicates removed by candidate key.
+- ``DeapEngine``: (mu + lambda) with DEAP's ``selNSGA2`` survival; parents by binary
+  tournament on DEAP's Pareto rank and crowding distance; infeasible candidates get a
+  delta penalty that ranks them behind every feasible one.
+- ``RandomEngine``: fresh random candidates every generation (the baseline).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evoapproxnas.search.space import unique_samples
+
+PENALTY = 1e9
+
+
+class PymooEngine:
+    name = "pymoo"
+
+    def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
+        from pymoo.algorithms.moo.nsga2 import NSGA2
+        from pymoo.operators.crossover.nox import NoCrossover
+        from pymoo.core.termination import NoTermination
+
+        from evoapproxnas.search.operators import (
+            KeyDuplicateElimination,
+            SpaceMutation,
+            SpaceProblem,
+            SpaceSampling,
+        )
+
+        self.problem = SpaceProblem(space, n_obj)
+        self.algorithm = NSGA2(pop_size=pop_size, sampling=SpaceSampling(),
+                               crossover=NoCrossover(), mutation=SpaceMutation(),
+                               eliminate_duplicates=KeyDuplicateElimination(space))
+        self.algorithm.setup(self.problem, termination=NoTermination(), seed=int(seed),
+                             verbose=False)
+        self._asked = None
+
+    def ask(self) -> list[np.ndarray]:
+        self._asked = self.algorithm.ask()
+        return [np.asarray(x, dtype=np.int64) for x in self._asked.get("X")]
+
+    def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
+        from pymoo.core.evaluator import Evaluator
+        from pymoo.problems.static import StaticProblem
+
+        static = StaticProblem(self.problem, F=np.asarray(F, float),
+                               G=np.asarray(cv, float).reshape(-1, 1))
+        # offspring are copies of their parents: re-evaluate all, never "already evaluated"
+        Evaluator(skip_already_evaluated=False).eval(static, self._asked)
+        self.algorithm.tell(infills=self._asked)
+        self._asked = None
+
+
+MAX_OBJECTIVES = 8
+
+
+def _make_fitness_classes() -> dict:
+    """DEAP fitness classes with all-minimize weights, one per objective count (picklable)."""
+    from deap import base
+
+    classes = {}
+    for n in range(1, MAX_OBJECTIVES + 1):
+        name = f"MinFitness{n}"
+        cls = type(name, (base.Fitness,), {"weights": (-1.0,) * n, "__module__": __name__})
+        globals()[name] = classes[n] = cls
+    return classes
+
+
+_FITNESS = _make_fitness_classes()
+
+
+class _Individual:
+    def __init__(self, x: np.ndarray, values) -> None:
+        self.x = x
+        values = tuple(float(v) for v in values)
+        self.fitness = _FITNESS[len(values)](values)
+
+
+class DeapEngine:
+    name = "deap"
+
+    def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
+        self.space, self.n_obj, self.pop_size = space, n_obj, pop_size
+        self.rng = np.random.default_rng(seed)
+        self.population: list[_Individual] = []
+        self._asked: list[np.ndarray] = []
+
+    def ask(self) -> list[np.ndarray]:
+        seen = {self.space.key(ind.x) for ind in self.population}
+        if not self.population:
+            self._asked = unique_samples(self.space, self.pop_size, self.rng, seen)
+            return list(self._asked)
+        from deap import tools
+
+        for front_rank, front in enumerate(tools.sortNondominated(self.population,
+                                                                   len(self.population))):
+            tools.emo.assignCrowdingDist(front)
+            for ind in front:
+                ind.rank = front_rank
+
+        def child(rng):
+            a, b = rng.choice(len(self.population), 2, replace=False)
+            pa, pb = self.population[a], self.population[b]
+            better = min((pa, pb), key=lambda i: (i.rank, -i.fitness.crowding_dist))
+            return self.space.mutate(better.x, rng)
+
+        self._asked = unique_samples(self.space, self.pop_size, self.rng, seen, make=child)
+        return list(self._asked)
+
+    def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
+        from deap import tools
+
+        offspring = [_Individual(x, f if c <= 0 else np.full(self.n_obj, PENALTY + c))
+                     for x, f, c in zip(self._asked, np.asarray(F, float), np.asarray(cv))]
+        self.population = tools.selNSGA2(self.population + offspring, self.pop_size)
+        self._asked = []
+
+
+class RandomEngine:
+    name = "random"
+
+    def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
+        self.space, self.pop_size = space, pop_size
+        self.rng = np.random.default_rng(seed)
+        self.seen: set[str] = set()
+
+    def ask(self) -> list[np.ndarray]:
+        return unique_samples(self.space, self.pop_size, self.rng, self.seen)
+
+    def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
+        pass
+
+
+ENGINES = {"pymoo": PymooEngine, "deap": DeapEngine, "random": RandomEngine}
+
+
+def make_engine(name: str, space, n_obj: int, pop_size: int, seed: int):
+    return ENGINES[name](space, n_obj, pop_size, seed)

@@ -1,0 +1,164 @@
+"""A pool of reusable worker processes where each task is isolated.
+
+A task that raises, crashes its process (segfault, ``os._exit``, out-of-memory kill) or runs
+past its time limit fails alone: the caller gets ``TaskFailure(reason)`` for it, the dead or
+stuck worker is replaced and the other tasks go on. Workers are started with ``spawn`` and
+kept for the whole pool's life (TensorFlow's import costs seconds per process).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any, Callable, Sequence
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that did not return: ``reason`` says why (exception, crash, time-out)."""
+
+    reason: str
+
+
+def _worker_main(conn, initializer, initargs) -> None:
+    state = initializer(*initargs) if initializer else None
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        fn, payload = message
+        try:
+            result = ("ok", fn(state, payload))
+        except Exception as exc:  # the task's own failure, reported to the caller
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            result = ("error", f"raised {last}"[:300])
+        conn.send(result)
+
+
+class _Worker:
+    def __init__(self, ctx, initializer, initargs) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, initializer, initargs),
+                                   daemon=True)
+        self.process.start()
+        child.close()
+        self.task: int | None = None
+        self.deadline = float("inf")
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class WorkerPool:
+    """``n_workers`` processes running ``fn(state, payload)``; ``state = initializer(*initargs)``.
+
+    ``initializer`` and every ``fn`` must be importable top-level functions.
+    """
+
+    def __init__(self, n_workers: int, initializer: Callable | None = None,
+                 initargs: tuple = (), start_method: str = "spawn") -> None:
+        self._ctx = mp.get_context(start_method)
+        self._init = (initializer, initargs)
+        self._workers = [self._spawn() for _ in range(max(1, int(n_workers)))]
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self._ctx, *self._init)
+
+    def map(self, fn: Callable, payloads: Sequence[Any], timeout_s: float | None = None,
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """Run ``fn`` on every payload; results (or ``TaskFailure``) in payload order.
+
+        ``on_result(index, result)`` is called as each task ends (in completion order).
+        ``timeout_s`` bounds each task's wall time from the moment a worker takes it.
+        """
+        results: list[Any] = [None] * len(payloads)
+        pending = list(range(len(payloads)))[::-1]
+        running = 0
+
+        def finish(worker: _Worker, value: Any) -> None:
+            nonlocal running
+            index, worker.task, worker.deadline = worker.task, None, float("inf")
+            running -= 1
+            results[index] = value
+            if on_result:
+                on_result(index, value)
+
+        while pending or running:
+            for i, worker in enumerate(self._workers):
+                if worker.task is None and pending:
+                    index = pending.pop()
+                    try:
+                        worker.conn.send((fn, payloads[index]))
+                    except OSError:  # died while idle: replace and retry
+                        worker.stop(kill=True)
+                        self._workers[i] = worker = self._spawn()
+                        worker.conn.send((fn, payloads[index]))
+                    worker.task = index
+                    worker.deadline = (time.monotonic() + timeout_s) if timeout_s else float(
+                        "inf")
+                    running += 1
+            busy = [w for w in self._workers if w.task is not None]
+            nearest = min(w.deadline for w in busy)
+            wait_s = None if nearest == float("inf") else max(0.0, nearest - time.monotonic())
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], wait_s)
+            for i, worker in enumerate(self._workers):
+                if worker.task is None:
+                    continue
+                if worker.conn in ready:
+                    try:
+                        status, value = worker.conn.recv()
+                    except (EOFError, OSError):
+                        status, value = "dead", None
+                    if status == "ok":
+                        finish(worker, value)
+                        continue
+                    if status == "error":
+                        finish(worker, TaskFailure(value))
+                        continue
+                if worker.process.sentinel in ready or not worker.process.is_alive() or (
+                        worker.conn in ready):
+                    worker.process.join(timeout=5)
+                    code = worker.process.exitcode
+                    finish(worker, TaskFailure(_death_reason(code)))
+                elif time.monotonic() >= worker.deadline:
+                    finish(worker, TaskFailure(f"time limit of {timeout_s:g} s exceeded"))
+                else:
+                    continue
+                worker.stop(kill=True)
+                self._workers[i] = self._spawn()
+        return results
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers = []
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _death_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = {-9: "SIGKILL (out of memory?)", -11: "SIGSEGV", -6: "SIGABRT"}.get(code)
+        return f"worker process killed by signal {-code}" + (f" {name}" if name else "")
+    return f"worker process died (exit code {code})"

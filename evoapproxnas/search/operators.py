@@ -1,0 +1,73 @@
+"""pymoo operators for a ``SearchSpace``: sampling, mutation, duplicate elimination by key."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymoo.core.duplicate import DuplicateElimination
+from pymoo.core.mutation import Mutation
+from pymoo.core.problem import Problem
+from pymoo.core.sampling import Sampling
+
+
+class SpaceProblem(Problem):
+    """The problem pymoo sees: integer vectors of the space, evaluated outside pymoo."""
+
+    def __init__(self, space, n_obj: int) -> None:
+        super().__init__(n_var=space.n_var, n_obj=n_obj, n_ieq_constr=1, xl=space.lower,
+                         xu=space.upper, vtype=int)
+        self.space = space
+
+    def _evaluate(self, x, out, *args, **kwargs):
+        raise RuntimeError("candidates are evaluated by the campaign, not by pymoo")
+
+
+class SpaceSampling(Sampling):
+    """Random candidates of the space, distinct by key."""
+
+    def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
+        space = problem.space
+        seen: set[str] = set()
+        out = []
+        for _ in range(n_samples):
+            for _attempt in range(200):
+                x = space.sample(random_state)
+                if space.key(x) not in seen:
+                    break
+            seen.add(space.key(x))
+            out.append(x)
+        return np.array(out, dtype=np.int64)
+
+
+class SpaceMutation(Mutation):
+    """The space's own mutation (for CGP: point mutation until an active gene changes)."""
+
+    def __init__(self) -> None:
+        super().__init__(prob=1.0)
+
+    def do(self, problem, pop, inplace=True, *args, **kwargs):
+        # never in place: without crossover the offspring are the parents' own objects
+        return super().do(problem, pop, False, *args, **kwargs)
+
+    def _do(self, problem, X, *args, random_state=None, **kwargs):
+        space = problem.space
+        return np.array([space.mutate(x, random_state) for x in X], dtype=np.int64)
+
+
+class KeyDuplicateElimination(DuplicateElimination):
+    """Two candidates are duplicates when their space keys (candidate hashes) are equal."""
+
+    def __init__(self, space) -> None:
+        super().__init__()
+        self.space = space
+
+    def _do(self, pop, other, is_duplicate):
+        seen = set()
+        if other is not None:
+            seen.update(self.space.key(ind.X) for ind in other)
+        for i, ind in enumerate(pop):
+            key = self.space.key(ind.X)
+            if key in seen:
+                is_duplicate[i] = True
+            else:
+                seen.add(key)
+        return is_duplicate

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from evoapproxnas.cgp import (
+    CGPSpec,
+    count_multiplications,
+    count_params,
+    decode,
+    multiplication_power,
+    multiply_layers,
+    random_genome,
+)
+
+from .helpers import genome, node
+
+SPEC = CGPSpec(rows=1, columns=4, levels_back=4, n_multipliers=3,
+               choices={"conv2d": {"filters": [16]}, "basic_residual": {"filters": [32]}})
+
+
+def residual_network():
+    return decode(genome(SPEC, [
+        node(SPEC, "conv2d", params=(1, 0, 0, 0, 1), multiplier=0),          # 3x3, 16, s1, bias
+        node(SPEC, "basic_residual", (1, 0), params=(0, 0, 1, 0), multiplier=1),  # 3x3, 32, s2
+        node(SPEC, "residual_inverted", (2, 0), params=(0, 2, 0), multiplier=2),  # 3x3, x2, s1
+    ], output=3), SPEC, (8, 8, 1), 10)
+
+
+def test_hand_counted_parameters_and_multiplications():
+    graph = residual_network()
+    assert graph.nodes["node1"]["output_shape"] == (4, 4, 32)
+    assert graph.nodes["node2"]["output_shape"] == (4, 4, 32)
+    conv = 3 * 3 * 1 * 16 + 16
+    basic = (3 * 3 * 16 * 32 + 4 * 32) + (3 * 3 * 32 * 32 + 4 * 32) + (16 * 32 + 4 * 32)
+    inverted = (32 * 64 + 4 * 64) + (3 * 3 * 64 + 4 * 64) + (64 * 32 + 4 * 32)
+    head = 32 * 10 + 10
+    assert count_params(graph) == conv + basic + inverted + head
+    assert count_multiplications(graph) == {
+        0: 8 * 8 * 9 * 1 * 16,
+        1: 4 * 4 * 9 * 16 * 32 + 4 * 4 * 9 * 32 * 32 + 4 * 4 * 16 * 32,
+        2: 4 * 4 * 32 * 64 + 4 * 4 * 9 * 64 + 4 * 4 * 64 * 32,
+        None: 32 * 10,
+    }
+
+
+def test_bottleneck_and_preactivation_blocks():
+    spec = CGPSpec(rows=1, columns=3, levels_back=3)
+    graph = decode(genome(spec, [
+        node(spec, "basic_residual", params=(1, 0, 0, 1), multiplier=0),     # 4x4, 32, s1, pre
+        node(spec, "residual_bottleneck", (1, 0), params=(1, 6, 1)),        # 4x4, /4, s2
+    ], output=2), spec, (4, 4, 3), 5)
+    pre = 4 * 3 + (16 * 3 * 32) + 4 * 32 + (16 * 32 * 32) + 3 * 32  # bn, conv, bn, conv, shortcut
+    bottleneck = (32 * 8 + 32) + (16 * 8 * 8 + 32) + (8 * 32 + 128) + (32 * 32 + 128)
+    assert count_params(graph) == pre + bottleneck + 32 * 5 + 5
+    mults = count_multiplications(graph)
+    assert mults[0] == 16 * (16 * 3 * 32 + 16 * 32 * 32 + 3 * 32) + 16 * 32 * 8 + (
+        4 * 16 * 8 * 8 + 4 * 8 * 32 + 4 * 32 * 32)
+
+
+def test_multiply_layers_contract():
+    layers = multiply_layers(residual_network())
+    names = [layer["name"] for layer in layers]
+    assert names == ["node0/conv", "node1/conv_a", "node1/conv_b", "node1/shortcut",
+                     "node2/expand", "node2/dwconv", "node2/project", "head/dense"]
+    conv_a = layers[1]
+    assert conv_a == {
+        "node": "node1", "name": "node1/conv_a", "kind": "conv2d", "input_shape": (8, 8, 16),
+        "output_shape": (4, 4, 32), "kernel": (3, 3), "strides": (2, 2), "padding": "same",
+        "filters": 32, "groups": 1, "use_bias": False, "multiplier": 1,
+        "multiplications": 4 * 4 * 9 * 16 * 32, "params": 9 * 16 * 32,
+    }
+    dw = layers[5]
+    assert dw["kind"] == "depthwise_conv2d" and dw["groups"] == 64 and dw["filters"] == 64
+    dense = layers[-1]
+    assert dense["input_shape"] == (1, 1, 32) and dense["multiplier"] is None
+    assert dense["params"] == 330 and dense["multiplications"] == 320
+
+
+def test_counts_are_consistent_over_random_genomes():
+    spec = CGPSpec(rows=3, columns=6, levels_back=3, n_multipliers=5)
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        graph = decode(random_genome(spec, rng), spec, (28, 28, 1), 10)
+        layers = multiply_layers(graph)
+        assert sum(count_multiplications(graph).values()) == sum(
+            layer["multiplications"] for layer in layers)
+        for layer in layers:
+            h, w, c = layer["output_shape"]
+            kh, kw = layer["kernel"]
+            cin = layer["input_shape"][2]
+            assert layer["multiplications"] == h * w * kh * kw * cin * c // layer["groups"]
+
+
+class FakeMultiplier:
+    def __init__(self, power_mw, library="evoapproxlib8u"):
+        self.power_mw, self.library = power_mw, library
+
+
+def test_power_is_count_times_multiplier_power():
+    from evoapproxnas.multipliers import load_library
+
+    exact = load_library("evoapproxlib8u").exact
+    graph = residual_network()
+    counts = count_multiplications(graph)
+    muls = [FakeMultiplier(0.1), FakeMultiplier(0.2), FakeMultiplier(0.05)]
+    power = multiplication_power(graph, muls)
+    expected = (counts[0] * 0.1 + counts[1] * 0.2 + counts[2] * 0.05
+                + counts[None] * exact.power_mw)
+    assert power["power_mw"] == pytest.approx(expected)
+    total = sum(counts.values())
+    assert power["power_rel"] == pytest.approx(expected / (total * exact.power_mw))
+    as_dict = multiplication_power(graph, dict(enumerate(muls)))
+    assert as_dict["power_mw"] == pytest.approx(expected)

@@ -1,0 +1,101 @@
+"""Campaign config: parsing, overrides and one-line errors naming file, key and what is allowed."""
+
+from pathlib import Path
+
+import pytest
+
+from evoapproxnas.config import (
+    DEFAULT_HV_REFERENCE,
+    config_from_dict,
+    load_config,
+    parse_override,
+)
+from evoapproxnas.errors import UserError
+
+TINY = Path(__file__).parent / "search" / "tiny.toml"
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_tiny_config_loads_with_defaults():
+    cfg = load_config(TINY)
+    assert cfg.data.name == "synthetic"
+    assert cfg.search.population == 3 and cfg.search.engine == "pymoo"
+    assert cfg.cgp.functions == ("conv2d", "depthwise_conv2d", "batch_norm")
+    assert cfg.training.optimizer == "adam"  # default kept
+    assert cfg.hv_reference() == [DEFAULT_HV_REFERENCE[k] for k in cfg.search.objectives]
+
+
+def test_round_trip_through_resolved_dict():
+    cfg = load_config(TINY, ["search.seed=11"])
+    again = config_from_dict(cfg.to_dict(), "config.json")
+    assert again.to_dict() == cfg.to_dict()
+    assert again.search.seed == 11
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("search.population=4", (["search", "population"], 4)),
+    ("search.engine=deap", (["search", "engine"], "deap")),
+    ("search.engine='random'", (["search", "engine"], "random")),
+    ("search.objectives=['error','params']", (["search", "objectives"], ["error", "params"])),
+    ("training.learning_rate=0.01", (["training", "learning_rate"], 0.01)),
+    ("cgp.choices.conv2d.filters=[8]", (["cgp", "choices", "conv2d", "filters"], [8])),
+])
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+def test_overrides_apply_and_validate():
+    cfg = load_config(TINY, ["search.engine=deap", "search.population=5",
+                             "cgp.choices.conv2d.filters=[8]"])
+    assert cfg.search.engine == "deap" and cfg.search.population == 5
+    assert cfg.cgp.choices == {"conv2d": {"filters": [8]}}
+    with pytest.raises(UserError, match="search.population"):
+        load_config(TINY, ["search.population=zero"])
+    with pytest.raises(UserError, match="section.key"):
+        load_config(TINY, ["population=3"])
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[search\npopulation = 3", "malformed TOML"),
+    ("[serch]\npopulation = 3", "unknown section [serch] (did you mean: search?)"),
+    ("[search]\npopulaton = 3", "unknown key search.populaton (did you mean: population?)"),
+    ("[search]\nengine = 'nsga3'", "search.engine = 'nsga3' is not allowed; use one of pymoo"),
+    ("[search]\npopulation = 1", "search.population = 1 is not allowed"),
+    ("[search]\nworkers = 'two'", "search.workers must be an integer"),
+    ("[search]\nobjectives = ['error', 'acuracy']", "unknown metric 'acuracy'"),
+    ("[search]\nobjectives = ['error']", "at least two objectives"),
+    ("[search]\nconstraints = ['params < 5']", "cannot read 'params < 5'"),
+    ("[search]\nconstraints = ['error <= 0.1']", "constraints take metrics computed before"),
+    ("[search]\nobjectives = ['error', 'power_mw']", "search.hv_reference.power_mw"),
+    ("[data]\nname = 'mnist'", "data.name = 'mnist' is not allowed"),
+    ("[training]\noptimizer = 'adamw'", "training.optimizer"),
+    ("[training]\nepochs = 0", "training.epochs"),
+    ("search = 3", "[search] must be a table"),
+])
+def test_bad_config_is_one_clear_line(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert needle in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_constraints_parse_and_measure_violation(tmp_path):
+    cfg = load_config(write(tmp_path, "[search]\nconstraints = ['params <= 1000', "
+                                      "'power_rel>=0.5']"))
+    params, power = cfg.parsed_constraints
+    assert (params.metric, params.op, params.bound) == ("params", "<=", 1000.0)
+    assert params.violation(900) == 0 and params.violation(1500) == pytest.approx(0.5)
+    assert power.violation(0.6) == 0 and power.violation(0.25) == pytest.approx(0.25)
