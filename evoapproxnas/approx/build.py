@@ -65,7 +65,8 @@ def build(force: bool = False, verbose: bool = False) -> Path:
     target = library_path()
     if target.is_file() and not force:
         return target
-    cxx = os.environ.get(ENV_CXX) or shutil.which("g++") or shutil.which("c++")
+    wanted = os.environ.get(ENV_CXX)
+    cxx = shutil.which(wanted) if wanted else shutil.which("g++") or shutil.which("c++")
     if not cxx:
         raise BuildError(
             "no C++ compiler found to build the approximate-multiplication op; "

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+
 from evoapproxnas.approx import build
 from evoapproxnas.approx.reference import same_pads
 from evoapproxnas.errors import UserError
@@ -117,7 +118,7 @@ def _resolve_backend(backend: str | None) -> str:
 
 
 def _op_module(required: bool):
-    if "module" in _op_state:
+    if _op_state.get("module") is not None or ("module" in _op_state and not required):
         return _op_state["module"]
     try:
         module = build.load()

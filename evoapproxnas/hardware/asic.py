@@ -7,9 +7,12 @@ multiplier power relative to the exact 8-bit multiplier (see ``layers.power_rati
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import sys
 from functools import lru_cache
+from typing import ClassVar
 
 from evoapproxnas.errors import UserError
 from evoapproxnas.hardware import layers as L
@@ -83,7 +86,7 @@ def sram_read_pj(kib: float) -> float:
     pts = _SRAM_45NM
     if kib <= pts[0][0]:
         return pts[0][1] * math.sqrt(kib / pts[0][0])
-    for (k0, e0), (k1, e1) in zip(pts, pts[1:]):
+    for (k0, e0), (k1, e1) in itertools.pairwise(pts):
         if kib <= k1 or (k1, e1) == pts[-1]:
             slope = math.log(e1 / e0) / math.log(k1 / k0)
             return e0 * (kib / k0) ** slope
@@ -102,9 +105,9 @@ class AsicModel(CostModel):
     """Eyeriss-like accelerator; metrics ``energy_pj``, ``latency_cycles``, ``area_um2``,
     ``edap`` (= energy_pj x latency_cycles x area_um2), ``fps``, ``utilization``."""
 
-    PRESETS = PRESETS
+    PRESETS: ClassVar[dict[str, dict]] = PRESETS
     DEFAULT_PRESET = "eyeriss-45nm"
-    METRICS = {"energy_pj": "min", "latency_cycles": "min", "area_um2": "min", "edap": "min",
+    METRICS: ClassVar[dict[str, str]] = {"energy_pj": "min", "latency_cycles": "min", "area_um2": "min", "edap": "min",
                "fps": "max", "utilization": "max", "macs": "min"}
 
     def validate(self) -> None:
@@ -120,7 +123,7 @@ class AsicModel(CostModel):
         if tech["glb_scales_with_size"]:
             tech["glb_read_pj"] = tech["glb_write_pj"] = sram_read_pj(c["glb_kib"])
         self._tech = tech
-        self._key = json.dumps(dict(c, tech=tech), sort_keys=True)
+        self._key = sys.intern(json.dumps(dict(c, tech=tech), sort_keys=True))
 
     def mac_pj(self, multiplier) -> float:
         """Energy of one MAC with ``multiplier`` (multiply part scaled by its power)."""

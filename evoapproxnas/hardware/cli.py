@@ -112,7 +112,7 @@ def networks_from_keras(path: str, library: str | None) -> dict[str, list]:
             n_in = int(layer.input.shape[-1])
             layers.append(dense_layer(n_in, cfg["units"], mult, layer.name))
         elif kind.endswith("Conv2D"):
-            _, h, w, c = (int(v) for v in layer.input.shape)
+            h, w, c = (int(v) for v in layer.input.shape[-3:])
             depthwise = "Depthwise" in kind
             c_out = c * cfg.get("depth_multiplier", 1) if depthwise else cfg["filters"]
             layers.append(conv_layer(h, w, c, c_out, tuple(cfg["kernel_size"]),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, ClassVar
 
 from evoapproxnas.errors import UserError, closest_names
 
@@ -16,10 +17,10 @@ class CostModel:
     """Base class: ``config`` is a validated dict; ``estimate(layers)`` returns named metrics."""
 
     name: str = ""
-    PRESETS: dict[str, dict] = {}
+    PRESETS: ClassVar[dict[str, dict]] = {}
     DEFAULT_PRESET: str = ""
     #: metric name -> "min" or "max"
-    METRICS: dict[str, str] = {}
+    METRICS: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: dict) -> None:
         self.config = config

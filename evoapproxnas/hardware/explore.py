@@ -65,8 +65,9 @@ def search_fpga(layers: list, metric: str = "fps", preset: str | None = None,
             result = model.estimate(layers)
             if result["fits"] and (best is None or _better(result[metric], best[0][metric],
                                                            direction)):
-                best = (result, f"fpga engine tm={tm} tn={tn} tr={base.config['tr']} "
-                                f"tc={base.config['tc']} device={base.config['device']}")
+                text = (f"fpga engine tm={tm} tn={tn} tr={base.config['tr']} "
+                        f"tc={base.config['tc']} device={base.config['device']}")
+                best = (result, text)
     part = get_cost_model("fpga", preset, **dict(overrides, mode="partition"))
     designs, options = part.partition_designs(layers)
     for design in designs:

@@ -12,6 +12,7 @@ mode ``partition`` gives every layer its own engine and partitions the network (
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from evoapproxnas.errors import UserError
 from evoapproxnas.hardware import layers as L
@@ -106,9 +107,9 @@ class FpgaModel(CostModel):
     """Zhang-style tiled engine (``mode="engine"``) or Lu-style partition (``"partition"``);
     metrics ``luts``, ``dsps``, ``brams``, ``latency_cycles``, ``fps``, ``fits`` (1 or 0)."""
 
-    PRESETS = PRESETS
+    PRESETS: ClassVar[dict[str, dict]] = PRESETS
     DEFAULT_PRESET = "zynq7020"
-    METRICS = {"luts": "min", "dsps": "min", "brams": "min", "latency_cycles": "min",
+    METRICS: ClassVar[dict[str, str]] = {"luts": "min", "dsps": "min", "brams": "min", "latency_cycles": "min",
                "fps": "max", "fits": "max"}
 
     def validate(self) -> None:

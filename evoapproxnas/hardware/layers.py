@@ -8,8 +8,9 @@ is a 1x1 convolution on a 1x1 input; a depthwise convolution has ``groups = c_in
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from evoapproxnas.errors import UserError
 

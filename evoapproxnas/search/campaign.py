@@ -6,7 +6,7 @@ Run directory::
     config.json       the resolved config (overrides applied)
     archive.jsonl     every new evaluation, append-only, fsynced per record
     checkpoint.pkl    engine (RNG included) + generation + history, after every generation
-    models/           trained weights per candidate hash
+    models/           trained weights per candidate hash (<hash>.weights.npz)
     front.json        the final Pareto front, re-evaluated on the test set
     plots/            figures written at the end of the run
 
@@ -177,6 +177,7 @@ def _finalize(cfg, problem, run_dir, cache, pool) -> dict:
             member["test_reason"] = res.reason
         else:
             member["test_accuracy"] = res["test_accuracy"]
+            member["val_accuracy_reloaded"] = res["val_accuracy"]
         members.append(member)
     state = load_checkpoint(run_dir) or {"history": []}
     summary = {"objectives": list(cfg.search.objectives), "front": members,

@@ -6,14 +6,20 @@ there, never in the main process.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 
 def init_worker(config_dict: dict, run_dir: str, threads: int) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import logging
+
     import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
 
     tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
     tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
@@ -26,8 +32,20 @@ def init_worker(config_dict: dict, run_dir: str, threads: int) -> dict:
             "models": Path(run_dir) / "models"}
 
 
-def weights_path(run_dir, key: str) -> Path:
-    return Path(run_dir) / "models" / f"{key}.weights.h5"
+def weights_path(models_dir, key: str) -> Path:
+    """Trained weights of a candidate: ``model.get_weights()`` as an ``.npz`` (arrays in the
+    builder's deterministic order, every variable included)."""
+    return Path(models_dir) / f"{key}.weights.npz"
+
+
+def save_weights(model, path: Path) -> None:
+    import numpy as np
+
+    from evoapproxnas.atomic import write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(buffer, *model.get_weights())
+    write_bytes(path, buffer.getvalue())
 
 
 def train_task(state: dict, payload: dict) -> dict:
@@ -43,10 +61,7 @@ def train_task(state: dict, payload: dict) -> dict:
                                 payload["seed"], time_limit_s=cfg.search.time_limit_s,
                                 return_model=True)
     if result.status == "ok":
-        path = state["models"] / f"{payload['hash']}.weights.h5"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
-        result.model.save_weights(tmp)
-        os.replace(tmp, path)
+        save_weights(result.model, weights_path(state["models"], payload["hash"]))
     return {"status": result.status, "reason": result.reason,
             "val_accuracy": result.val_accuracy, "val_accuracy_exact": result.val_accuracy_exact,
             "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}
@@ -56,8 +71,11 @@ def load_trained(problem, models_dir, genome, key: str):
     """The candidate's Keras model with its approximate multipliers and trained weights."""
     from evoapproxnas.nn import build_model
 
+    import numpy as np
+
     model = build_model(problem.decode(genome), problem.multipliers)
-    model.load_weights(Path(models_dir) / f"{key}.weights.h5")
+    with np.load(weights_path(models_dir, key)) as arrays:
+        model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
     return model
 
 

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.hardware import conv_layer, dense_layer, layers_from_graph, layers_from_records
+from evoapproxnas.hardware import (
+    conv_layer,
+    dense_layer,
+    layers_from_graph,
+    layers_from_records,
+)
 from evoapproxnas.hardware import layers as L
 
 from .helpers import EXACT, HALF, FakeMultiplier

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import numpy as np
@@ -48,7 +49,7 @@ def test_dp_equals_brute_force(seed):
         _check_design(options, d, reconfig)
         assert d.luts <= budget and d.latency_cycles <= max_lat
     costs = _costs(dp)
-    assert costs == sorted(costs) and all(a[1] > b[1] for a, b in zip(costs, costs[1:]))
+    assert costs == sorted(costs) and all(a[1] > b[1] for a, b in itertools.pairwise(costs))
 
 
 def test_infeasible_specification_gives_empty_set():

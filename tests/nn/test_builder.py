@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from evoapproxnas.cgp import (
     CGPSpec,
@@ -7,8 +8,11 @@ from evoapproxnas.cgp import (
     decode,
     genome_hash,
     graph_primitives,
+    multiply_layers,
     random_genome,
 )
+from evoapproxnas.errors import UserError
+from evoapproxnas.multipliers import load_library
 from evoapproxnas.nn import build_model
 
 from ..cgp.helpers import genome, node
@@ -21,7 +25,22 @@ GRIDS = [  # rows, columns, levels_back, seed, genomes
 ]
 
 
-def test_300_random_genomes_build_run_and_match_keras_parameter_count():
+def keras_weight_count(model) -> int:
+    """Trainable weights plus BatchNorm's moving statistics (the convention of count_params)."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    moving = sum(int(np.prod(w.shape)) for layer in model.layers
+                 if isinstance(layer, keras.layers.BatchNormalization)
+                 for w in layer.non_trainable_weights)
+    return trainable + moving
+
+
+@pytest.fixture(scope="module")
+def multipliers():
+    lib = load_library("evoapproxlib8u")
+    return [lib["mul8u_2AC"], lib["mul8u_13QR"], lib["mul8u_1JFF"]]
+
+
+def test_300_random_genomes_build_run_and_match_keras_parameter_count(multipliers):
     x = np.random.default_rng(0).random((2, 16, 16, 1), dtype=np.float32)
     built = 0
     for rows, columns, levels_back, seed, n in GRIDS:
@@ -29,12 +48,19 @@ def test_300_random_genomes_build_run_and_match_keras_parameter_count():
         rng = np.random.default_rng(seed)
         for _ in range(n):
             graph = decode(random_genome(spec, rng), spec, (16, 16, 1), 10)
-            model = build_model(graph)
-            assert model.count_params() == count_params(graph), graph.graph["genome_hash"]
+            expected = count_params(graph)
+            plain = build_model(graph)
+            assert plain.count_params() == expected, graph.graph["genome_hash"]
+            model = build_model(graph, multipliers)
+            # approximate layers add one non-trainable 3-float input-range state each
+            assert keras_weight_count(model) == expected
+            assert model.count_params() == expected + 3 * len(multiply_layers(graph))
             assert_shapes_match(model, graph)
-            logits = np.asarray(model(x, training=False))
+            approx_layers = [layer for layer in model.layers if "Approx" in type(layer).__name__]
+            assert len(approx_layers) == len(multiply_layers(graph))
+            logits = np.asarray(model(x, training=False))  # product-table emulation
             assert logits.shape == (2, 10) and np.all(np.isfinite(logits))
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
             built += 1
     assert built == 300
 
@@ -79,3 +105,16 @@ def test_same_seed_same_genomes_and_hashes():
     hashes_a = [genome_hash(random_genome(spec, rng_a), spec) for _ in range(20)]
     hashes_b = [genome_hash(random_genome(spec, rng_b), spec) for _ in range(20)]
     assert hashes_a == hashes_b and len(set(hashes_a)) > 10
+
+
+def test_each_layer_gets_its_node_multiplier(multipliers):
+    spec = CGPSpec(rows=1, columns=2, levels_back=2, n_multipliers=3)
+    graph = decode(genome(spec, [node(spec, "conv2d", params=(1, 0, 1, 0, 1), multiplier=1),
+                                 node(spec, "depthwise_conv2d", (1, 0), multiplier=0)],
+                          output=2), spec, (8, 8, 1), 3)
+    model = build_model(graph, {0: multipliers[0], 1: multipliers[1]})
+    assert model.get_layer("node0_conv").multiplier == "mul8u_13QR"
+    assert model.get_layer("node1_dwconv").multiplier == "mul8u_2AC"
+    assert model.get_layer("head_dense").multiplier == load_library("evoapproxlib8u").exact.name
+    with pytest.raises(UserError, match="no multiplier for gene 1"):
+        build_model(graph, [multipliers[0]])

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from evoapproxnas.errors import UserError, closest_names
 from evoapproxnas.multipliers.importers.c_model import read_c_model
 from evoapproxnas.multipliers.importers.common import ImportedCircuit
-from evoapproxnas.multipliers.importers.metadata import apply_metadata, read_metadata_csv
+from evoapproxnas.multipliers.importers.metadata import (
+    apply_metadata,
+    read_metadata_csv,
+)
 from evoapproxnas.multipliers.importers.tfapprox import read_tfapprox_bin
 from evoapproxnas.multipliers.importers.verilog import read_verilog
 from evoapproxnas.multipliers.library import write_library
@@ -22,13 +25,17 @@ FORMATS: dict[str, str] = {
 }
 
 
-def _reader(fmt: str, signed: bool | None, luts: bool) -> Callable[[Path], ImportedCircuit]:
+def _reader(
+    fmt: str, signed: bool | None, luts: bool, a_port: str | None
+) -> Callable[[Path], ImportedCircuit]:
+    if a_port is not None and fmt != "verilog":
+        raise UserError(f"--a-port applies to Verilog only, not to format {fmt!r}; drop it")
     if fmt == "tfapprox-bin":
         return lambda p: read_tfapprox_bin(p, signed=bool(signed))
     if fmt == "evoapproxlib-c":
         return lambda p: read_c_model(p, signed=signed)
     if fmt == "verilog":
-        return lambda p: read_verilog(p, signed=signed, luts=luts)
+        return lambda p: read_verilog(p, signed=signed, luts=luts, a_port=a_port)
     raise UserError(
         f"unknown import format {fmt!r}{closest_names(fmt, FORMATS)}; use one of "
         f"{', '.join(FORMATS)}"
@@ -38,9 +45,10 @@ def _reader(fmt: str, signed: bool | None, luts: bool) -> Callable[[Path], Impor
 def read_circuits(
     fmt: str, files: Sequence[str | os.PathLike], *, signed: bool | None = None,
     luts: bool = True,
+    a_port: str | None = None,
 ) -> list[ImportedCircuit]:
     """Read every file with the importer of ``fmt``; refuse missing files and duplicate names."""
-    reader = _reader(fmt, signed, luts)
+    reader = _reader(fmt, signed, luts, a_port)
     paths = [Path(f) for f in files]
     if not paths:
         raise UserError("no input files given; name at least one file to import")
@@ -66,8 +74,8 @@ def readme_text(name: str, fmt: str, circuits: Sequence[ImportedCircuit]) -> str
     lines = [
         f"# {name}",
         "",
-        f"Imported by `evoapproxnas multipliers import --format {fmt}` from "
-        f"{len(circuits)} {FORMATS[fmt]}.",
+        (f"Imported by `evoapproxnas multipliers import --format {fmt}` from "
+        f"{len(circuits)} {FORMATS[fmt]}."),
         "",
         "| multiplier | file | " + " | ".join(FIGURES) + " |",
         "| --- | --- | " + " | ".join("---" for _ in FIGURES) + " |",
@@ -91,19 +99,21 @@ def import_library(
     metadata: str | os.PathLike | None = None,
     signed: bool | None = None,
     luts: bool = True,
+    a_port: str | None = None,
 ) -> Path:
     """Import ``files`` of format ``fmt`` into a new library folder ``out`` (atomically).
 
     ``name`` defaults to the folder name; ``metadata`` is a CSV of hardware figures by name
-    (they replace figures read from the files); ``signed`` as for each importer. Returns the
-    folder. Raises :class:`UserError` on bad input; nothing is written then.
+    (they replace figures read from the files); ``signed``, ``luts`` and ``a_port`` as for each
+    importer. Returns the folder. Raises :class:`UserError` on bad input; nothing is written then.
     """
     out = Path(out)
     if out.exists():
         raise UserError(f"{out} already exists; choose a new folder or remove it first")
     name = name or out.name
+    _reader(fmt, signed, luts, a_port)  # check the options before any slow work
     figures, sources = read_metadata_csv(metadata) if metadata is not None else ({}, {})
-    circuits = read_circuits(fmt, files, signed=signed, luts=luts)
+    circuits = read_circuits(fmt, files, signed=signed, luts=luts, a_port=a_port)
     apply_metadata(circuits, figures, sources)
     multipliers = [c.to_multiplier(library=name) for c in circuits]
     return write_library(

@@ -201,16 +201,20 @@ def tabulate_c_function(source: str, func: CFunction, where: Path) -> np.ndarray
         exe = tmp_path / "driver"
         cmd = [compiler, "-std=gnu99", "-O1", "-w", "-o", str(exe), str(tmp_path / "driver.c")]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                                  timeout=COMPILE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise UserError(f"{where}: compiling took over {COMPILE_TIMEOUT_S} s; giving up") from None
+            raise UserError(
+                f"{where}: compiling took over {COMPILE_TIMEOUT_S} s; giving up"
+            ) from None
         except OSError as exc:
             raise UserError(f"cannot run the C compiler {compiler}: {exc}") from None
         if proc.returncode != 0:
             message = _first_error(proc.stderr, tmp_path, where)
             raise UserError(f"{where}: does not compile as C: {message}")
         try:
-            run = subprocess.run([str(exe)], capture_output=True, timeout=RUN_TIMEOUT_S)
+            run = subprocess.run([str(exe)], check=False, capture_output=True,
+                                 timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise UserError(
                 f"{where}: evaluating {func.name} on 65,536 operand pairs took over "

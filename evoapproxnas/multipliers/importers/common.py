@@ -29,7 +29,7 @@ class ImportedCircuit:
     sources: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
-    def set_figure(self, key: str, value: float | int, source: str) -> None:
+    def set_figure(self, key: str, value: float, source: str) -> None:
         """Record one hardware figure and where it comes from."""
         self.figures[key] = value
         self.sources[key] = source

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import graphlib
 from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

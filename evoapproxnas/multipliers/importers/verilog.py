@@ -1,7 +1,9 @@
 """Verilog netlists through yosys: the product table of a module with two 8-bit inputs and a
 16-bit output, its area estimated from the gate count and its Xilinx LUT count.
 
-The first input port (in declaration order) is the table's ``a``, the second its ``b``.
+The first input port (in declaration order) is the table's ``a`` (the activation), the second
+its ``b``, unless ``a_port`` names the port for ``a``. EvoApproxLib's Verilog circuits (ports
+``A, B, O``) need ``a_port="B"`` to match their C models (``f(B, A)``) and TFApprox tables.
 Signedness: as the caller says, else signed when both inputs are declared ``signed``.
 """
 
@@ -26,7 +28,10 @@ AREA_SOURCE = (
 LUTS_SOURCE = "estimated by yosys synth_xilinx (7-series LUT1-6, no DSP, no wide muxes)"
 
 
-def _ports(module: dict[str, Any], where: Path) -> tuple[list[str], str]:
+def _ports(
+    module: dict[str, Any], where: Path, a_port: str | None = None
+) -> tuple[list[str], str]:
+    """The input ports in (a, b) order and the output port; refuse other shapes."""
     ports = module.get("ports", {})
     inputs = [n for n, p in ports.items() if p["direction"] == "input"]
     outputs = [n for n, p in ports.items() if p["direction"] == "output"]
@@ -40,12 +45,21 @@ def _ports(module: dict[str, Any], where: Path) -> tuple[list[str], str]:
             f"{where}: a multiplier module needs two 8-bit inputs and one 16-bit output; "
             f"found ports: {found}"
         )
+    if a_port is not None:
+        if a_port not in inputs:
+            raise UserError(
+                f"{where}: no input port {a_port!r} for the operand a; the inputs are "
+                f"{', '.join(inputs)}"
+            )
+        inputs = [a_port] + [n for n in inputs if n != a_port]
     return inputs, outputs[0]
 
 
-def tabulate_netlist(module: dict[str, Any], signed: bool, where: Path) -> np.ndarray:
+def tabulate_netlist(
+    module: dict[str, Any], signed: bool, where: Path, a_port: str | None = None
+) -> np.ndarray:
     """``table[a, b]`` (int64) of a gate netlist with checked ports."""
-    inputs, output = _ports(module, where)
+    inputs, output = _ports(module, where, a_port)
     first, second = netlist.operand_bits()
     bits = netlist.evaluate(module, {inputs[0]: first, inputs[1]: second}, output, str(where))
     weights = np.left_shift(np.int64(1), np.arange(16, dtype=np.int64))
@@ -56,7 +70,11 @@ def tabulate_netlist(module: dict[str, Any], signed: bool, where: Path) -> np.nd
 
 
 def read_verilog(
-    path: str | os.PathLike, *, signed: bool | None = None, luts: bool = True
+    path: str | os.PathLike,
+    *,
+    signed: bool | None = None,
+    luts: bool = True,
+    a_port: str | None = None,
 ) -> ImportedCircuit:
     """Synthesize one Verilog module with yosys and tabulate it; named after the top module.
 
@@ -65,10 +83,10 @@ def read_verilog(
     path = Path(path)
     result = run_yosys(path, xilinx=luts)
     module = result.gates
-    inputs, _ = _ports(module, path)
+    inputs, _ = _ports(module, path, a_port)
     if signed is None:
         signed = all(module["ports"][n].get("signed") for n in inputs)
-    table = tabulate_netlist(module, signed, path)
+    table = tabulate_netlist(module, signed, path, a_port)
     counts = netlist.check_cells(module, str(path))
     circuit = ImportedCircuit(
         name=result.top,
@@ -77,6 +95,7 @@ def read_verilog(
         origin=path,
         info={
             "imported_from": f"Verilog {path.name} via yosys",
+            "operand_ports": inputs,
             "gate_count": int(sum(counts.values())),
             "gates": {t.strip("$_"): n for t, n in sorted(counts.items())},
             "logic_levels": netlist.logic_levels(module),

@@ -39,6 +39,7 @@ def find_yosys() -> str:
 def _script(xilinx: bool) -> str:
     lines = [
         "read_verilog -sv input.v",
+        "proc",
         "write_json parsed.json",
         "hierarchy -check -auto-top",
         "design -save source",
@@ -86,8 +87,8 @@ def run_yosys(path: str | os.PathLike, *, xilinx: bool = True) -> YosysResult:
         (tmp_path / "input.v").write_bytes(source)
         (tmp_path / "flow.ys").write_text(_script(xilinx), encoding="utf-8")
         try:
-            proc = subprocess.run([exe, "-q", "-s", "flow.ys"], cwd=tmp, capture_output=True,
-                                  text=True, timeout=TIMEOUT_S)
+            proc = subprocess.run([exe, "-q", "-s", "flow.ys"], check=False, cwd=tmp,
+                                  capture_output=True, text=True, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise UserError(f"{path}: yosys took over {TIMEOUT_S} s; giving up") from None
         except OSError as exc:

@@ -1,0 +1,185 @@
+"""Speed and memory of approximate inference against float32 Keras (not part of the tests).
+
+For every conv layer shape of a CIFAR-style ResNet-8 at batch 256 and for the whole network,
+prints time(ApproxConv2D, exact table) / time(keras Conv2D float32) and the same with the dense
+approximate table mul8u_L40, all measured in this run; then images per second of the
+approximate ResNet-8 and its peak memory against the float32 model's (each measured in a
+fresh subprocess as the growth of peak RSS during inference).
+
+    python benchmarks/approx_conv.py [--batch 256] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+TABLES = ("mul8u_1JFF", "mul8u_L40")
+# (input h, w, cin, cout, kernel, stride) of the conv layers of ResNet-8 on 32x32x3
+CONV_SHAPES = [
+    (32, 32, 3, 16, 3, 1),
+    (32, 32, 16, 16, 3, 1),
+    (32, 32, 16, 32, 3, 2),
+    (16, 16, 32, 32, 3, 1),
+    (32, 32, 16, 32, 1, 2),
+    (16, 16, 32, 64, 3, 2),
+    (8, 8, 64, 64, 3, 1),
+    (16, 16, 32, 64, 1, 2),
+]
+
+
+def resnet8(multiplier: str | None):
+    """ResNet-8 (TFApprox/Keras-example style): Approx* layers when ``multiplier`` is given."""
+    import keras
+
+    from evoapproxnas.approx import ApproxConv2D, ApproxDense
+
+    def conv(filters, k, s, name):
+        if multiplier is None:
+            return keras.layers.Conv2D(filters, k, s, padding="same", name=name)
+        return ApproxConv2D(filters, k, s, padding="same", multiplier=multiplier, name=name)
+
+    def dense(units):
+        if multiplier is None:
+            return keras.layers.Dense(units, name="fc")
+        return ApproxDense(units, multiplier=multiplier, name="fc")
+
+    inp = keras.Input((32, 32, 3))
+    h = conv(16, 3, 1, "conv0")(inp)
+    h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
+    for i, (filters, stride) in enumerate([(16, 1), (32, 2), (64, 2)]):
+        y = conv(filters, 3, stride, f"s{i}a")(h)
+        y = keras.layers.ReLU()(keras.layers.BatchNormalization()(y))
+        y = keras.layers.BatchNormalization()(conv(filters, 3, 1, f"s{i}b")(y))
+        if stride != 1:
+            h = conv(filters, 1, stride, f"s{i}sc")(h)
+        h = keras.layers.ReLU()(keras.layers.Add()([h, y]))
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(inp, dense(10)(h))
+
+
+def timed(fn, x, repeats: int) -> float:
+    """Median seconds of ``fn(x)`` over ``repeats`` runs after one warm-up."""
+    fn(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.asarray(fn(x))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def calibrate(model, x) -> None:
+    """One training-mode pass so every Approx layer has a frozen input range."""
+    model(x[:64], training=True)
+
+
+def layer_rows(batch: int, repeats: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    from evoapproxnas.approx import ApproxConv2D
+
+    rng = np.random.default_rng(0)
+    print(f"{'conv layer (h,w,cin->cout,k,s)':34s} {'float ms':>9s}"
+          + "".join(f" {t + ' x':>13s}" for t in TABLES))
+    for h, w, cin, cout, k, s in CONV_SHAPES:
+        x = tf.constant(np.maximum(rng.normal(size=(batch, h, w, cin)), 0).astype(np.float32))
+        plain = keras.layers.Conv2D(cout, k, s, padding="same")
+        plain.build(x.shape)
+        base = timed(tf.function(lambda v, layer=plain: layer(v)), x, repeats)
+        ratios = []
+        for table in TABLES:
+            layer = ApproxConv2D(cout, k, s, padding="same", multiplier=table)
+            layer.build(x.shape)
+            layer.set_weights(plain.get_weights() + [np.zeros(3, np.float32)])
+            layer(x[:64], training=True)
+            fn = tf.function(lambda v, layer=layer: layer(v, training=False))
+            ratios.append(timed(fn, x, repeats) / base)
+        label = f"{h}x{w}x{cin}->{cout} k{k} s{s}"
+        print(f"{label:34s} {base * 1e3:9.2f}" + "".join(f" {r:13.2f}" for r in ratios))
+
+
+def network_rows(batch: int, repeats: int) -> dict[str, float]:
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.uniform(0, 1, size=(batch, 32, 32, 3)).astype(np.float32))
+    secs = {}
+    for label in ("float32", *TABLES):
+        model = resnet8(None if label == "float32" else label)
+        if label != "float32":
+            calibrate(model, x)
+        fn = tf.function(lambda v, m=model: m(v, training=False))
+        secs[label] = timed(fn, x, repeats)
+    base = secs["float32"]
+    print(f"\nResNet-8, batch {batch}: float32 {base * 1e3:.1f} ms ({batch / base:.0f} img/s)")
+    for table in TABLES:
+        print(f"  {table}: {secs[table] * 1e3:.1f} ms = {secs[table] / base:.2f}x float32, "
+              f"{batch / secs[table]:.0f} img/s")
+    return secs
+
+
+def peak_memory_mb(label: str, batch: int) -> float:
+    """Growth of peak RSS (MiB) while running ResNet-8 inference, in a fresh process."""
+    import tensorflow as tf
+
+    model = resnet8(None if label == "float32" else label)
+    x = tf.constant(np.random.default_rng(2).uniform(size=(batch, 32, 32, 3)).astype(np.float32))
+    if label != "float32":
+        calibrate(model, x)
+    fn = tf.function(lambda v: model(v, training=False))
+    fn(x[:1])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(3):
+        np.asarray(fn(x))
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0
+
+
+def memory_rows(batch: int) -> None:
+    peaks = {}
+    for label in ("float32", *TABLES):
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory", label, "--batch", str(batch)],
+            capture_output=True, text=True, check=True,
+        )
+        peaks[label] = float(out.stdout.strip().splitlines()[-1])
+    print(f"\nPeak RSS growth during inference, batch {batch}: float32 {peaks['float32']:.0f} MiB")
+    for table in TABLES:
+        ratio = peaks[table] / max(peaks["float32"], 1e-9)
+        print(f"  {table}: {peaks[table]:.0f} MiB = {ratio:.2f}x float32")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-layers", action="store_true", help="only the whole network")
+    args = parser.parse_args()
+    if args.memory:
+        print(peak_memory_mb(args.memory, args.batch))
+        return
+    import tensorflow as tf
+
+    from evoapproxnas.approx import build
+
+    build.load()
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, batch {args.batch}; "
+          "ratios are time / time of the float32 Keras layer, measured in this run\n")
+    if not args.skip_layers:
+        layer_rows(args.batch, args.repeats)
+    network_rows(args.batch, args.repeats)
+    memory_rows(args.batch)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Approximate 8-bit multiplication inside TensorFlow: exact product-table kernels (C++ custom
+op with a pure-TensorFlow fallback), 8-bit quantization and Keras 3 layers.
+
+Importing this package does not import TensorFlow; attributes load their module on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "lut_matmul": "ops",
+    "lut_conv2d": "ops",
+    "lut_depthwise_conv2d": "ops",
+    "op_available": "ops",
+    "check_table": "ops",
+    "ApproxConv2D": "layers",
+    "ApproxDepthwiseConv2D": "layers",
+    "ApproxDense": "layers",
+    "set_multiplier": "layers",
+    "APPROX_LAYERS": "layers",
+    "build_op": "build",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    attr = "build" if name == "build_op" else name
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,300 @@
+"""Keras 3 layers whose multiplications go through an approximate 8-bit multiplier's table.
+
+``ApproxConv2D``, ``ApproxDepthwiseConv2D`` and ``ApproxDense`` subclass their Keras
+counterparts (same kernel and bias weights, same config keys) and add ``multiplier``,
+``library`` and ``approx_training``. Each adds ONE non-trainable weight, ``input_range``
+(3 floats: EMA of the input's min and max, and the number of updates), so
+``trainable params == the Keras counterpart's`` and ``layer.count_params() == counterpart + 3``.
+
+- ``training=True``: fake-quantized exact layer (fast float path, straight-through gradient);
+  the input range is updated (first batch: its min/max; then EMA with ``RANGE_MOMENTUM``).
+- ``training=False``: the product-table emulation on 8-bit codes through the custom op, with
+  the frozen input range, so an image's output does not depend on its batch.
+- ``approx_training=True``: the training forward also uses the table, gradient of the exact
+  fake-quantized layer (straight-through).
+Unsigned tables use asymmetric uint8 codes with exact zero-point terms; signed tables use
+symmetric int8 codes. Weights are quantized per tensor from their own min and max.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from evoapproxnas.approx import ops, quant
+from evoapproxnas.errors import UserError, closest_names
+
+DEFAULT_MULTIPLIER = "mul8u_1JFF"
+DEFAULT_LIBRARY = "evoapproxlib8u"
+RANGE_MOMENTUM = 0.95
+UNCALIBRATED_RANGE = (-6.0, 6.0)  # used only before any training step
+PACKAGE = "evoapproxnas"
+
+
+def resolve_multiplier(multiplier, library: str | None) -> tuple[str, str]:
+    """(name, library) from a name (+ library) or a ``Multiplier`` object."""
+    if hasattr(multiplier, "lut") and hasattr(multiplier, "name"):
+        return str(multiplier.name), str(library or multiplier.library)
+    if not isinstance(multiplier, str) or not multiplier:
+        raise UserError(
+            f"multiplier must be a multiplier name or a Multiplier object, got {multiplier!r}"
+        )
+    return multiplier, str(library or DEFAULT_LIBRARY)
+
+
+def load_table(library: str, name: str) -> tuple[np.ndarray, bool]:
+    """The product table and signedness of multiplier ``name`` in ``library``."""
+    from evoapproxnas.multipliers import load_library
+
+    mult = load_library(library)[name]
+    return np.asarray(mult.lut), bool(mult.signed)
+
+
+class _ApproxMixin:
+    """Multiplier bookkeeping, input-range state and the shared quantized arithmetic."""
+
+    def _setup(self, multiplier, library, approx_training) -> None:
+        name, lib = resolve_multiplier(multiplier, library)
+        load_table(lib, name)  # fail now, with the library's message, on an unknown name
+        self.multiplier = name
+        self.library = lib
+        self.approx_training = bool(approx_training)
+        self.supports_jit = False  # the custom op has no XLA kernel
+
+    def _add_range(self) -> None:
+        self.input_range = self.add_weight(
+            name="input_range", shape=(3,), initializer="zeros", trainable=False
+        )
+
+    def _approx_config(self, config: dict) -> dict:
+        config.update(
+            multiplier=self.multiplier, library=self.library, approx_training=self.approx_training
+        )
+        return config
+
+    def _input_params(self, x, training: bool, signed: bool):
+        state = self.input_range
+        if training:
+            lo_b, hi_b = tf.reduce_min(x), tf.reduce_max(x)
+            first = state[2] <= 0.0
+            m = RANGE_MOMENTUM
+            lo = tf.where(first, lo_b, m * state[0] + (1.0 - m) * lo_b)
+            hi = tf.where(first, hi_b, m * state[1] + (1.0 - m) * hi_b)
+            state.assign(tf.stack([lo, hi, state[2] + 1.0]))
+        else:
+            calibrated = state[2] > 0.0
+            lo = tf.where(calibrated, state[0], UNCALIBRATED_RANGE[0])
+            hi = tf.where(calibrated, state[1], UNCALIBRATED_RANGE[1])
+        return quant.range_params(lo, hi, signed)
+
+    def _forward(self, x, kernel, training) -> tf.Tensor:
+        training = bool(training)
+        x = tf.cast(x, tf.float32)
+        kernel = tf.cast(kernel, tf.float32)
+        lut, signed = load_table(self.library, self.multiplier)
+        sa, za = self._input_params(x, training, signed)
+        sw, zw = quant.tensor_params(kernel, signed)
+        if training:
+            xq = quant.fake_quant(x, sa, za, signed)
+            wq = quant.fake_quant(kernel, sw, zw, signed)
+            y = self._float_op(xq, wq)
+            if not self.approx_training:
+                return y
+            ya = self._table_op(x, kernel, lut, signed, sa, za, sw, zw)
+            return y + tf.stop_gradient(ya - y)
+        return self._table_op(x, kernel, lut, signed, sa, za, sw, zw)
+
+    def _table_op(self, x, kernel, lut, signed, sa, za, sw, zw) -> tf.Tensor:
+        x, kernel = tf.stop_gradient(x), tf.stop_gradient(kernel)
+        qa = quant.quantize(x, sa, za, signed)
+        qw = quant.quantize(kernel, sw, zw, signed)
+        sums = self._lut_op(quant.to_codes(qa, signed), quant.to_codes(qw, signed), lut,
+                            tf.cast(za, tf.int32))
+        if signed:
+            return tf.cast(sums, tf.float32) * (sa * sw)
+        # sum (qa - za)(qw - zw) with qa*qw read from the table; offsets are exact integers.
+        rows, cols, k = self._offset_sums(qa - za, qw)
+        f64 = tf.float64
+        za64, zw64 = tf.cast(za, f64), tf.cast(zw, f64)
+        rows = tf.cast(rows, f64) + k * za64
+        acc = tf.cast(sums, f64) - zw64 * rows - za64 * tf.cast(cols, f64) + k * za64 * zw64
+        return tf.cast(acc * tf.cast(sa * sw, f64), tf.float32)
+
+    def _finish(self, y):
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y) if self.activation is not None else y
+
+
+class _SavesRange:
+    """Keras' Conv2D and Dense save only kernel and bias: store ``input_range`` after them."""
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store[str(1 + int(self.use_bias))] = self.input_range
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.built:
+            self.input_range.assign(store[str(1 + int(self.use_bias))])
+
+
+def _check_conv_options(layer, what: str) -> None:
+    if layer.data_format != "channels_last":
+        raise UserError(f"{what} supports data_format='channels_last' only")
+    if tuple(layer.dilation_rate) != (1, 1):
+        raise UserError(f"{what} supports dilation_rate=(1, 1) only")
+    if getattr(layer, "groups", 1) != 1:
+        raise UserError(f"{what} supports groups=1 only")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` (NHWC) whose products come from an approximate multiplier."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
+                 use_bias=True, *, multiplier=DEFAULT_MULTIPLIER, library=None,
+                 approx_training=False, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding,
+                         activation=activation, use_bias=use_bias, **kwargs)
+        _check_conv_options(self, "ApproxConv2D")
+        self._setup(multiplier, library, approx_training)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._add_range()
+
+    def call(self, inputs, training=None):
+        return self._finish(self._forward(inputs, self.kernel, training))
+
+    def _float_op(self, x, w):
+        return tf.nn.conv2d(x, w, self.strides, self.padding.upper())
+
+    def _lut_op(self, qa, qw, lut, pad_code):
+        return ops.lut_conv2d(qa, qw, lut, self.strides, self.padding, pad_code)
+
+    def _offset_sums(self, qa_centered, qw):
+        kh, kw, cin, _ = qw.shape
+        per_pixel = tf.reduce_sum(qa_centered, axis=-1, keepdims=True)
+        rows = tf.nn.conv2d(per_pixel, tf.ones([kh, kw, 1, 1]), self.strides,
+                            self.padding.upper())
+        return rows, tf.reduce_sum(qw, axis=[0, 1, 2]), float(kh * kw * cin)
+
+    def get_config(self):
+        return self._approx_config(super().get_config())
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ApproxDepthwiseConv2D(_ApproxMixin, keras.layers.DepthwiseConv2D):
+    """``keras.layers.DepthwiseConv2D`` (NHWC) with approximate multiplications."""
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
+                 activation=None, use_bias=True, *, multiplier=DEFAULT_MULTIPLIER,
+                 library=None, approx_training=False, **kwargs):
+        super().__init__(kernel_size, strides=strides, padding=padding,
+                         depth_multiplier=depth_multiplier, activation=activation,
+                         use_bias=use_bias, **kwargs)
+        _check_conv_options(self, "ApproxDepthwiseConv2D")
+        self._setup(multiplier, library, approx_training)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._add_range()
+
+    def call(self, inputs, training=None):
+        return self._finish(self._forward(inputs, self.kernel, training))
+
+    def _float_op(self, x, w):
+        return tf.nn.depthwise_conv2d(x, w, (1, *self.strides, 1), self.padding.upper())
+
+    def _lut_op(self, qa, qw, lut, pad_code):
+        return ops.lut_depthwise_conv2d(qa, qw, lut, self.strides, self.padding, pad_code)
+
+    def _offset_sums(self, qa_centered, qw):
+        kh, kw, c, dm = qw.shape
+        rows = tf.nn.depthwise_conv2d(qa_centered, tf.ones([kh, kw, c, 1]),
+                                      (1, *self.strides, 1), self.padding.upper())
+        rows = tf.repeat(rows, dm, axis=-1) if dm > 1 else rows
+        return rows, tf.reshape(tf.reduce_sum(qw, axis=[0, 1]), [c * dm]), float(kh * kw)
+
+    def get_config(self):
+        return self._approx_config(super().get_config())
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
+    """``keras.layers.Dense`` with approximate multiplications (inputs of any rank >= 2)."""
+
+    def __init__(self, units, activation=None, use_bias=True, *, multiplier=DEFAULT_MULTIPLIER,
+                 library=None, approx_training=False, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self._setup(multiplier, library, approx_training)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self._add_range()
+
+    def call(self, inputs, training=None):
+        return self._finish(self._forward(inputs, self.kernel, training))
+
+    def _float_op(self, x, w):
+        return tf.tensordot(x, w, [[x.shape.rank - 1], [0]])
+
+    def _lut_op(self, qa, qw, lut, pad_code):
+        k = qa.shape[-1]
+        out = ops.lut_matmul(tf.reshape(qa, [-1, k]), qw, lut)
+        return tf.reshape(out, tf.concat([tf.shape(qa)[:-1], [self.units]], 0))
+
+    def _offset_sums(self, qa_centered, qw):
+        rows = tf.reduce_sum(qa_centered, axis=-1, keepdims=True)
+        return rows, tf.reduce_sum(qw, axis=0), float(qw.shape[0])
+
+    def get_config(self):
+        return self._approx_config(super().get_config())
+
+
+APPROX_LAYERS = (ApproxConv2D, ApproxDepthwiseConv2D, ApproxDense)
+
+
+def _approx_layers(model) -> list:
+    found, stack = [], [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, APPROX_LAYERS):
+            found.append(layer)
+        stack.extend(reversed(getattr(layer, "layers", []) or []))
+    return found
+
+
+def set_multiplier(layer_or_model, multiplier, library: str | None = None) -> None:
+    """Swap the multiplier of one approximate layer or of a model's approximate layers.
+
+    For a model, ``multiplier`` is one multiplier for all of them or a mapping
+    ``layer name -> multiplier``. Weights and learned input ranges are kept (no retraining);
+    a model's compiled predict/evaluate/train functions are dropped so the new tables are used.
+    """
+    layers = _approx_layers(layer_or_model)
+    if not layers:
+        raise UserError(f"{getattr(layer_or_model, 'name', layer_or_model)!r} has no Approx layers")
+    if isinstance(multiplier, Mapping):
+        by_name = {layer.name: layer for layer in layers}
+        for name in multiplier:
+            if name not in by_name:
+                raise UserError(f"no Approx layer named {name!r}{closest_names(name, by_name)}")
+        plan = [(by_name[name], mult) for name, mult in multiplier.items()]
+    else:
+        plan = [(layer, multiplier) for layer in layers]
+    resolved = []
+    for layer, mult in plan:
+        name, lib = resolve_multiplier(mult, library or layer.library)
+        load_table(lib, name)
+        resolved.append((layer, name, lib))
+    for layer, name, lib in resolved:
+        layer.multiplier, layer.library = name, lib
+    for attr in ("predict_function", "test_function", "train_function"):
+        if hasattr(layer_or_model, attr):
+            setattr(layer_or_model, attr, None)

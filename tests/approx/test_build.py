@@ -1,0 +1,45 @@
+"""Building the custom op: cache folder override, atomic write, reuse, clear errors, CLI."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from evoapproxnas import cli
+from evoapproxnas.approx import build
+
+
+@pytest.fixture(scope="module")
+def op_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("ops")
+
+
+def test_build_into_override_folder_and_reuse(op_dir, monkeypatch, capsys):
+    monkeypatch.setenv(build.ENV_DIR, str(op_dir))
+    path = build.build()
+    assert path.parent == op_dir and path.name.startswith("lut_ops-") and path.suffix == ".so"
+    assert sorted(p.name for p in op_dir.iterdir()) == [path.name]  # no temp files left
+    stamp = path.stat().st_mtime_ns
+    assert build.build() == path and path.stat().st_mtime_ns == stamp  # cached, not rebuilt
+    assert cli.main(["build-op"]) == 0
+    assert str(path) in capsys.readouterr().out
+
+
+def test_default_cache_is_per_tensorflow_version(monkeypatch, tmp_path):
+    import tensorflow as tf
+
+    monkeypatch.delenv(build.ENV_DIR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert build.cache_dir() == tmp_path / "evoapproxnas" / "ops" / f"tf-{tf.__version__}"
+
+
+def test_missing_or_failing_compiler_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(build.ENV_DIR, str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler-xyz")
+    with pytest.raises(build.BuildError, match="no C\\+\\+ compiler"):
+        build.build()
+    monkeypatch.setenv("CXX", "false")
+    with pytest.raises(build.BuildError, match="compiling .* failed"):
+        build.build()
+    assert os.listdir(tmp_path) == []  # nothing half-written

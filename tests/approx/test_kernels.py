@@ -1,0 +1,163 @@
+"""Bit-exact agreement of the product-table kernels with the independent numpy reference."""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+
+from evoapproxnas.approx import build, ops
+from evoapproxnas.approx import reference as ref
+from evoapproxnas.errors import UserError
+
+from .conftest import random_codes
+
+BACKENDS = ("op", "tf")
+TABLES = ("random_u", "random_s", "exact_u", "exact_s", "zero_u", "L40_u")
+# (batch, h, w, cin, kh, kw, cout, strides, padding)
+CONV_CASES = [
+    (2, 7, 9, 5, 3, 3, 17, (1, 1), "SAME"),
+    (3, 8, 8, 3, 3, 2, 40, (2, 1), "VALID"),
+    (1, 11, 6, 70, 5, 5, 70, (2, 3), "SAME"),
+    (2, 5, 5, 16, 1, 1, 33, (2, 2), "SAME"),
+    (1, 6, 7, 9, 4, 4, 64, (3, 2), "same"),
+    (4, 3, 3, 2, 3, 3, 1, (1, 1), "VALID"),
+]
+
+
+def _seed(*parts) -> int:
+    return zlib.crc32(repr(parts).encode())
+
+
+def _signed(name: str) -> bool:
+    return name.endswith("_s")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:7])) + c[8])
+def test_conv2d_bit_exact(tables, table, case, backend):
+    b, h, w, cin, kh, kw, cout, strides, padding = case
+    rng = np.random.default_rng(_seed(table, case))
+    signed = _signed(table)
+    x = random_codes(rng, (b, h, w, cin), signed)
+    k = random_codes(rng, (kh, kw, cin, cout), signed)
+    pad_code = int(random_codes(rng, (), signed))
+    got = ops.lut_conv2d(x, k, tables[table], strides, padding, pad_code, backend=backend)
+    want = ref.ref_conv2d(x, k, tables[table], strides, padding, pad_code)
+    assert got.dtype.name == "int32"
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("table", ("random_u", "random_s", "L40_u"))
+@pytest.mark.parametrize("dm", (1, 3))
+@pytest.mark.parametrize("case", CONV_CASES[:5], ids=lambda c: "x".join(map(str, c[:7])) + c[8])
+def test_depthwise_bit_exact(tables, table, dm, case, backend):
+    b, h, w, cin, kh, kw, _, strides, padding = case
+    rng = np.random.default_rng(_seed(table, dm, case))
+    signed = _signed(table)
+    x = random_codes(rng, (b, h, w, cin), signed)
+    k = random_codes(rng, (kh, kw, cin, dm), signed)
+    pad_code = int(random_codes(rng, (), signed))
+    got = ops.lut_depthwise_conv2d(x, k, tables[table], strides, padding, pad_code,
+                                   backend=backend)
+    want = ref.ref_depthwise_conv2d(x, k, tables[table], strides, padding, pad_code)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (33, 100, 21), (7, 300, 130)])
+def test_matmul_bit_exact(tables, table, shape, backend):
+    m, k, n = shape
+    rng = np.random.default_rng(_seed(table, shape))
+    signed = _signed(table)
+    a = random_codes(rng, (m, k), signed)
+    b = random_codes(rng, (k, n), signed)
+    got = ops.lut_matmul(a, b, tables[table], backend=backend)
+    np.testing.assert_array_equal(got.numpy(), ref.ref_matmul(a, b, tables[table]))
+
+
+def test_matmul_switches_to_int64_beyond_the_int32_bound(tables):
+    rng = np.random.default_rng(5)
+    k = 40000  # 40000 * 65535 > 2**31 - 1
+    a = np.full((3, k), 255, np.uint8)
+    a[1] = rng.integers(0, 256, k)
+    b = rng.integers(0, 256, (k, 5)).astype(np.uint8)
+    b[:, 0] = 255
+    lut = np.full((256, 256), 65535, np.uint16)
+    lut[:128] = tables["random_u"][:128]
+    got = ops.lut_matmul(a, b, lut, backend="op")
+    assert got.dtype.name == "int64"
+    want = ref.ref_matmul(a, b, lut)
+    assert want.max() > 2**31
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_exact_table_equals_integer_products(tables):
+    rng = np.random.default_rng(9)
+    x = random_codes(rng, (2, 6, 6, 4), False)
+    k = random_codes(rng, (3, 3, 4, 8), False)
+    got = ops.lut_conv2d(x, k, tables["exact_u"], 1, "VALID", backend="op").numpy()
+    patches = np.lib.stride_tricks.sliding_window_view(x.astype(np.int64), (3, 3), axis=(1, 2))
+    want = np.einsum("bhwcij,ijco->bhwo", patches, k.astype(np.int64))
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "lut, match",
+    [
+        (np.zeros((256, 256), np.float32), "uint16 .* or int16"),
+        (np.zeros((256, 256), np.int32), "uint16 .* or int16"),
+        (np.zeros((256, 255), np.uint16), r"shape \(256, 256\)"),
+        (np.zeros((65536,), np.uint16), r"shape \(256, 256\)"),
+        ([[0] * 256] * 256, "uint16 .* or int16"),
+    ],
+)
+def test_bad_tables_are_rejected(lut, match):
+    a = np.zeros((2, 3), np.uint8)
+    with pytest.raises(UserError, match=match):
+        ops.lut_matmul(a, a.T, lut)
+
+
+def test_bad_codes_and_arguments_are_rejected(tables):
+    x = np.zeros((1, 4, 4, 2), np.uint8)
+    k = np.zeros((3, 3, 2, 1), np.uint8)
+    with pytest.raises(UserError, match="int8 for a signed"):
+        ops.lut_conv2d(x, k, tables["random_s"])
+    with pytest.raises(UserError, match="uint8 for a unsigned"):
+        ops.lut_conv2d(x.astype(np.int32), k, tables["random_u"])
+    with pytest.raises(UserError, match="padding must be"):
+        ops.lut_conv2d(x, k, tables["random_u"], padding="FULL")
+    with pytest.raises(UserError, match="pad_code"):
+        ops.lut_conv2d(x, k, tables["random_u"], padding="SAME", pad_code=300)
+    with pytest.raises(UserError, match="channels"):
+        ops.lut_conv2d(x, np.zeros((3, 3, 3, 1), np.uint8), tables["random_u"])
+    with pytest.raises(UserError, match="backend"):
+        ops.lut_conv2d(x, k, tables["random_u"], backend="gpu")
+
+
+def test_fallback_warns_once_and_matches_the_op(tables, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = random_codes(rng, (2, 9, 9, 6), False)
+    k = random_codes(rng, (3, 3, 6, 12), False)
+    with_op = ops.lut_conv2d(x, k, tables["L40_u"], 2, "SAME", 17, backend="op").numpy()
+
+    def no_compiler(*args, **kwargs):
+        raise build.BuildError("no C++ compiler found (simulated)")
+
+    monkeypatch.setattr(build, "load", no_compiler)
+    monkeypatch.setattr(ops, "_op_state", {})
+    with pytest.warns(RuntimeWarning, match="pure-TensorFlow fallback") as record:
+        first = ops.lut_conv2d(x, k, tables["L40_u"], 2, "SAME", 17).numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = ops.lut_conv2d(x, k, tables["L40_u"], 2, "SAME", 17).numpy()
+    assert len(record) == 1
+    np.testing.assert_array_equal(first, with_op)
+    np.testing.assert_array_equal(second, with_op)
+    with pytest.raises(UserError, match="simulated"):
+        ops.lut_conv2d(x, k, tables["L40_u"], backend="op")

@@ -1,0 +1,119 @@
+import json
+
+import pytest
+
+from evoapproxnas.cli import main
+from evoapproxnas.hardware import conv_layer, dense_layer, get_cost_model
+
+LAYERS = [
+    {"kind": "conv2d", "input_shape": [28, 28, 1], "filters": 8, "kernel": [3, 3],
+     "strides": [1, 1], "padding": "same", "multiplier": "mul8u_12N4", "name": "c1"},
+    {"kind": "dense", "input_shape": [1, 1, 6272], "filters": 10, "multiplier": None,
+     "name": "head"},
+]
+
+
+@pytest.fixture
+def layers_file(tmp_path):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(LAYERS))
+    return path
+
+
+def test_estimate_layers_json(layers_file, capsys):
+    from evoapproxnas.multipliers import load_library
+
+    assert main(["hw", "estimate", "--layers", str(layers_file), "--model", "asic",
+                 "--preset", "timeloop-eyeriss-like", "--set", "pe_x=7", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    mult = load_library("evoapproxlib8u")["mul8u_12N4"]
+    want = get_cost_model("asic", "timeloop-eyeriss-like", pe_x=7).estimate(
+        [conv_layer(28, 28, 1, 8, 3, multiplier=mult), dense_layer(6272, 10)])
+    assert out["networks"]["net"] == pytest.approx(want)
+
+
+def test_estimate_with_search_text(layers_file, capsys):
+    assert main(["hw", "estimate", "--layers", str(layers_file), "--model", "fpga",
+                 "--search", "fps"]) == 0
+    out = capsys.readouterr().out
+    assert "fps" in out and "config" in out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--set", "pe_x"], "KEY=VALUE"),
+    (["--set", "pe_q=3"], "unknown hardware setting 'pe_q'"),
+    (["--preset", "nope"], "unknown asic preset"),
+    (["--search", "fpss"], "unknown asic metric"),
+])
+def test_estimate_errors_are_one_line(layers_file, capsys, args, needle):
+    assert main(["hw", "estimate", "--layers", str(layers_file), *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_bad_layer_files(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "conv2d"}')
+    assert main(["hw", "estimate", "--layers", str(bad)]) == 2
+    assert "JSON list" in capsys.readouterr().err
+    bad.write_text(json.dumps([dict(LAYERS[0], multiplier="mul8u_12N5")]))
+    assert main(["hw", "estimate", "--layers", str(bad)]) == 2
+    assert "mul8u_12N4" in capsys.readouterr().err
+    assert main(["hw", "estimate", "--layers", str(tmp_path / "missing.json")]) == 2
+
+
+def test_presets_listing(capsys):
+    assert main(["hw", "presets", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["asic"]["timeloop-eyeriss-like"]["tech"]["dram_pj"] == 512.0
+    assert "zynq7020" in data["fpga"]
+    assert main(["hw", "presets", "--model", "fpga"]) == 0
+    assert "fpga zcu102:" in capsys.readouterr().out
+
+
+def test_estimate_keras_model(tmp_path, capsys):
+    import keras
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="valid")(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10)(x)
+    path = tmp_path / "m.keras"
+    keras.Model(inputs, outputs).save(path)
+    assert main(["hw", "estimate", "--keras", str(path), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["networks"]["m"]
+    want = get_cost_model("asic").estimate([conv_layer(16, 16, 3, 8, 3, 2),
+                                            conv_layer(8, 8, 8, 8, 3, 1, "valid", groups=8),
+                                            dense_layer(6 * 6 * 8, 10)])
+    assert got == pytest.approx(want)
+
+
+def test_estimate_run_front_members(tmp_path, capsys):
+    from pathlib import Path
+
+    import numpy as np
+
+    from evoapproxnas import cgp
+    from evoapproxnas.config import load_config
+    from evoapproxnas.hardware import layers_from_graph
+    from evoapproxnas.search.problem import CampaignProblem, load_data
+
+    tiny = Path(__file__).parents[1] / "search" / "tiny.toml"
+    cfg = load_config(tiny, ["search.objectives=['error','fps']", "hardware.model='fpga'",
+                             "hardware.preset='zynq7020-lut'",
+                             "search.hv_reference={error=1.0, fps=0}"])
+    problem = CampaignProblem.build(cfg, load_data(cfg))
+    rng = np.random.default_rng(2)
+    genomes = [cgp.random_genome(problem.spec, rng) for _ in range(2)]
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    front = [{"hash": f"h{i}", "genome": g.tolist()} for i, g in enumerate(genomes)]
+    (tmp_path / "front.json").write_text(json.dumps({"front": front}))
+    assert main(["hw", "estimate", "--run", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "fpga" and out["preset"] == "zynq7020-lut"
+    model = get_cost_model("fpga", "zynq7020-lut")
+    for i, g in enumerate(genomes):
+        layers = layers_from_graph(problem.decode(g), problem.multipliers)
+        assert out["networks"][f"h{i}"] == pytest.approx(model.estimate(layers))
+    assert main(["hw", "estimate", "--run", str(tmp_path / "nope")]) == 2
+    assert "front.json" in capsys.readouterr().err
