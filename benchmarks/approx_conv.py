@@ -20,7 +20,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 TABLES = ("mul8u_1JFF", "mul8u_L40")
 # (input h, w, cin, cout, kernel, stride) of the conv layers of ResNet-8 on 32x32x3

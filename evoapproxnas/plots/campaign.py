@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from evoapproxnas.errors import UserError
 
 
@@ -18,12 +20,17 @@ def _front_axes(ax, records, front, x_key: str, xlabel: str, log_x: bool = False
     xs = [r["metrics"][x_key] for r in ok]
     ys = [1.0 - r["metrics"]["val_accuracy"] for r in ok]
     ax.scatter(xs, ys, s=18, c="#b0b0b0", label=f"evaluated ({len(ok)})", zorder=1)
-    pts = sorted((m[x_key], 1.0 - m["val_accuracy"]) for m in front)
+    pts = [(m[x_key], 1.0 - m["val_accuracy"]) for m in front]
     if pts:
-        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", c="#d62728", lw=1,
-                zorder=2)
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=40, c="#d62728",
-                   edgecolors="black", label=f"Pareto front ({len(pts)})", zorder=3)
+                   edgecolors="black", label=f"Pareto front, all objectives ({len(pts)})",
+                   zorder=3)
+        from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+        first = NonDominatedSorting().do(np.array(pts, float), only_non_dominated_front=True)
+        steps = sorted(pts[i] for i in first)
+        ax.step([p[0] for p in steps], [p[1] for p in steps], where="post", c="#d62728",
+                lw=1, zorder=2, label=f"front of these two ({len(steps)})")
     for k, m in enumerate(front):
         ax.annotate(str(k), (m[x_key], 1.0 - m["val_accuracy"]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")

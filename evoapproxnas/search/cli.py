@@ -97,9 +97,10 @@ def _fmt(value, spec: str) -> str:
 
 
 def format_front(summary: dict) -> str:
-    lines = [f"Pareto front: {len(summary['front'])} members of {summary['evaluations']} "
-             f"evaluations ({summary['failed']} failed); objectives: "
-             f"{', '.join(summary['objectives'])}"]
+    head = (f"Pareto front: {len(summary['front'])} members of {summary['evaluations']} "
+            f"evaluations ({summary['failed']} failed); objectives: "
+            f"{', '.join(summary['objectives'])}")
+    lines = [head]
     if summary.get("unfinished"):
         lines.append("(run not finished: no test-set accuracy yet)")
     lines.append(f"{'#':>3} {'val_acc':>8} {'test_acc':>8} {'power_mW':>10} {'power_rel':>9} "

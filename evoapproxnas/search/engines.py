@@ -26,8 +26,8 @@ class PymooEngine:
 
     def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
         from pymoo.algorithms.moo.nsga2 import NSGA2
-        from pymoo.operators.crossover.nox import NoCrossover
         from pymoo.core.termination import NoTermination
+        from pymoo.operators.crossover.nox import NoCrossover
 
         from evoapproxnas.search.operators import (
             KeyDuplicateElimination,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Any, Callable, Sequence
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def _worker_main(conn, initializer, initargs) -> None:
         fn, payload = message
         try:
             result = ("ok", fn(state, payload))
-        except Exception as exc:  # the task's own failure, reported to the caller
+        except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
             result = ("error", f"raised {last}"[:300])
         conn.send(result)
@@ -150,7 +151,7 @@ class WorkerPool:
             worker.stop()
         self._workers = []
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:

@@ -47,9 +47,9 @@ def make_spec(cfg: CampaignConfig, n_multipliers: int):
     from evoapproxnas.cgp import CGPSpec
 
     g = cfg.cgp
-    kwargs = dict(rows=g.rows, columns=g.columns, levels_back=g.levels_back, choices=g.choices,
-                  n_multipliers=n_multipliers, mutation_rate=g.mutation_rate,
-                  mutate_until_active=g.mutate_until_active)
+    kwargs = {"rows": g.rows, "columns": g.columns, "levels_back": g.levels_back,
+              "choices": g.choices, "n_multipliers": n_multipliers,
+              "mutation_rate": g.mutation_rate, "mutate_until_active": g.mutate_until_active}
     if g.functions:
         kwargs["functions"] = tuple(g.functions)
     try:
@@ -73,7 +73,7 @@ class CampaignProblem:
     n_classes: int
 
     @classmethod
-    def build(cls, cfg: CampaignConfig, dataset) -> "CampaignProblem":
+    def build(cls, cfg: CampaignConfig, dataset) -> CampaignProblem:
         multipliers = allowed_multipliers(cfg)
         return cls(cfg, make_spec(cfg, len(multipliers)), multipliers,
                    tuple(dataset.input_shape), int(dataset.n_classes))

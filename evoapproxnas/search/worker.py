@@ -69,9 +69,9 @@ def train_task(state: dict, payload: dict) -> dict:
 
 def load_trained(problem, models_dir, genome, key: str):
     """The candidate's Keras model with its approximate multipliers and trained weights."""
-    from evoapproxnas.nn import build_model
-
     import numpy as np
+
+    from evoapproxnas.nn import build_model
 
     model = build_model(problem.decode(genome), problem.multipliers)
     with np.load(weights_path(models_dir, key)) as arrays:

@@ -170,3 +170,25 @@ def test_cli_import_and_one_line_errors(tmp_path, bundled_tables, capsys):
     err = capsys.readouterr().err
     assert status == 2 and not out2.exists()
     assert err.count("\n") == 1 and "bad.bin" in err and "131072 bytes" in err
+
+
+def test_unknown_format_missing_file_and_no_files(tmp_path, bundled_tables):
+    files = write_bins(tmp_path / "bins", {"mul8u_FTA": bundled_tables["mul8u_FTA"]})
+    with pytest.raises(UserError, match="unknown import format 'tfapprox'.*tfapprox-bin"):
+        import_library("tfapprox", files, tmp_path / "lib")
+    with pytest.raises(UserError, match="no such file"):
+        import_library("tfapprox-bin", [*files, tmp_path / "missing.bin"], tmp_path / "lib")
+    with pytest.raises(UserError, match="no input files"):
+        import_library("tfapprox-bin", [], tmp_path / "lib")
+    assert not (tmp_path / "lib").exists()
+
+
+def test_cli_c_compile_error_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "mul8u_bad.c"
+    bad.write_text("#include <stdint.h>\nuint16_t mul8u_bad(uint8_t a, uint8_t b) { return a * }\n")
+    out = tmp_path / "lib"
+    status = cli_main(["multipliers", "import", "--format", "evoapproxlib-c", str(bad),
+                       "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and not out.exists()
+    assert err.count("\n") == 1 and "mul8u_bad.c" in err and "does not compile" in err

@@ -57,4 +57,4 @@ def test_wheel_contains_bundled_libraries_and_loads_them(tmp_path):
     assert Path(module_file).is_relative_to(site)
     assert Path(lib_path).is_relative_to(site)
     assert (n_u, n_s, exact) == (36, 13, "mul8u_1JFF")
-    assert names == ["evoapproxlib8s", "evoapproxlib8u"]
+    assert names == ["arithsgen8u", "evoapproxlib8s", "evoapproxlib8u"]

@@ -12,9 +12,9 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from toy import ToySpace, constraint, objectives  # noqa: E402
+from toy import ToySpace, constraint, objectives
 
-from evoapproxnas.search.engines import make_engine  # noqa: E402
+from evoapproxnas.search.engines import make_engine
 
 
 def run(name, seed, generations=10, pop=12, restore_every=False):

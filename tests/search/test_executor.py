@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import _tasks  # noqa: E402
+import _tasks
 
-from evoapproxnas.search.executor import TaskFailure, WorkerPool  # noqa: E402
+from evoapproxnas.search.executor import TaskFailure, WorkerPool
 
 
 def test_failures_are_isolated_and_results_ordered():

@@ -13,7 +13,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
+
+#include <immintrin.h>
 
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -26,7 +29,7 @@ namespace {
 
 constexpr int kLanes = 16;             // n is padded to a multiple of this
 constexpr int64_t kBlockBytes = 384 * 1024;  // L2 budget for one k-block of T
-constexpr int kTileRows = 32;          // output rows per work item
+constexpr int64_t kTileBytes = 192 * 1024;   // L2 budget for one tile of int32 accumulators
 
 Status PadShape(shape_inference::InferenceContext* c, bool depthwise) {
   shape_inference::ShapeHandle x, w;
@@ -81,62 +84,99 @@ REGISTER_OP("EvoLutDepthwiseConv2D")
 namespace {
 
 // ---------------------------------------------------------------- hot loop (three builds)
-// acc[0..NB) += sum over the rows listed in rows[0..count) of T rows (each at column offset n0).
-template <typename TT, int NB>
-static inline __attribute__((always_inline)) void AddRows(const TT* const* rows, int count,
-                                                          int n0, int32_t* acc) {
-  int32_t r[NB];
-  for (int j = 0; j < NB; ++j) r[j] = acc[j];
-  for (int i = 0; i < count; ++i) {
-    const TT* row = rows[i] + n0;
-    for (int j = 0; j < NB; ++j) r[j] += static_cast<int32_t>(row[j]);
+// acc[0..np) += sum over i < count of rows[i][0..np), rows of uint16 or int16, acc int32.
+// Columns are processed in chunks whose accumulators stay in vector registers while the rows
+// stream by.
+#define EVO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define EVO_AVX2 __attribute__((target("avx2,fma")))
+
+// A run of consecutive k inside one tap: rows T[k][codes[i]] for k = k_start + i.
+struct Segment {
+  const uint16_t* t;      // T + k_start * 256 * np
+  const uint8_t* codes;   // the activation codes of these k
+  int64_t count;
+};
+
+template <bool kSigned, int V>
+EVO_AVX512 static inline void ChunkAvx512(const Segment* segs, int nseg, int64_t np, int n0,
+                                          int32_t* acc) {
+  __m512i r[V];
+  for (int v = 0; v < V; ++v) r[v] = _mm512_loadu_si512(acc + n0 + 16 * v);
+  for (int s = 0; s < nseg; ++s) {
+    const uint16_t* t = segs[s].t + n0;
+    const uint8_t* codes = segs[s].codes;
+    for (int64_t i = 0; i < segs[s].count; ++i, t += 256 * np) {
+      const uint16_t* row = t + codes[i] * np;
+      for (int v = 0; v < V; ++v) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * v));
+        r[v] = _mm512_add_epi32(r[v],
+                                kSigned ? _mm512_cvtepi16_epi32(h) : _mm512_cvtepu16_epi32(h));
+      }
+    }
   }
-  for (int j = 0; j < NB; ++j) acc[j] = r[j];
+  for (int v = 0; v < V; ++v) _mm512_storeu_si512(acc + n0 + 16 * v, r[v]);
 }
 
-template <typename TT>
-static inline __attribute__((always_inline)) void AddRowsAll(const TT* const* rows, int count,
-                                                             int np, int32_t* acc) {
+template <bool kSigned>
+EVO_AVX512 void AddRowsAvx512(const Segment* segs, int nseg, int64_t np, int32_t* acc) {
   int n0 = 0;
-  for (; n0 + 64 <= np; n0 += 64) AddRows<TT, 64>(rows, count, n0, acc + n0);
-  for (; n0 + 32 <= np; n0 += 32) AddRows<TT, 32>(rows, count, n0, acc + n0);
-  for (; n0 < np; n0 += 16) AddRows<TT, 16>(rows, count, n0, acc + n0);
+  for (; n0 + 64 <= np; n0 += 64) ChunkAvx512<kSigned, 4>(segs, nseg, np, n0, acc);
+  if (n0 + 32 <= np) ChunkAvx512<kSigned, 2>(segs, nseg, np, n0, acc), n0 += 32;
+  if (n0 < np) ChunkAvx512<kSigned, 1>(segs, nseg, np, n0, acc);
 }
 
-#define EVO_DEFINE_ADD(SUFFIX, ATTR)                                                       \
-  ATTR void AddRowsU16_##SUFFIX(const uint16_t* const* r, int c, int np, int32_t* acc) { \
-    AddRowsAll<uint16_t>(r, c, np, acc);                                                \
-  }                                                                                      \
-  ATTR void AddRowsS16_##SUFFIX(const int16_t* const* r, int c, int np, int32_t* acc) {  \
-    AddRowsAll<int16_t>(r, c, np, acc);                                                 \
+template <bool kSigned, int V>
+EVO_AVX2 static inline void ChunkAvx2(const Segment* segs, int nseg, int64_t np, int n0,
+                                      int32_t* acc) {
+  __m256i r[V];
+  for (int v = 0; v < V; ++v)
+    r[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + n0 + 8 * v));
+  for (int s = 0; s < nseg; ++s) {
+    const uint16_t* t = segs[s].t + n0;
+    const uint8_t* codes = segs[s].codes;
+    for (int64_t i = 0; i < segs[s].count; ++i, t += 256 * np) {
+      const uint16_t* row = t + codes[i] * np;
+      for (int v = 0; v < V; ++v) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * v));
+        r[v] = _mm256_add_epi32(r[v],
+                                kSigned ? _mm256_cvtepi16_epi32(h) : _mm256_cvtepu16_epi32(h));
+      }
+    }
   }
-
-EVO_DEFINE_ADD(avx512, __attribute__((target("avx512f,avx512bw,avx512vl,prefer-vector-width=512"))))
-EVO_DEFINE_ADD(avx2, __attribute__((target("avx2,fma"))))
-EVO_DEFINE_ADD(generic, )
-
-template <typename TT>
-using AddFn = void (*)(const TT* const*, int, int, int32_t*);
-
-template <typename TT>
-AddFn<TT> PickAdd();
-
-template <>
-AddFn<uint16_t> PickAdd<uint16_t>() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-    return AddRowsU16_avx512;
-  if (__builtin_cpu_supports("avx2")) return AddRowsU16_avx2;
-  return AddRowsU16_generic;
+  for (int v = 0; v < V; ++v)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + n0 + 8 * v), r[v]);
 }
 
-template <>
-AddFn<int16_t> PickAdd<int16_t>() {
+template <bool kSigned>
+EVO_AVX2 void AddRowsAvx2(const Segment* segs, int nseg, int64_t np, int32_t* acc) {
+  int n0 = 0;
+  for (; n0 + 32 <= np; n0 += 32) ChunkAvx2<kSigned, 4>(segs, nseg, np, n0, acc);
+  if (n0 < np) ChunkAvx2<kSigned, 2>(segs, nseg, np, n0, acc);  // np is a multiple of 16
+}
+
+template <bool kSigned>
+void AddRowsGeneric(const Segment* segs, int nseg, int64_t np, int32_t* acc) {
+  for (int s = 0; s < nseg; ++s) {
+    const uint16_t* t = segs[s].t;
+    for (int64_t i = 0; i < segs[s].count; ++i, t += 256 * np) {
+      const uint16_t* row = t + segs[s].codes[i] * np;
+      for (int64_t n = 0; n < np; ++n)
+        acc[n] += kSigned ? static_cast<int32_t>(static_cast<int16_t>(row[n]))
+                          : static_cast<int32_t>(row[n]);
+    }
+  }
+}
+
+using AddFn = void (*)(const Segment*, int, int64_t, int32_t*);
+
+AddFn PickAdd(bool is_signed) {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-    return AddRowsS16_avx512;
-  if (__builtin_cpu_supports("avx2")) return AddRowsS16_avx2;
-  return AddRowsS16_generic;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    return is_signed ? AddRowsAvx512<true> : AddRowsAvx512<false>;
+  if (__builtin_cpu_supports("avx2"))
+    return is_signed ? AddRowsAvx2<true> : AddRowsAvx2<false>;
+  return is_signed ? AddRowsGeneric<true> : AddRowsGeneric<false>;
 }
 
 // ---------------------------------------------------------------- shared geometry
@@ -241,15 +281,15 @@ class LutConvOp : public OpKernel {
     // Gathered table T[k][a][n] = lut[a, w[k, n]].
     Tensor t_tensor;
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(DT_UINT16, TensorShape({K * 256 * np}), &t_tensor));
-    TT* T = reinterpret_cast<TT*>(t_tensor.flat<uint16>().data());
+    uint16_t* T = t_tensor.flat<uint16>().data();
     Shard(pool->num_threads, pool->workers, K, 256 * np, [&](int64_t k0, int64_t k1) {
       for (int64_t k = k0; k < k1; ++k) {
         const uint8_t* wk = W + k * N;
-        TT* tk = T + k * 256 * np;
+        uint16_t* tk = T + k * 256 * np;
         for (int64_t a = 0; a < 256; ++a) {
           const int32_t* la = L + a * 256;
-          TT* dst = tk + a * np;
-          for (int64_t n = 0; n < N; ++n) dst[n] = static_cast<TT>(la[wk[n]]);
+          uint16_t* dst = tk + a * np;
+          for (int64_t n = 0; n < N; ++n) dst[n] = static_cast<uint16_t>(la[wk[n]]);
           for (int64_t n = N; n < np; ++n) dst[n] = 0;
         }
       }
@@ -257,15 +297,18 @@ class LutConvOp : public OpKernel {
 
     // k-blocks: consecutive k with one block of T inside the L2 budget.
     const int64_t kb = std::max<int64_t>(1, kBlockBytes / (256 * np * sizeof(TT)));
-    const AddFn<TT> add = PickAdd<TT>();
+    const AddFn add = PickAdd(std::is_signed<TT>::value);
     const std::vector<uint8_t> pad_row(cin, static_cast<uint8_t>(pad_code_));
     OutT* Y = y->flat<OutT>().data();
+    // Rows per tile: the accumulators of a tile and one k-block of T share L2, so each block
+    // is fetched once per tile and reused by all its rows.
+    const int64_t kTileRows = std::min<int64_t>(1024, std::max<int64_t>(32, kTileBytes / (np * 4)));
     const int64_t tiles = (M + kTileRows - 1) / kTileRows;
     const int64_t cost = kTileRows * K * np / 4 + 1;
     Shard(pool->num_threads, pool->workers, tiles, cost, [&](int64_t t0, int64_t t1) {
       std::vector<int32_t> acc(kTileRows * np);
       std::vector<const uint8_t*> tap_ptr(kTileRows * taps);
-      std::vector<const TT*> rows(kb);
+      std::vector<Segment> segs(kb + 1);
       for (int64_t tile = t0; tile < t1; ++tile) {
         const int64_t m0 = tile * kTileRows, mr = std::min<int64_t>(kTileRows, M - m0);
         std::fill(acc.begin(), acc.end(), 0);
@@ -277,13 +320,13 @@ class LutConvOp : public OpKernel {
           const int64_t k1 = std::min(K, k0 + kb);
           for (int64_t r = 0; r < mr; ++r) {
             const uint8_t* const* tp = &tap_ptr[r * taps];
-            int cnt = 0;
-            int64_t t = k0 / cin, c = k0 % cin;
-            for (int64_t k = k0; k < k1; ++k) {
-              rows[cnt++] = T + (k * 256 + tp[t][c]) * np;
-              if (++c == cin) c = 0, ++t;
+            int nseg = 0;
+            for (int64_t k = k0; k < k1;) {
+              const int64_t t = k / cin, c = k % cin, end = std::min(k1, (t + 1) * cin);
+              segs[nseg++] = Segment{T + k * 256 * np, tp[t] + c, end - k};
+              k = end;
             }
-            add(rows.data(), cnt, static_cast<int>(np), &acc[r * np]);
+            add(segs.data(), nseg, np, &acc[r * np]);
           }
           if (sizeof(OutT) > 4 && k1 < K) Flush(acc, mr, np, N, m0, Y, true);
         }

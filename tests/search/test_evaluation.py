@@ -1,0 +1,74 @@
+"""Evaluation pipeline without training: cheap metrics and constraints come first, so an
+infeasible candidate never reaches a worker; hardware metrics plug in as objectives."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evoapproxnas.config import load_config
+from evoapproxnas.search.archive import Archive
+from evoapproxnas.search.evaluation import Evaluator, vectors
+from evoapproxnas.search.problem import CampaignProblem, load_data, training_seed
+
+TINY = Path(__file__).parent / "tiny.toml"
+
+
+class NoTraining:
+    def map(self, *args, **kwargs):
+        raise AssertionError("an infeasible candidate was sent to training")
+
+
+def problem_for(*overrides):
+    cfg = load_config(TINY, list(overrides))
+    return CampaignProblem.build(cfg, load_data(cfg))
+
+
+def test_infeasible_candidates_are_recorded_without_training(tmp_path):
+    problem = problem_for("search.constraints=['params <= 1']")
+    archive = Archive(tmp_path / "archive.jsonl")
+    rng = np.random.default_rng(0)
+    genomes = [problem.space.sample(rng) for _ in range(4)]
+    records = Evaluator(problem, tmp_path, archive, {}, NoTraining()).evaluate(genomes, 0)
+    assert [r["status"] for r in records] == ["infeasible"] * 4
+    assert all("violates params <= 1" in r["reason"] for r in records)
+    unique = {r["hash"] for r in records}
+    assert [r["hash"] for r in archive.records()] == sorted(unique, key=[
+        r["hash"] for r in records].index)
+    F, cv = vectors(records, problem.cfg.search.objectives)
+    assert np.all(F[:, 0] == 1.0)  # untrained: worst error
+    expected = [(r["metrics"]["params"] - 1) / 1 for r in records]
+    assert cv == pytest.approx(expected)
+
+
+def test_cheap_metrics_match_the_cgp_counts(tmp_path):
+    from evoapproxnas.cgp import count_multiplications, count_params
+
+    problem = problem_for()
+    genome = problem.space.sample(np.random.default_rng(3))
+    graph = problem.decode(genome)
+    metrics = problem.cheap_metrics(graph)
+    assert metrics["params"] == count_params(graph)
+    counts = count_multiplications(graph)
+    power = sum(n * (problem.multipliers[g].power_mw if g is not None else 0.391)
+                for g, n in counts.items())
+    assert metrics["power_mw"] == pytest.approx(power)  # 0.391 mW: mul8u_1JFF, published
+    assert metrics["multiplications"] == sum(counts.values())
+
+
+def test_hardware_metric_as_objective_is_negated_when_maximized(tmp_path):
+    problem = problem_for("hardware.model=asic", "search.objectives=['error','fps']",
+                          "search.hv_reference.fps=0")
+    genome = problem.space.sample(np.random.default_rng(1))
+    metrics = problem.cheap_metrics(problem.decode(genome))
+    assert metrics["fps"] > 0
+    record = {"objectives": {"error": 0.25, "fps": metrics["fps"]}, "status": "ok",
+              "violation": 0.0}
+    F, cv = vectors([record], ["error", "fps"])
+    assert F.tolist() == [[0.25, -metrics["fps"]]] and cv.tolist() == [0.0]
+
+
+def test_training_seed_depends_on_campaign_seed_and_hash_only():
+    assert training_seed(1, "abc") == training_seed(1, "abc")
+    assert training_seed(1, "abc") != training_seed(2, "abc")
+    assert training_seed(1, "abc") != training_seed(1, "abd")
