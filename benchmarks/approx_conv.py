@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -128,8 +127,16 @@ def network_rows(batch: int, repeats: int) -> dict[str, float]:
     return secs
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def peak_memory_mb(label: str, batch: int) -> float:
-    """Growth of peak RSS (MiB) while running ResNet-8 inference, in a fresh process."""
+    """Growth of resident memory (MiB, sampled every millisecond) from just before ResNet-8
+    inference at ``batch`` to its peak during it, in a fresh process."""
+    import threading
+
     import tensorflow as tf
 
     model = resnet8(None if label == "float32" else label)
@@ -138,10 +145,22 @@ def peak_memory_mb(label: str, batch: int) -> float:
         calibrate(model, x)
     fn = tf.function(lambda v: model(v, training=False))
     fn(x[:1])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak = _rss_mb()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_mb())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     for _ in range(3):
         np.asarray(fn(x))
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0
+    done.set()
+    sampler.join()
+    return max(peak, _rss_mb()) - base
 
 
 def memory_rows(batch: int) -> None:
@@ -152,10 +171,11 @@ def memory_rows(batch: int) -> None:
             capture_output=True, text=True, check=True,
         )
         peaks[label] = float(out.stdout.strip().splitlines()[-1])
-    print(f"\nPeak RSS growth during inference, batch {batch}: float32 {peaks['float32']:.0f} MiB")
+    print(f"\nPeak resident-memory growth during inference, batch {batch}: "
+          f"float32 {peaks['float32']:.1f} MiB")
     for table in TABLES:
         ratio = peaks[table] / max(peaks["float32"], 1e-9)
-        print(f"  {table}: {peaks[table]:.0f} MiB = {ratio:.2f}x float32")
+        print(f"  {table}: {peaks[table]:.1f} MiB = {ratio:.2f}x float32")
 
 
 def main() -> None:

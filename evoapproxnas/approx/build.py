@@ -25,7 +25,7 @@ from evoapproxnas.errors import UserError
 SOURCE = Path(__file__).resolve().parent / "kernels" / "lut_ops.cc"
 ENV_DIR = "EVOAPPROXNAS_OP_DIR"
 ENV_CXX = "CXX"
-BASE_FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno")
+BASE_FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-Wno-deprecated-declarations")
 
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
@@ -80,7 +80,8 @@ def build(force: bool = False, verbose: bool = False) -> Path:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            tail = [line for line in lines if "error" in line][:10] or lines[-15:]
             raise BuildError(
                 "compiling the approximate-multiplication op failed:\n" + "\n".join(tail)
             )
@@ -96,9 +97,9 @@ def load(force_build: bool = False):
     """Build if needed and load the op library (once per process); return the op module."""
     with _lock:
         path = build(force=force_build)
-        key = str(path)
+        key = path.name  # same name = same source and flags: never load a copy twice
         if key not in _loaded:
             import tensorflow as tf
 
-            _loaded[key] = tf.load_op_library(key)
+            _loaded[key] = tf.load_op_library(str(path))
         return _loaded[key]

@@ -109,19 +109,9 @@ class _ApproxMixin:
 
     def _table_op(self, x, kernel, lut, signed, sa, za, sw, zw) -> tf.Tensor:
         x, kernel = tf.stop_gradient(x), tf.stop_gradient(kernel)
-        qa = quant.quantize(x, sa, za, signed)
-        qw = quant.quantize(kernel, sw, zw, signed)
-        sums = self._lut_op(quant.to_codes(qa, signed), quant.to_codes(qw, signed), lut,
-                            tf.cast(za, tf.int32))
-        if signed:
-            return tf.cast(sums, tf.float32) * (sa * sw)
-        # sum (qa - za)(qw - zw) with qa*qw read from the table; offsets are exact integers.
-        rows, cols, k = self._offset_sums(qa - za, qw)
-        f64 = tf.float64
-        za64, zw64 = tf.cast(za, f64), tf.cast(zw, f64)
-        rows = tf.cast(rows, f64) + k * za64
-        acc = tf.cast(sums, f64) - zw64 * rows - za64 * tf.cast(cols, f64) + k * za64 * zw64
-        return tf.cast(acc * tf.cast(sa * sw, f64), tf.float32)
+        qa = ops.quantize_codes(x, sa, za, signed)
+        qw = quant.to_codes(quant.quantize(kernel, sw, zw, signed), signed)
+        return self._lut_op(qa, qw, lut, tf.cast(za, tf.int32), tf.cast(zw, tf.int32), sa * sw)
 
     def _finish(self, y):
         if self.use_bias:
@@ -174,15 +164,8 @@ class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
     def _float_op(self, x, w):
         return tf.nn.conv2d(x, w, self.strides, self.padding.upper())
 
-    def _lut_op(self, qa, qw, lut, pad_code):
-        return ops.lut_conv2d(qa, qw, lut, self.strides, self.padding, pad_code)
-
-    def _offset_sums(self, qa_centered, qw):
-        kh, kw, cin, _ = qw.shape
-        per_pixel = tf.reduce_sum(qa_centered, axis=-1, keepdims=True)
-        rows = tf.nn.conv2d(per_pixel, tf.ones([kh, kw, 1, 1]), self.strides,
-                            self.padding.upper())
-        return rows, tf.reduce_sum(qw, axis=[0, 1, 2]), float(kh * kw * cin)
+    def _lut_op(self, qa, qw, lut, za, zw, scale):
+        return ops.quantized_conv2d(qa, qw, lut, self.strides, self.padding, za, zw, scale)
 
     def get_config(self):
         return self._approx_config(super().get_config())
@@ -211,15 +194,23 @@ class ApproxDepthwiseConv2D(_ApproxMixin, keras.layers.DepthwiseConv2D):
     def _float_op(self, x, w):
         return tf.nn.depthwise_conv2d(x, w, (1, *self.strides, 1), self.padding.upper())
 
-    def _lut_op(self, qa, qw, lut, pad_code):
-        return ops.lut_depthwise_conv2d(qa, qw, lut, self.strides, self.padding, pad_code)
-
-    def _offset_sums(self, qa_centered, qw):
-        kh, kw, c, dm = qw.shape
-        rows = tf.nn.depthwise_conv2d(qa_centered, tf.ones([kh, kw, c, 1]),
-                                      (1, *self.strides, 1), self.padding.upper())
-        rows = tf.repeat(rows, dm, axis=-1) if dm > 1 else rows
-        return rows, tf.reshape(tf.reduce_sum(qw, axis=[0, 1]), [c * dm]), float(kh * kw)
+    def _lut_op(self, qa, qw, lut, za, zw, scale):
+        sums = ops.lut_depthwise_conv2d(qa, qw, lut, self.strides, self.padding, za)
+        f64 = tf.float64
+        acc = tf.cast(sums, f64)
+        if qa.dtype == tf.uint8:  # exact zero-point terms, as in ops.quantized_conv2d
+            kh, kw, c, dm = qw.shape
+            za64, zw64 = tf.cast(za, f64), tf.cast(zw, f64)
+            centred = tf.cast(qa, f64) - za64
+            if self.padding == "same":
+                pads = ops.conv_pads(qa.shape, kh, kw, self.strides, "same")
+                centred = tf.pad(centred, [[0, 0], pads[:2], pads[2:], [0, 0]])
+            rows = tf.nn.depthwise_conv2d(centred, tf.ones([kh, kw, c, 1], f64),
+                                          (1, *self.strides, 1), "VALID") + kh * kw * za64
+            rows = tf.repeat(rows, dm, axis=-1) if dm > 1 else rows
+            cols = tf.reshape(tf.reduce_sum(tf.cast(qw, f64), axis=[0, 1]), [c * dm])
+            acc = acc - zw64 * rows - za64 * cols + kh * kw * za64 * zw64
+        return tf.cast(acc * tf.cast(scale, f64), tf.float32)
 
     def get_config(self):
         return self._approx_config(super().get_config())
@@ -244,14 +235,9 @@ class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
     def _float_op(self, x, w):
         return tf.tensordot(x, w, [[x.shape.rank - 1], [0]])
 
-    def _lut_op(self, qa, qw, lut, pad_code):
-        k = qa.shape[-1]
-        out = ops.lut_matmul(tf.reshape(qa, [-1, k]), qw, lut)
+    def _lut_op(self, qa, qw, lut, za, zw, scale):
+        out = ops.quantized_matmul(tf.reshape(qa, [-1, qa.shape[-1]]), qw, lut, za, zw, scale)
         return tf.reshape(out, tf.concat([tf.shape(qa)[:-1], [self.units]], 0))
-
-    def _offset_sums(self, qa_centered, qw):
-        rows = tf.reduce_sum(qa_centered, axis=-1, keepdims=True)
-        return rows, tf.reduce_sum(qw, axis=0), float(qw.shape[0])
 
     def get_config(self):
         return self._approx_config(super().get_config())

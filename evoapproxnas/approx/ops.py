@@ -78,7 +78,8 @@ def _pair(value, what: str) -> tuple[int, int]:
     return vals
 
 
-def _pads(x_shape, kh: int, kw: int, strides, padding: str) -> list[int]:
+def conv_pads(x_shape, kh: int, kw: int, strides, padding: str) -> list[int]:
+    """[top, bottom, left, right] padding of a TensorFlow SAME or VALID convolution."""
     mode = str(padding).upper()
     if mode not in ("SAME", "VALID"):
         raise UserError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
@@ -173,7 +174,7 @@ def lut_conv2d(
     if x.shape[3] != w.shape[2]:
         raise UserError(f"x has {x.shape[3]} channels but w expects {w.shape[2]}")
     strides = _pair(strides, "strides")
-    pads = _pads(x.shape, w.shape[0], w.shape[1], strides, padding)
+    pads = conv_pads(x.shape, w.shape[0], w.shape[1], strides, padding)
     return _conv(x, w, table, signed, strides, pads, _pad_code(pad_code, signed), backend)
 
 
@@ -191,7 +192,7 @@ def lut_depthwise_conv2d(
     if x.shape[3] != w.shape[2]:
         raise UserError(f"x has {x.shape[3]} channels but w expects {w.shape[2]}")
     strides = _pair(strides, "strides")
-    pads = _pads(x.shape, w.shape[0], w.shape[1], strides, padding)
+    pads = conv_pads(x.shape, w.shape[0], w.shape[1], strides, padding)
     code = _pad_code(pad_code, signed)
     out_type = _out_dtype(w.shape[0] * w.shape[1], signed)
     if _resolve_backend(backend) == "op":
@@ -199,6 +200,69 @@ def lut_depthwise_conv2d(
             x, w, table, code, strides=list(strides), pads=pads, out_type=out_type
         )
     return _tf_depthwise(x, w, table, strides, pads, code, out_type)
+
+
+def quantize_codes(x, scale, zero_point, signed: bool, *, backend: str | None = None):
+    """8-bit codes of float ``x`` (uint8, or int8 when ``signed``), one fused pass with the op;
+    the same values as ``quant.to_codes(quant.quantize(x, scale, zero_point, signed))``."""
+    x = tf.convert_to_tensor(x, tf.float32)
+    scale = tf.cast(scale, tf.float32)
+    zero_point = tf.cast(zero_point, tf.float32)
+    if _resolve_backend(backend) == "op":
+        codes = _op_module(True).evo_quantize_codes(x, scale, zero_point, is_signed=signed)
+        return tf.bitcast(codes, tf.int8) if signed else codes
+    from evoapproxnas.approx import quant
+
+    return quant.to_codes(quant.quantize(x, scale, zero_point, signed), signed)
+
+
+def quantized_conv2d(
+    x, w, lut, strides, padding, a_zero, w_zero, scale, *, backend: str | None = None
+) -> tf.Tensor:
+    """``scale * sum_k (lut[a, w] - w_zero*a - a_zero*w + a_zero*w_zero)`` (float32): the
+    dequantized approximate convolution of asymmetric codes; padded positions take ``a_zero``.
+    Signed tables use zero points 0. The offset terms are exact integers."""
+    table, signed = check_table(lut)
+    x = _codes(x, signed, "activation")
+    w = _codes(w, signed, "weight")
+    _check_rank(x, 4, "x (NHWC)")
+    _check_rank(w, 4, "w (HWIO)")
+    strides = _pair(strides, "strides")
+    pads = conv_pads(x.shape, w.shape[0], w.shape[1], strides, padding)
+    kh, kw, cin, n = (int(d) for d in w.shape)
+    k = kh * kw * cin
+    a_zero = tf.cast(a_zero, tf.int32)
+    w_zero = tf.cast(w_zero, tf.int32)
+    scale = tf.cast(scale, tf.float32)
+    if k <= 32768 and _resolve_backend(backend) == "op":
+        return _op_module(True).evo_lut_conv2d_dequant(
+            x, w, table, a_zero, w_zero, scale, tf.zeros([n], tf.float32),
+            strides=list(strides), pads=pads,
+        )
+    sums = _conv(x, w, table, signed, strides, pads, _pad_code(a_zero, signed), backend)
+    f64 = tf.float64
+    acc = tf.cast(sums, f64)
+    if not signed:  # exact offsets: window sums of activation codes, column sums of weights
+        centred = tf.reduce_sum(tf.cast(x, f64) - tf.cast(a_zero, f64), -1, keepdims=True)
+        window = tf.nn.conv2d(tf.pad(centred, [[0, 0], pads[:2], pads[2:], [0, 0]]),
+                              tf.ones([kh, kw, 1, 1], f64), strides, "VALID")
+        za, zw = tf.cast(a_zero, f64), tf.cast(w_zero, f64)
+        rows = window + k * za
+        cols = tf.reduce_sum(tf.cast(w, f64), axis=[0, 1, 2])
+        acc = acc - zw * rows - za * cols + k * za * zw
+    return tf.cast(acc * tf.cast(scale, f64), tf.float32)
+
+
+def quantized_matmul(a, b, lut, a_zero, w_zero, scale, *, backend: str | None = None):
+    """``scale * sum_k (lut[a, b] - w_zero*a - a_zero*b + a_zero*w_zero)`` for [M, K] x [K, N]."""
+    a = tf.convert_to_tensor(a)
+    b = tf.convert_to_tensor(b)
+    _check_rank(a, 2, "a")
+    _check_rank(b, 2, "b")
+    x = tf.reshape(a, [-1, 1, 1, a.shape[1]])
+    w = tf.reshape(b, [1, 1, *b.shape])
+    out = quantized_conv2d(x, w, lut, 1, "VALID", a_zero, w_zero, scale, backend=backend)
+    return tf.reshape(out, [-1, b.shape[1]])
 
 
 def _conv(x, w, table, signed, strides, pads, code, backend) -> tf.Tensor:

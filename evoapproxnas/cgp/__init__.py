@@ -1,4 +1,11 @@
-"""CGP genomes of CNNs: node functions, genome, mutation, decoding and counting (no TensorFlow)."""
+"""CGP genomes of CNNs: node functions, genome, mutation, decoding and counting (no TensorFlow).
+
+``random_genome(spec, rng)`` / ``mutate(genome, spec, rng)`` produce flat int vectors;
+``genome_hash`` identifies the active network; ``decode(genome, spec, input_shape, n_classes)``
+gives a ``networkx.DiGraph`` with shapes; ``count_params``, ``count_multiplications``,
+``multiply_layers`` and ``multiplication_power`` work on that graph. ``evoapproxnas.nn``
+builds and trains it.
+"""
 
 from evoapproxnas.cgp.counting import (
     count_multiplications,

@@ -39,7 +39,12 @@ def count_params(graph: nx.DiGraph) -> int:
 
 
 def multiply_layers(graph: nx.DiGraph) -> list[dict]:
-    """Every multiplying primitive as a dict of the contract in docs/architecture.md."""
+    """Every multiplying primitive as a dict of the contract in docs/architecture.md.
+
+    Convolutions use "same" padding. The classifier's dense layer is described as a 1x1
+    convolution on a 1x1 map: input ``(1, 1, C)``, kernel and strides ``(1, 1)``, padding
+    "valid". A summation's channel projection is a 1x1 conv2d with the summation's gene.
+    """
     layers = []
     for p in graph_primitives(graph):
         if p["kind"] not in MULTIPLYING_KINDS:

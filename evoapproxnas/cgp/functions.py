@@ -33,6 +33,42 @@ class NodeFunction:
 
 FUNCTIONS: dict[str, NodeFunction] = {}
 
+ACTIVATIONS = ("relu", "elu", "leakyrelu", "prelu")
+
+
+def _positive_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _rate(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0
+
+
+PARAM_RULES = {
+    "kernel": (_positive_int, "positive integers"),
+    "filters": (_positive_int, "positive integers"),
+    "strides": (lambda v: v in (1, 2) and not isinstance(v, bool), "1 or 2"),
+    "activation": (lambda v: v in ACTIVATIONS, f"names among {', '.join(ACTIVATIONS)}"),
+    "use_bias": (lambda v: isinstance(v, bool), "true or false"),
+    "preactivation": (lambda v: isinstance(v, bool), "true or false"),
+    "expansion": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+                  "positive numbers"),
+    "rate_min": (_rate, "numbers in [0, 1)"),
+    "rate_max": (_rate, "numbers in [0, 1)"),
+    "rate_position": (lambda v: _rate(v) or v == 1.0, "numbers in [0, 1]"),
+}
+"""Valid values of each parameter (for choices overridden by a campaign)."""
+
+
+def check_choice(function: str, param: str, value) -> str | None:
+    """A message if ``value`` is not a valid choice of ``function.param``, else None."""
+    rule, description = PARAM_RULES.get(param, (lambda v: True, ""))
+    if function != "activation" and param == "activation":  # fused into a conv layer
+        rule, description = (lambda v: v in ("relu", "elu")), "relu or elu"
+    if not rule(value):
+        return f"{function}.{param} choices must be {description}, got {value!r}"
+    return None
+
 
 def register_function(function: NodeFunction) -> NodeFunction:
     """Add a node function to the registry; a duplicate name is a programming error."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from evoapproxnas.cgp.functions import NodeFunction
 from evoapproxnas.cgp.spec import MAX_ARITY, CGPSpec
+from evoapproxnas.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,21 @@ def random_gene(spec: CGPSpec, index: int, rng: np.random.Generator) -> int:
     return int(rng.integers(low, high))
 
 
+MAX_DRAWS = 10_000
+
+
 def random_genome(spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random valid genome drawn from ``rng``."""
-    return np.array([random_gene(spec, i, rng) for i in range(spec.genome_length)], np.int64)
+    """A uniformly random valid genome with at least ``spec.min_active_nodes`` active nodes."""
+    count, offset, connection = spec.gene_ranges
+    for _ in range(MAX_DRAWS):
+        draw = rng.integers(0, count)
+        genome = np.where(connection & (draw == 0), 0, draw + offset)
+        if len(active_nodes(genome, spec)) >= spec.required_active:
+            return genome
+    raise UserError(
+        f"CGP spec: no genome with {spec.required_active} active nodes in {MAX_DRAWS} draws; "
+        "lower min_active_nodes or enlarge the grid (rows, columns, levels_back)"
+    )
 
 
 def node_genes(genome: np.ndarray, spec: CGPSpec, address: int) -> NodeGenes:

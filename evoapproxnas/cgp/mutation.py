@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoapproxnas.cgp.genome import active_gene_indices, random_gene, validate_genome
+from evoapproxnas.cgp.genome import (
+    active_gene_indices,
+    active_nodes,
+    random_gene,
+    validate_genome,
+)
 from evoapproxnas.cgp.spec import CGPSpec
 
 MAX_NEUTRAL_ROUNDS = 1000
@@ -29,20 +34,21 @@ def _different_value(spec: CGPSpec, index: int, current: int, rng: np.random.Gen
 def mutate(genome, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
     """Return a mutated copy of ``genome`` (the input is not modified).
 
-    With ``spec.mutate_until_active`` point mutations accumulate (neutral drift is kept)
-    until at least one gene that was active in the parent has changed; if that has not
-    happened after ``MAX_NEUTRAL_ROUNDS`` rounds, one active gene is forced to change.
+    Point mutations accumulate (neutral drift is kept) until the child has at least
+    ``spec.min_active_nodes`` active nodes and, with ``spec.mutate_until_active``, at least
+    one gene that was active in the parent has changed. After ``MAX_NEUTRAL_ROUNDS`` rounds
+    without that, one active gene of the parent is forced to change.
     """
     parent = validate_genome(genome, spec)
+    active = active_gene_indices(parent, spec) if spec.mutate_until_active else None
     child = point_mutation(parent, spec, rng)
-    if not spec.mutate_until_active:
-        return child
-    active = active_gene_indices(parent, spec)
     for _ in range(MAX_NEUTRAL_ROUNDS):
-        if np.any(child[active] != parent[active]):
+        changed = active is None or bool(np.any(child[active] != parent[active]))
+        if changed and len(active_nodes(child, spec)) >= spec.required_active:
             return child
         child = point_mutation(child, spec, rng)
-    for index in rng.permutation(active).tolist():
+    child = parent.copy()
+    for index in rng.permutation(active_gene_indices(parent, spec)).tolist():
         value = _different_value(spec, index, int(parent[index]), rng)
         if value != parent[index]:
             child[index] = value

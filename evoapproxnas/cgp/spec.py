@@ -10,8 +10,9 @@ counts) and selects ``choices[gene % len(choices)]``, so every function reads ev
 without bias and a function change never leaves an invalid gene behind.
 
 Defaults are small on purpose: EvoApproxNAS used 10 x 30 nodes, but a 2 x 6 grid with
-levels-back 2 yields networks of at most six stacked blocks that train on a few thousand
-28x28 images in well under a minute per epoch on two CPU cores; every field is configurable.
+levels-back 2 yields networks at most six blocks deep (up to twelve nodes) that train with the
+default ``nn.TrainBudget`` in 10-30 s per candidate on two CPU cores (measured by
+benchmarks/candidate_eval.py); every field is configurable.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from evoapproxnas.cgp.functions import DEFAULT_FUNCTIONS, FUNCTIONS, NodeFunction
+import numpy as np
+
+from evoapproxnas.cgp.functions import (
+    DEFAULT_FUNCTIONS,
+    FUNCTIONS,
+    NodeFunction,
+    check_choice,
+)
 from evoapproxnas.errors import UserError, closest_names
 
 MAX_ARITY = 2
@@ -42,9 +50,13 @@ class CGPSpec:
     """Multiplier gene of the classifier's dense layer (None = the library's exact one)."""
     mutation_rate: float = 0.1
     mutate_until_active: bool = True
+    min_active_nodes: int = 3
+    """Random genomes and offspring have at least this many active nodes (capped at the
+    number of columns); with the default grid a third of uniform genomes qualify, the rest would be
+    one- or two-layer networks not worth training. Validation does not enforce it."""
 
     def __post_init__(self) -> None:
-        for name in ("rows", "columns", "levels_back", "n_multipliers"):
+        for name in ("rows", "columns", "levels_back", "n_multipliers", "min_active_nodes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"CGP spec: {name} must be a positive integer, got {value!r}")
@@ -71,6 +83,10 @@ class CGPSpec:
                     )
                 if not isinstance(values, (list, tuple)) or not values:
                     raise UserError(f"CGP spec: choices of {fname}.{pname} must be a non-empty list")
+                for value in values:
+                    problem = check_choice(fname, pname, value)
+                    if problem:
+                        raise UserError(f"CGP spec: {problem}")
         if not 0.0 < float(self.mutation_rate) <= 1.0:
             raise UserError(
                 f"CGP spec: mutation_rate must be in (0, 1], got {self.mutation_rate!r}"
@@ -97,6 +113,11 @@ class CGPSpec:
     def n_nodes(self) -> int:
         return self.rows * self.columns
 
+    @property
+    def required_active(self) -> int:
+        """``min_active_nodes`` capped at ``columns`` (a chain through all columns always exists)."""
+        return min(self.min_active_nodes, self.columns)
+
     @cached_property
     def n_params(self) -> int:
         return max((len(f.params) for f in self.node_functions), default=0)
@@ -113,6 +134,26 @@ class CGPSpec:
     @property
     def genome_length(self) -> int:
         return self.n_nodes * self.node_length + 1
+
+    @cached_property
+    def gene_ranges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per gene ``(count, offset, is_connection)``: draw ``r`` in ``0..count-1``; the value
+        is ``r + offset``, except a connection gene's ``r = 0`` which is the input (0)."""
+        count = np.empty(self.genome_length, np.int64)
+        offset = np.zeros(self.genome_length, np.int64)
+        connection = np.zeros(self.genome_length, bool)
+        for node in range(self.n_nodes):
+            start = node * self.node_length
+            count[start] = len(self.node_functions)
+            allowed = self.allowed_inputs(node)
+            for port in range(MAX_ARITY):
+                count[start + 1 + port] = len(allowed)
+                offset[start + 1 + port] = (allowed[1] - 1) if len(allowed) > 1 else 0
+                connection[start + 1 + port] = True
+            count[start + 1 + MAX_ARITY : start + self.node_length - 1] = self.param_levels
+            count[start + self.node_length - 1] = self.n_multipliers
+        count[-1], offset[-1] = self.n_nodes, 1
+        return count, offset, connection
 
     def allowed_inputs(self, node: int) -> tuple[int, ...]:
         """Addresses grid node ``node`` (0-based) may read: the input and levels-back columns."""

@@ -19,7 +19,7 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 @dataclass(frozen=True)
 class TrainBudget:
-    """How much training one candidate gets (defaults: about a minute on two CPU cores)."""
+    """How much training one candidate gets (defaults: 10-30 s per candidate on two CPU cores)."""
 
     epochs: int = 3
     train_samples: int = 6000

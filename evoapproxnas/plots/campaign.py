@@ -39,7 +39,7 @@ def _front_axes(ax, records, front, x_key: str, xlabel: str, log_x: bool = False
     ax.set_xlabel(xlabel)
     ax.set_ylabel("validation error (approximate multipliers)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="best", fontsize=8, framealpha=0.8)
 
 
 def plot_run(run_dir, member: int = 0) -> list[Path]:
@@ -48,6 +48,7 @@ def plot_run(run_dir, member: int = 0) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from evoapproxnas.search.archive import read_records
     from evoapproxnas.search.checkpoint import load_checkpoint
@@ -80,6 +81,7 @@ def plot_run(run_dir, member: int = 0) -> list[Path]:
         ax.plot([h["generation"] + 1 for h in history], [h["hypervolume"] for h in history],
                 marker="o")
         ax.set_xlabel("generation")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel("hypervolume (normalized objectives)")
         ax.set_title(f"{run_dir.name}: hypervolume per generation")
         ax.grid(alpha=0.3)

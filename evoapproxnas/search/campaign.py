@@ -111,7 +111,7 @@ def run_campaign(run_dir, *, quiet: bool = False) -> dict:
         evaluator = Evaluator(problem, run_dir, archive, cache, pool)
         while state["generation"] < s.generations:
             _generation(cfg, state, evaluator, cache, run_dir, quiet)
-        summary = _finalize(cfg, problem, run_dir, cache, pool)
+        summary = _finalize(cfg, problem, run_dir, cache, pool, quiet)
     finally:
         pool.close()
     return summary
@@ -163,13 +163,23 @@ def _generation(cfg, state, evaluator, cache, run_dir, quiet) -> None:
             f"[{time.perf_counter() - start:.0f} s]")
 
 
-def _finalize(cfg, problem, run_dir, cache, pool) -> dict:
+def _finalize(cfg, problem, run_dir, cache, pool, quiet: bool = True) -> dict:
     from evoapproxnas.search.worker import test_task
 
     records = list(cache.values())
     front = pareto_front(records, cfg.search.objectives)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        log(f"re-evaluating the {len(front)} front members on the held-out test set")
+        bar = tqdm(total=len(front), desc="test set", unit="net", leave=False, file=sys.stderr,
+                   disable=None)
     results = pool.map(test_task, [{"genome": r["genome"], "hash": r["hash"]} for r in front],
-                       timeout_s=cfg.search.time_limit_s + 120)
+                       timeout_s=cfg.search.time_limit_s + 120,
+                       on_result=(lambda i, r: bar.update(1)) if bar is not None else None)
+    if bar is not None:
+        bar.close()
     members = []
     for r, res in zip(front, results):
         member = front_member(r)

@@ -15,9 +15,26 @@ def op_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("ops")
 
 
-def test_build_into_override_folder_and_reuse(op_dir, monkeypatch, capsys):
+CHILD = """
+import numpy as np
+from evoapproxnas.approx import build, ops
+build.load()
+lut = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+out = ops.lut_matmul(np.ones((1, 2), np.uint8), np.ones((2, 1), np.uint8), lut, backend="op")
+assert int(out.numpy()[0, 0]) == 2 * 257, out
+"""
+
+
+def test_concurrent_builds_into_override_folder_then_reuse(op_dir, monkeypatch, capsys):
+    """Two processes building at once into an empty folder both load a complete library."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, build.ENV_DIR: str(op_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD], env=env) for _ in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
     monkeypatch.setenv(build.ENV_DIR, str(op_dir))
-    path = build.build()
+    path = build.library_path()
     assert path.parent == op_dir and path.name.startswith("lut_ops-") and path.suffix == ".so"
     assert sorted(p.name for p in op_dir.iterdir()) == [path.name]  # no temp files left
     stamp = path.stat().st_mtime_ns
@@ -43,3 +60,15 @@ def test_missing_or_failing_compiler_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(build.BuildError, match="compiling .* failed"):
         build.build()
     assert os.listdir(tmp_path) == []  # nothing half-written
+
+
+def test_importing_the_package_neither_imports_tensorflow_nor_loads_the_op():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, evoapproxnas, evoapproxnas.approx, evoapproxnas.approx.cli;"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported';"
+        "from evoapproxnas.approx import build; assert not build._loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

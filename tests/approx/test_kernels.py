@@ -161,3 +161,56 @@ def test_fallback_warns_once_and_matches_the_op(tables, monkeypatch):
     np.testing.assert_array_equal(second, with_op)
     with pytest.raises(UserError, match="simulated"):
         ops.lut_conv2d(x, k, tables["L40_u"], backend="op")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("table", ("random_u", "L40_u", "random_s"))
+@pytest.mark.parametrize("case", CONV_CASES[:4], ids=lambda c: "x".join(map(str, c[:7])) + c[8])
+def test_quantized_conv2d_matches_centred_reference(tables, table, case, backend):
+    b, h, w, cin, kh, kw, cout, strides, padding = case
+    rng = np.random.default_rng(_seed("q", table, case))
+    signed = _signed(table)
+    x = random_codes(rng, (b, h, w, cin), signed)
+    k = random_codes(rng, (kh, kw, cin, cout), signed)
+    za, zw = (0, 0) if signed else (int(rng.integers(0, 256)), int(rng.integers(0, 256)))
+    scale = np.float32(0.37)
+    got = ops.quantized_conv2d(x, k, tables[table], strides, padding, za, zw, scale,
+                               backend=backend).numpy()
+    codes = np.arange(256, dtype=np.int64)
+    centred = tables[table].astype(np.int64) - zw * codes[:, None] - za * codes[None, :] + za * zw
+    want = ref.ref_conv2d(x, k, centred, strides, padding, za) * np.float64(scale)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+    if not signed:  # the same as the integer sums minus exact offsets
+        a = ops.quantized_matmul(x.reshape(-1, cin), k[0, 0], tables[table], za, zw, scale,
+                                 backend=backend).numpy()
+        want_mm = ref.ref_matmul(x.reshape(-1, cin), k[0, 0], centred) * np.float64(scale)
+        np.testing.assert_allclose(a, want_mm, rtol=1e-6, atol=1e-6 * np.abs(want_mm).max())
+
+
+@pytest.mark.parametrize("simd", ["avx512", "avx2", "generic"])
+def test_every_simd_build_of_the_hot_loop_is_bit_exact(tables, simd, monkeypatch):
+    monkeypatch.setenv("EVOAPPROXNAS_OP_SIMD", simd)  # caps the run-time dispatch
+    rng = np.random.default_rng(_seed("simd", simd))
+    for table, cout in (("random_u", 80), ("random_s", 48), ("L40_u", 16)):
+        signed = _signed(table)
+        x = random_codes(rng, (2, 9, 7, 13), signed)
+        k = random_codes(rng, (3, 3, 13, cout), signed)
+        got = ops.lut_conv2d(x, k, tables[table], (2, 1), "SAME", 0, backend="op").numpy()
+        np.testing.assert_array_equal(got, ref.ref_conv2d(x, k, tables[table], (2, 1), "SAME", 0))
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_fused_quantization_matches_the_tensorflow_formula(signed):
+    from evoapproxnas.approx import quant
+
+    rng = np.random.default_rng(11)
+    scale, zero = np.float32(0.05), np.float32(0 if signed else 37)
+    x = (rng.normal(size=(4, 7, 5, 3)) * 4).astype(np.float32)
+    x.flat[:40] = (np.arange(-20, 20) + 0.5) * scale  # exact ties: round half to even
+    x.flat[40:44] = [1e9, -1e9, 0.0, -0.0]
+    got = ops.quantize_codes(x, scale, zero, signed, backend="op")
+    want = quant.to_codes(quant.quantize(x, scale, zero, signed), signed)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    tf_path = ops.quantize_codes(x, scale, zero, signed, backend="tf")
+    np.testing.assert_array_equal(tf_path.numpy(), want.numpy())

@@ -250,3 +250,21 @@ def test_bad_layer_options_are_rejected():
         ApproxDense(4, multiplier="mul8u_NOPE")
     with pytest.raises(UserError, match="multiplier name"):
         ApproxDense(4, multiplier=3)
+
+
+def test_fallback_backend_gives_the_same_layer_outputs(x, monkeypatch):
+    layers = [calibrated(kind, U8, "mul8u_L40", x) for kind in ("conv", "depthwise", "dense")]
+    with_op = [layer(x, training=False).numpy() for layer in layers]
+    monkeypatch.setenv("EVOAPPROXNAS_APPROX_BACKEND", "tf")
+    for layer, want in zip(layers, with_op):
+        np.testing.assert_allclose(layer(x, training=False).numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_save_load_without_bias(tmp_path, x):
+    model = keras.Sequential([keras.Input(x.shape[1:]),
+                              ApproxConv2D(3, 3, use_bias=False, multiplier="mul8u_L40"),
+                              keras.layers.Flatten(), ApproxDense(2, use_bias=False)])
+    model(x, training=True)
+    model.save(tmp_path / "nb.keras")
+    loaded = keras.models.load_model(tmp_path / "nb.keras")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

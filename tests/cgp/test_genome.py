@@ -35,6 +35,27 @@ def test_random_genomes_are_valid_and_reproducible():
     assert genome_hash(a, SPEC) == genome_hash(b, SPEC)
 
 
+def test_random_genes_cover_every_valid_value():
+    from evoapproxnas.cgp.genome import _gene_bounds
+
+    spec = CGPSpec(rows=3, columns=5, levels_back=2, n_multipliers=4, min_active_nodes=1)
+    genomes = np.array([random_genome(spec, np.random.default_rng(s)) for s in range(2000)])
+    for index in range(spec.genome_length):
+        low, high = _gene_bounds(spec, index)
+        valid = set(high) if isinstance(high, tuple) else set(range(low, high))
+        seen = set(genomes[:, index].tolist())
+        assert seen <= valid
+        if len(valid) <= 20:
+            assert seen == valid, index
+
+
+def test_minimum_active_nodes_is_capped_at_the_columns():
+    spec = CGPSpec(rows=4, columns=2, levels_back=1, min_active_nodes=5)
+    assert spec.required_active == 2
+    for seed in range(20):
+        assert len(active_nodes(random_genome(spec, np.random.default_rng(seed)), spec)) >= 2
+
+
 @pytest.mark.parametrize(
     "index, value, gene",
     [
@@ -111,6 +132,10 @@ def test_head_multiplier_changes_the_hash():
         ({"functions": ("conv2d", "conv3d")}, "conv3d"),
         ({"choices": {"conv2d": {"channels": [8]}}}, "no parameter 'channels'"),
         ({"mutation_rate": 0.0}, "mutation_rate"),
+        ({"choices": {"conv2d": {"strides": [3]}}}, "1 or 2"),
+        ({"choices": {"conv2d": {"activation": ["prelu"]}}}, "relu or elu"),
+        ({"choices": {"activation": {"activation": ["swish"]}}}, "swish"),
+        ({"choices": {"conv2d": {"filters": [0]}}}, "positive integers"),
         ({"head_multiplier": 2}, "head_multiplier"),
     ],
 )

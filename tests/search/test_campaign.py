@@ -90,6 +90,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
 def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, capsys):
     out = tmp_path / "run"
     status = main(["run", str(TINY), "--out", str(out), "--set", "search.engine=deap",
+                   "--set", "search.workers=1",
                    "--set", "debug.fail_fraction=0.5", "--quiet"])
     assert status == 0
     records = read_records(out / "archive.jsonl")
@@ -116,10 +117,19 @@ def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, 
     import numpy as np
 
     import evoapproxnas.approx  # noqa: F401  (registers the approximate layers)
+    from evoapproxnas.search.campaign import open_run
+    from evoapproxnas.search.problem import CampaignProblem, load_data
+    from evoapproxnas.search.worker import load_trained
 
     model = keras.models.load_model(exported)
     assert model.output_shape[-1] == 3
-    assert np.all(np.isfinite(model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0)))
+    cfg = open_run(out)
+    data = load_data(cfg)
+    member = summary["front"][0]
+    trained = load_trained(CampaignProblem.build(cfg, data), out / "models", member["genome"],
+                           member["hash"])
+    x = data.x_val[:40]
+    np.testing.assert_array_equal(model.predict(x, verbose=0), trained.predict(x, verbose=0))
     status = main(["export", str(out), "--member", "99", "--out", str(tmp_path / "x.keras")])
     assert status == 2 and "out of range" in capsys.readouterr().err
 
@@ -127,6 +137,7 @@ def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, 
 def test_random_search_campaign(tmp_path):
     out = tmp_path / "run"
     assert main(["run", str(TINY), "--out", str(out), "--set", "search.engine=random",
+                 "--set", "search.workers=1",
                  "--quiet", "--no-plots"]) == 0
     records = read_records(out / "archive.jsonl")
     assert len(records) == 6 and len({r["hash"] for r in records}) == 6

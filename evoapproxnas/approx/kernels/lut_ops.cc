@@ -11,8 +11,11 @@
 // generic) through function target attributes and chosen at run time from the CPU's features,
 // so the shared library is safe to cache on any x86-64 machine.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -69,6 +72,34 @@ REGISTER_OP("EvoLutConv2D")
     .Attr("out_type: {int32, int64}")
     .Output("y: out_type")
     .SetShapeFn([](shape_inference::InferenceContext* c) { return PadShape(c, false); });
+
+// Same sums, centred on zero points and scaled: y = scale * sum_k (lut[a, w] - w_zero * a
+// - pad_code * w + pad_code * w_zero) + bias[n], where pad_code is the activation zero point.
+REGISTER_OP("EvoLutConv2DDequant")
+    .Input("x: uint8")
+    .Input("w: uint8")
+    .Input("lut: int32")
+    .Input("pad_code: int32")
+    .Input("w_zero: int32")
+    .Input("scale: float")
+    .Input("bias: float")
+    .Attr("strides: list(int)")
+    .Attr("pads: list(int)")
+    .Output("y: float")
+    .SetShapeFn([](shape_inference::InferenceContext* c) { return PadShape(c, false); });
+
+// 8-bit codes of real values: clip(round_half_even(x / scale) + zero_point, lo, hi) as the
+// code's byte (two's complement when signed); the same arithmetic as quant.quantize.
+REGISTER_OP("EvoQuantizeCodes")
+    .Input("x: float")
+    .Input("scale: float")
+    .Input("zero_point: float")
+    .Attr("is_signed: bool")
+    .Output("codes: uint8")
+    .SetShapeFn([](shape_inference::InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      return OkStatus();
+    });
 
 REGISTER_OP("EvoLutDepthwiseConv2D")
     .Input("x: uint8")
@@ -169,15 +200,28 @@ void AddRowsGeneric(const Segment* segs, int nseg, int64_t np, int32_t* acc) {
 
 using AddFn = void (*)(const Segment*, int, int64_t, int32_t*);
 
+// Run-time dispatch on the CPU's features; $EVOAPPROXNAS_OP_SIMD = avx512 | avx2 | generic
+// caps the choice (used by the tests to check every build of the hot loop).
 AddFn PickAdd(bool is_signed) {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl"))
-    return is_signed ? AddRowsAvx512<true> : AddRowsAvx512<false>;
-  if (__builtin_cpu_supports("avx2"))
-    return is_signed ? AddRowsAvx2<true> : AddRowsAvx2<false>;
+  const char* env = std::getenv("EVOAPPROXNAS_OP_SIMD");
+  const std::string cap = env ? env : "";
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && cap != "avx2" && cap != "generic";
+  const bool avx2 = __builtin_cpu_supports("avx2") && cap != "generic";
+  if (avx512) return is_signed ? AddRowsAvx512<true> : AddRowsAvx512<false>;
+  if (avx2) return is_signed ? AddRowsAvx2<true> : AddRowsAvx2<false>;
   return is_signed ? AddRowsGeneric<true> : AddRowsGeneric<false>;
 }
+
+// Per-call values of the conv ops (activation zero point = padding code, and for the
+// dequantizing variant the weight zero point, scale and bias).
+struct CallParams {
+  int pad_code = 0;
+  int w_zero = 0;
+  double scale = 1.0;
+  const float* bias = nullptr;
+};
 
 // ---------------------------------------------------------------- shared geometry
 struct Geometry {
@@ -234,6 +278,8 @@ inline void TapPointers(const Geometry& g, const uint8_t* x, const uint8_t* pad_
 
 template <typename OutT>
 class LutConvOp : public OpKernel {
+  static constexpr bool kDequant = std::is_same<OutT, float>::value;
+
  public:
   explicit LutConvOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("strides", &strides_));
@@ -246,11 +292,23 @@ class LutConvOp : public OpKernel {
     const Tensor& lut = ctx->input(2);
     OP_REQUIRES(ctx, ctx->input(3).NumElements() == 1,
                 errors::InvalidArgument("pad_code must be a scalar"));
-    pad_code_ = ctx->input(3).flat<int32>()(0) & 0xFF;
+    CallParams p;
+    p.pad_code = ctx->input(3).flat<int32>()(0) & 0xFF;
     OP_REQUIRES(ctx, lut.NumElements() == 65536,
                 errors::InvalidArgument("lut must have 256x256 entries"));
     Geometry g;
     OP_REQUIRES_OK(ctx, ReadGeometry(ctx, x, w, strides_, pads_, false, &g));
+    if (kDequant) {
+      OP_REQUIRES(ctx, ctx->input(4).NumElements() == 1 && ctx->input(5).NumElements() == 1,
+                  errors::InvalidArgument("w_zero and scale must be scalars"));
+      OP_REQUIRES(ctx, ctx->input(6).NumElements() == g.n_per_c,
+                  errors::InvalidArgument("bias must have one value per output channel"));
+      OP_REQUIRES(ctx, g.kh * g.kw * g.c <= 32768,
+                  errors::InvalidArgument("dequantizing op supports K <= 32768"));
+      p.w_zero = ctx->input(4).flat<int32>()(0);
+      p.scale = ctx->input(5).flat<float>()(0);
+      p.bias = ctx->input(6).flat<float>().data();
+    }
     const int32_t* L = lut.flat<int32>().data();
     int32_t lo = L[0], hi = L[0];
     for (int i = 1; i < 65536; ++i) lo = std::min(lo, L[i]), hi = std::max(hi, L[i]);
@@ -259,9 +317,9 @@ class LutConvOp : public OpKernel {
                             0, TensorShape({g.batch, g.ho, g.wo, g.n_per_c}), &y));
     if (y->NumElements() == 0) return;
     if (lo >= 0 && hi <= 65535) {
-      Run<uint16_t>(ctx, g, x, w, L, y);
+      Run<uint16_t>(ctx, g, p, x, w, L, y);
     } else if (lo >= -32768 && hi <= 32767) {
-      Run<int16_t>(ctx, g, x, w, L, y);
+      Run<int16_t>(ctx, g, p, x, w, L, y);
     } else {
       ctx->SetStatus(errors::InvalidArgument("lut values must fit in 16 bits"));
     }
@@ -269,8 +327,9 @@ class LutConvOp : public OpKernel {
 
  private:
   template <typename TT>
-  void Run(OpKernelContext* ctx, const Geometry& g, const Tensor& x, const Tensor& w,
-           const int32_t* L, Tensor* y) {
+  void Run(OpKernelContext* ctx, const Geometry& g, const CallParams& p, const Tensor& x,
+           const Tensor& w, const int32_t* L, Tensor* y) {
+    const int pad_code = p.pad_code;
     const int64_t taps = g.kh * g.kw, cin = g.c, K = taps * cin, N = g.n_per_c;
     const int64_t np = (N + kLanes - 1) / kLanes * kLanes;
     const int64_t M = g.batch * g.ho * g.wo;
@@ -298,15 +357,39 @@ class LutConvOp : public OpKernel {
     // k-blocks: consecutive k with one block of T inside the L2 budget.
     const int64_t kb = std::max<int64_t>(1, kBlockBytes / (256 * np * sizeof(TT)));
     const AddFn add = PickAdd(std::is_signed<TT>::value);
-    const std::vector<uint8_t> pad_row(cin, static_cast<uint8_t>(pad_code_));
+    const std::vector<uint8_t> pad_row(cin, static_cast<uint8_t>(pad_code));
     OutT* Y = y->flat<OutT>().data();
     // Rows per tile: the accumulators of a tile and one k-block of T share L2, so each block
     // is fetched once per tile and reused by all its rows.
-    const int64_t kTileRows = std::min<int64_t>(1024, std::max<int64_t>(32, kTileBytes / (np * 4)));
+    const int64_t fit = std::min(kTileBytes / (np * 4), kTileBytes / (taps * 8));
+    const int64_t kTileRows = std::min<int64_t>(4096, std::max<int64_t>(32, fit));
     const int64_t tiles = (M + kTileRows - 1) / kTileRows;
     const int64_t cost = kTileRows * K * np / 4 + 1;
+    // Dequantizing variant: exact offsets from code sums (rows over k, columns of w).
+    std::vector<double> col_term(N, 0.0);
+    const double za = pad_code, zw = p.w_zero;
+    if (kDequant) {
+      for (int64_t n = 0; n < N; ++n) {
+        int64_t sum = 0;
+        for (int64_t k = 0; k < K; ++k) sum += W[k * N + n];
+        col_term[n] = -za * static_cast<double>(sum) + static_cast<double>(K) * za * zw;
+      }
+    }
+    // Code sum of every input pixel (over channels); a row's sum adds those of its taps.
+    std::vector<int32_t> pixel_sum(kDequant ? g.batch * g.h * g.w : 0);
+    if (kDequant) {
+      Shard(pool->num_threads, pool->workers, pixel_sum.size(), cin,
+            [&](int64_t p0, int64_t p1) {
+              for (int64_t p = p0; p < p1; ++p) {
+                int32_t sum = 0;
+                for (int64_t c = 0; c < cin; ++c) sum += X[p * cin + c];
+                pixel_sum[p] = sum;
+              }
+            });
+    }
     Shard(pool->num_threads, pool->workers, tiles, cost, [&](int64_t t0, int64_t t1) {
       std::vector<int32_t> acc(kTileRows * np);
+      std::vector<int64_t> row_sum(kDequant ? kTileRows : 0);
       std::vector<const uint8_t*> tap_ptr(kTileRows * taps);
       std::vector<Segment> segs(kb + 1);
       for (int64_t tile = t0; tile < t1; ++tile) {
@@ -314,7 +397,15 @@ class LutConvOp : public OpKernel {
         std::fill(acc.begin(), acc.end(), 0);
         for (int64_t r = 0; r < mr; ++r) {
           TapPointers(g, X, pad_row.data(), m0 + r, &tap_ptr[r * taps]);
-          if (sizeof(OutT) > 4) std::fill(Y + (m0 + r) * N, Y + (m0 + r + 1) * N, OutT(0));
+          if (kDequant) {
+            int64_t sum = 0;
+            for (int64_t t = 0; t < taps; ++t) {
+              const uint8_t* ptr = tap_ptr[r * taps + t];
+              sum += ptr == pad_row.data() ? cin * pad_code : pixel_sum[(ptr - X) / cin];
+            }
+            row_sum[r] = sum;
+          }
+          if (!kDequant && sizeof(OutT) > 4) std::fill(Y + (m0 + r) * N, Y + (m0 + r + 1) * N, OutT(0));
         }
         for (int64_t k0 = 0; k0 < K; k0 += kb) {
           const int64_t k1 = std::min(K, k0 + kb);
@@ -328,9 +419,19 @@ class LutConvOp : public OpKernel {
             }
             add(segs.data(), nseg, np, &acc[r * np]);
           }
-          if (sizeof(OutT) > 4 && k1 < K) Flush(acc, mr, np, N, m0, Y, true);
+          if (!kDequant && sizeof(OutT) > 4 && k1 < K) Flush(acc, mr, np, N, m0, Y, true);
         }
-        Flush(acc, mr, np, N, m0, Y, sizeof(OutT) > 4);
+        if (kDequant) {
+          for (int64_t r = 0; r < mr; ++r) {
+            const int32_t* src = &acc[r * np];
+            float* dst = reinterpret_cast<float*>(Y) + (m0 + r) * N;
+            const double row_term = -zw * static_cast<double>(row_sum[r]);
+            for (int64_t n = 0; n < N; ++n)
+              dst[n] = static_cast<float>(p.scale * (src[n] + row_term + col_term[n])) + p.bias[n];
+          }
+        } else {
+          Flush(acc, mr, np, N, m0, Y, sizeof(OutT) > 4);
+        }
       }
     });
   }
@@ -350,8 +451,7 @@ class LutConvOp : public OpKernel {
     }
   }
 
-  std::vector<int32> strides_, pads_;
-  int pad_code_;
+  std::vector<int32> strides_, pads_;  // attributes only: Compute may run concurrently
 };
 
 // Depthwise: out[b, oh, ow, c * dm + q] = sum over taps of lut[x[.., c], w[i, j, c, q]].
@@ -369,7 +469,7 @@ class LutDepthwiseOp : public OpKernel {
     const Tensor& lut = ctx->input(2);
     OP_REQUIRES(ctx, ctx->input(3).NumElements() == 1,
                 errors::InvalidArgument("pad_code must be a scalar"));
-    pad_code_ = ctx->input(3).flat<int32>()(0) & 0xFF;
+    const int pad_code = ctx->input(3).flat<int32>()(0) & 0xFF;
     OP_REQUIRES(ctx, lut.NumElements() == 65536,
                 errors::InvalidArgument("lut must have 256x256 entries"));
     Geometry g;
@@ -389,7 +489,7 @@ class LutDepthwiseOp : public OpKernel {
         int32_t* dst = &col[(t * C * dm + cq) * 256];
         for (int a = 0; a < 256; ++a) dst[a] = L[a * 256 + wv];
       }
-    const std::vector<uint8_t> pad_row(C, static_cast<uint8_t>(pad_code_));
+    const std::vector<uint8_t> pad_row(C, static_cast<uint8_t>(pad_code));
     OutT* Y = y->flat<OutT>().data();
     auto pool = ctx->device()->tensorflow_cpu_worker_threads();
     Shard(pool->num_threads, pool->workers, M, taps * C * dm * 2, [&](int64_t m0, int64_t m1) {
@@ -411,17 +511,50 @@ class LutDepthwiseOp : public OpKernel {
 
  private:
   std::vector<int32> strides_, pads_;
-  int pad_code_;
+};
+
+class QuantizeCodesOp : public OpKernel {
+ public:
+  explicit QuantizeCodesOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("is_signed", &is_signed_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    OP_REQUIRES(ctx, ctx->input(1).NumElements() == 1 && ctx->input(2).NumElements() == 1,
+                errors::InvalidArgument("scale and zero_point must be scalars"));
+    const float scale = ctx->input(1).flat<float>()(0);
+    const float zero = ctx->input(2).flat<float>()(0);
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
+    const float* src = x.flat<float>().data();
+    uint8_t* dst = y->flat<uint8>().data();
+    const float lo = is_signed_ ? -127.0f : 0.0f, hi = is_signed_ ? 127.0f : 255.0f;
+    auto pool = ctx->device()->tensorflow_cpu_worker_threads();
+    Shard(pool->num_threads, pool->workers, x.NumElements(), 8, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        float q = std::nearbyint(src[i] / scale) + zero;
+        q = q >= lo ? q : lo;  // NaN -> lo
+        q = q <= hi ? q : hi;
+        dst[i] = static_cast<uint8_t>(static_cast<int32_t>(q) & 0xFF);
+      }
+    });
+  }
+
+ private:
+  bool is_signed_;
 };
 
 }  // namespace
 
+REGISTER_KERNEL_BUILDER(Name("EvoQuantizeCodes").Device(DEVICE_CPU), QuantizeCodesOp);
 REGISTER_KERNEL_BUILDER(
     Name("EvoLutConv2D").Device(DEVICE_CPU).TypeConstraint<int32>("out_type"),
     LutConvOp<int32>);
 REGISTER_KERNEL_BUILDER(
     Name("EvoLutConv2D").Device(DEVICE_CPU).TypeConstraint<int64_t>("out_type"),
     LutConvOp<int64_t>);
+REGISTER_KERNEL_BUILDER(Name("EvoLutConv2DDequant").Device(DEVICE_CPU), LutConvOp<float>);
 REGISTER_KERNEL_BUILDER(
     Name("EvoLutDepthwiseConv2D").Device(DEVICE_CPU).TypeConstraint<int32>("out_type"),
     LutDepthwiseOp<int32>);
