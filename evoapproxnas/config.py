@@ -12,16 +12,21 @@ import copy
 import json
 import math
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evoapproxnas.data import DATASETS
 from evoapproxnas.errors import UserError, closest_names
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 ENGINES = ("pymoo", "deap", "random")
-DATASETS = ("fashion_mnist", "cifar10", "synthetic")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+"""As ``nn.train.OPTIMIZERS`` (not imported: ``evoapproxnas.nn`` loads TensorFlow)."""
 CHEAP_METRICS = ("params", "power_mw", "power_rel", "multiplications")
 """Metrics computed before training (all minimized); hardware metrics add to them."""
 BUILTIN_METRICS = ("error",) + CHEAP_METRICS
@@ -301,7 +306,7 @@ def _validate(c: CampaignConfig) -> None:
            c.debug.fail_fraction)
     _check(0 < g.mutation_rate <= 1, c, "cgp.mutation_rate", "use a number in (0, 1]",
            g.mutation_rate)
-    known = metric_names(c)
+    known = metric_names()
     _check(len(s.objectives) >= 2, c, "search.objectives", "give at least two objectives",
            list(s.objectives))
     _check(len(set(s.objectives)) == len(s.objectives), c, "search.objectives",
@@ -334,7 +339,8 @@ def hardware_metrics() -> dict[str, str]:
     return dict(METRIC_DIRECTIONS)
 
 
-def metric_names(c: CampaignConfig | None = None) -> list[str]:
+def metric_names() -> list[str]:
+    """Metrics objectives and constraints may name (built-in, then hardware)."""
     return list(BUILTIN_METRICS) + [m for m in hardware_metrics() if m not in BUILTIN_METRICS]
 
 

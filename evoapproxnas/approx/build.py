@@ -2,8 +2,9 @@
 
 The shared library is compiled from ``kernels/lut_ops.cc`` with TensorFlow's own compile and
 link flags (``tf.sysconfig``) and a portable flag set (``-O3``, no ``-march=native``): the hot
-loop carries AVX-512 / AVX2 / generic builds selected at run time, so one cached file is safe
-on any x86-64 machine. Cache folder: ``$EVOAPPROXNAS_OP_DIR`` if set, else
+loops carry AVX-512 / AVX2 / generic builds (GCC function target attributes) selected at run
+time from the CPU's features (``$EVOAPPROXNAS_OP_SIMD`` = avx512 | avx2 | generic caps the
+choice), so one cached file is safe on any x86-64 machine. Cache folder: ``$EVOAPPROXNAS_OP_DIR`` if set, else
 ``$XDG_CACHE_HOME/evoapproxnas/ops/tf-<version>`` (default ``~/.cache``). The file name carries
 a hash of the source and flags, and is written to a temporary name then renamed, so two
 processes building at once never load a half-written library. Nothing is built or loaded at

@@ -1,17 +1,22 @@
 """Exact product-table kernels on 8-bit codes: ``lut_matmul``, ``lut_conv2d``,
-``lut_depthwise_conv2d``.
+``lut_depthwise_conv2d``; the dequantizing forms the layers use (``quantized_conv2d``,
+``quantized_matmul``) and the fused activation quantizer ``quantize_codes``.
 
 Every product ``a * b`` is replaced by ``lut[a, b]`` (``a`` = activation code, ``b`` = weight
 code) and the products are summed exactly. Codes are ``uint8`` for ``uint16`` (unsigned) tables
 and ``int8`` for ``int16`` (signed) tables, where the two's-complement byte is the table index.
 
-Accumulator: ``int32`` whenever ``K * max|lut| <= 2**31 - 1`` (``max|lut|`` = 65535 for unsigned,
-32768 for signed tables, so any K <= 32768, i.e. every conv of this project: 3x3x3640 at most),
-else ``int64``. The result dtype follows from the static K and the table dtype alone.
+Accumulators: ``int32`` whenever ``K * max|lut| <= 2**31 - 1`` (``max|lut|`` = 65535 unsigned,
+32768 signed), i.e. for any K <= 32768 taps per output (a 3x3 conv with up to 3640 input
+channels, a dense layer with up to 32768 inputs); beyond that the integer kernels return
+``int64``. The result dtype follows from the static K and the table dtype alone. Inside the op,
+blocks of at most a few hundred k are summed in int32 registers and flushed, so no
+intermediate overflows either.
 
-Backends: ``"op"`` (the C++ custom op, built on first use), ``"tf"`` (pure TensorFlow gathers,
-slow but dependency-free) and ``"auto"`` (the op, or the fallback with one warning when it cannot
-be built). The default comes from ``$EVOAPPROXNAS_APPROX_BACKEND`` (``auto`` if unset).
+Backends: ``"op"`` (the C++ custom op, built on first use, see ``build``), ``"tf"`` (pure
+TensorFlow gathers, same results, much slower) and ``"auto"`` (the op, or the fallback with
+one warning when it cannot be built). The default comes from ``$EVOAPPROXNAS_APPROX_BACKEND``
+(``auto`` if unset).
 """
 
 from __future__ import annotations

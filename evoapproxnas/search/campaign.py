@@ -88,8 +88,11 @@ def open_run(run_dir) -> CampaignConfig:
     return config_from_dict(read_raw(run_dir / "config.json"), str(run_dir / "config.json"))
 
 
-def run_campaign(run_dir, *, quiet: bool = False) -> dict:
-    """Run (or continue) the campaign of ``run_dir`` to its end; returns the summary."""
+def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True) -> dict:
+    """Run (or continue) the campaign of ``run_dir`` to its end; returns the summary.
+
+    ``evaluate_test=False`` skips the final test-set evaluation of the front (benchmarks).
+    """
     run_dir = Path(run_dir)
     cfg = open_run(run_dir)
     s = cfg.search
@@ -111,7 +114,7 @@ def run_campaign(run_dir, *, quiet: bool = False) -> dict:
         evaluator = Evaluator(problem, run_dir, archive, cache, pool)
         while state["generation"] < s.generations:
             _generation(cfg, state, evaluator, cache, run_dir, quiet)
-        summary = _finalize(cfg, problem, run_dir, cache, pool, quiet)
+        summary = _finalize(cfg, problem, run_dir, cache, pool, quiet, evaluate_test)
     finally:
         pool.close()
     return summary
@@ -163,27 +166,33 @@ def _generation(cfg, state, evaluator, cache, run_dir, quiet) -> None:
             f"[{time.perf_counter() - start:.0f} s]")
 
 
-def _finalize(cfg, problem, run_dir, cache, pool, quiet: bool = True) -> dict:
+def _finalize(cfg, problem, run_dir, cache, pool, quiet: bool = True,
+              evaluate_test: bool = True) -> dict:
     from evoapproxnas.search.worker import test_task
 
     records = list(cache.values())
     front = pareto_front(records, cfg.search.objectives)
     bar = None
-    if not quiet:
+    if not quiet and evaluate_test:
         from tqdm import tqdm
 
         log(f"re-evaluating the {len(front)} front members on the held-out test set")
         bar = tqdm(total=len(front), desc="test set", unit="net", leave=False, file=sys.stderr,
                    disable=None)
-    results = pool.map(test_task, [{"genome": r["genome"], "hash": r["hash"]} for r in front],
-                       timeout_s=cfg.search.time_limit_s + 120,
-                       on_result=(lambda i, r: bar.update(1)) if bar is not None else None)
+    results = [None] * len(front)
+    if evaluate_test:
+        results = pool.map(test_task, [{"genome": r["genome"], "hash": r["hash"]}
+                                       for r in front],
+                           timeout_s=cfg.search.time_limit_s + 120,
+                           on_result=(lambda i, r: bar.update(1)) if bar is not None else None)
     if bar is not None:
         bar.close()
     members = []
     for r, res in zip(front, results):
         member = front_member(r)
-        if isinstance(res, TaskFailure):
+        if res is None:
+            member["test_reason"] = "not evaluated (evaluate_test=False)"
+        elif isinstance(res, TaskFailure):
             member["test_reason"] = res.reason
         else:
             member["test_accuracy"] = res["test_accuracy"]

@@ -197,6 +197,8 @@ def test_every_simd_build_of_the_hot_loop_is_bit_exact(tables, simd, monkeypatch
         k = random_codes(rng, (3, 3, 13, cout), signed)
         got = ops.lut_conv2d(x, k, tables[table], (2, 1), "SAME", 0, backend="op").numpy()
         np.testing.assert_array_equal(got, ref.ref_conv2d(x, k, tables[table], (2, 1), "SAME", 0))
+    test_fused_quantization_matches_the_tensorflow_formula(False)
+    test_fused_quantization_matches_the_tensorflow_formula(True)
 
 
 @pytest.mark.parametrize("signed", [False, True])

@@ -6,10 +6,15 @@
 // Speed: the weights are fixed for one call, so the kernel first gathers a table
 //   T[k][a][n] = lut[a, w[k, n]]   (uint16 or int16, n padded to a multiple of 16)
 // and then, for every (m, k), adds the contiguous row T[k][a[m, k]][:] into int32 accumulators
-// held in registers. k is blocked so that one block of T stays in L2; m is tiled across
-// TensorFlow's intra-op thread pool. The hot loop is compiled three times (AVX-512, AVX2,
-// generic) through function target attributes and chosen at run time from the CPU's features,
-// so the shared library is safe to cache on any x86-64 machine.
+// held in registers. Rows m are tiled (a tile's accumulators and one k-block of T share L2, so
+// each block is fetched once per tile) and tiles are spread over TensorFlow's intra-op thread
+// pool. The hot loop is compiled three times (AVX-512, AVX2, generic) through function target
+// attributes and chosen at run time from the CPU's features, so the shared library is safe to
+// cache on any x86-64 machine.
+//
+// Ops: EvoLutConv2D (integer sums), EvoLutConv2DDequant (sums centred on zero points and
+// scaled to float, offsets computed exactly from code sums), EvoLutDepthwiseConv2D, and
+// EvoQuantizeCodes (float -> 8-bit codes in one pass).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -19,7 +24,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#define EVO_X86 1
 #include <immintrin.h>
+#endif
 
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -118,6 +126,7 @@ namespace {
 // acc[0..np) += sum over i < count of rows[i][0..np), rows of uint16 or int16, acc int32.
 // Columns are processed in chunks whose accumulators stay in vector registers while the rows
 // stream by.
+#ifdef EVO_X86
 #define EVO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define EVO_AVX2 __attribute__((target("avx2,fma")))
 
@@ -148,8 +157,37 @@ EVO_AVX512 static inline void ChunkAvx512(const Segment* segs, int nseg, int64_t
   for (int v = 0; v < V; ++v) _mm512_storeu_si512(acc + n0 + 16 * v, r[v]);
 }
 
+// 16 columns: two accumulators over alternate rows, so consecutive adds do not wait on
+// each other.
+template <bool kSigned>
+EVO_AVX512 static inline __m512i Widen16(const uint16_t* row) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
+  return kSigned ? _mm512_cvtepi16_epi32(h) : _mm512_cvtepu16_epi32(h);
+}
+
+template <bool kSigned>
+EVO_AVX512 static inline void Chunk16Avx512(const Segment* segs, int nseg, int64_t np,
+                                            int32_t* acc) {
+  __m512i r0 = _mm512_loadu_si512(acc), r1 = _mm512_setzero_si512();
+  const auto widen = Widen16<kSigned>;
+  const int64_t step = 256 * np;
+  for (int s = 0; s < nseg; ++s) {
+    const uint16_t* t = segs[s].t;
+    const uint8_t* codes = segs[s].codes;
+    const int64_t count = segs[s].count;
+    int64_t i = 0;
+    for (; i + 2 <= count; i += 2, t += 2 * step) {
+      r0 = _mm512_add_epi32(r0, widen(t + codes[i] * np));
+      r1 = _mm512_add_epi32(r1, widen(t + step + codes[i + 1] * np));
+    }
+    if (i < count) r0 = _mm512_add_epi32(r0, widen(t + codes[i] * np));
+  }
+  _mm512_storeu_si512(acc, _mm512_add_epi32(r0, r1));
+}
+
 template <bool kSigned>
 EVO_AVX512 void AddRowsAvx512(const Segment* segs, int nseg, int64_t np, int32_t* acc) {
+  if (np == 16) return Chunk16Avx512<kSigned>(segs, nseg, np, acc);
   int n0 = 0;
   for (; n0 + 64 <= np; n0 += 64) ChunkAvx512<kSigned, 4>(segs, nseg, np, n0, acc);
   if (n0 + 32 <= np) ChunkAvx512<kSigned, 2>(segs, nseg, np, n0, acc), n0 += 32;
@@ -185,6 +223,8 @@ EVO_AVX2 void AddRowsAvx2(const Segment* segs, int nseg, int64_t np, int32_t* ac
   if (n0 < np) ChunkAvx2<kSigned, 2>(segs, nseg, np, n0, acc);  // np is a multiple of 16
 }
 
+#endif  // EVO_X86
+
 template <bool kSigned>
 void AddRowsGeneric(const Segment* segs, int nseg, int64_t np, int32_t* acc) {
   for (int s = 0; s < nseg; ++s) {
@@ -202,15 +242,30 @@ using AddFn = void (*)(const Segment*, int, int64_t, int32_t*);
 
 // Run-time dispatch on the CPU's features; $EVOAPPROXNAS_OP_SIMD = avx512 | avx2 | generic
 // caps the choice (used by the tests to check every build of the hot loop).
-AddFn PickAdd(bool is_signed) {
+// The SIMD level to use: the CPU's best, capped by $EVOAPPROXNAS_OP_SIMD (2 = AVX-512,
+// 1 = AVX2, 0 = generic).
+int SimdLevel() {
+#ifdef EVO_X86
   __builtin_cpu_init();
   const char* env = std::getenv("EVOAPPROXNAS_OP_SIMD");
   const std::string cap = env ? env : "";
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && cap != "avx2" && cap != "generic";
-  const bool avx2 = __builtin_cpu_supports("avx2") && cap != "generic";
-  if (avx512) return is_signed ? AddRowsAvx512<true> : AddRowsAvx512<false>;
-  if (avx2) return is_signed ? AddRowsAvx2<true> : AddRowsAvx2<false>;
+  const int limit = cap == "generic" ? 0 : cap == "avx2" ? 1 : 2;
+  const int cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl")
+                      ? 2
+                      : __builtin_cpu_supports("avx2") ? 1 : 0;
+  return std::min(limit, cpu);
+#else
+  return 0;
+#endif
+}
+
+AddFn PickAdd(bool is_signed) {
+#ifdef EVO_X86
+  const int level = SimdLevel();
+  if (level == 2) return is_signed ? AddRowsAvx512<true> : AddRowsAvx512<false>;
+  if (level == 1) return is_signed ? AddRowsAvx2<true> : AddRowsAvx2<false>;
+#endif
   return is_signed ? AddRowsGeneric<true> : AddRowsGeneric<false>;
 }
 
@@ -513,6 +568,31 @@ class LutDepthwiseOp : public OpKernel {
   std::vector<int32> strides_, pads_;
 };
 
+inline uint8_t QuantizeOne(float v, float scale, float zero, float lo, float hi) {
+  float q = std::nearbyint(v / scale) + zero;
+  q = q >= lo ? q : lo;  // NaN -> lo
+  q = q <= hi ? q : hi;
+  return static_cast<uint8_t>(static_cast<int32_t>(q) & 0xFF);
+}
+
+#ifdef EVO_X86
+// Vector body of QuantizeOne (IEEE division, round half to even); returns where it stopped.
+EVO_AVX512 int64_t QuantizeAvx512(const float* src, uint8_t* dst, int64_t i0, int64_t i1,
+                                  float scale, float zero, float lo, float hi) {
+  const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(zero);
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  int64_t i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    __m512 q = _mm512_div_ps(_mm512_loadu_ps(src + i), vs);
+    q = _mm512_add_ps(_mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+    q = _mm512_min_ps(_mm512_max_ps(q, vlo), vhi);  // max(NaN, lo) = lo
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
+  }
+  return i;
+}
+#endif  // EVO_X86
+
 class QuantizeCodesOp : public OpKernel {
  public:
   explicit QuantizeCodesOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
@@ -530,14 +610,13 @@ class QuantizeCodesOp : public OpKernel {
     const float* src = x.flat<float>().data();
     uint8_t* dst = y->flat<uint8>().data();
     const float lo = is_signed_ ? -127.0f : 0.0f, hi = is_signed_ ? 127.0f : 255.0f;
+    const bool avx512 = SimdLevel() == 2;
     auto pool = ctx->device()->tensorflow_cpu_worker_threads();
     Shard(pool->num_threads, pool->workers, x.NumElements(), 8, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        float q = std::nearbyint(src[i] / scale) + zero;
-        q = q >= lo ? q : lo;  // NaN -> lo
-        q = q <= hi ? q : hi;
-        dst[i] = static_cast<uint8_t>(static_cast<int32_t>(q) & 0xFF);
-      }
+#ifdef EVO_X86
+      if (avx512) i0 = QuantizeAvx512(src, dst, i0, i1, scale, zero, lo, hi);
+#endif
+      for (int64_t i = i0; i < i1; ++i) dst[i] = QuantizeOne(src[i], scale, zero, lo, hi);
     });
   }
 
