@@ -91,6 +91,9 @@ def build(force: bool = False, verbose: bool = False) -> Path:
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
+    for old in target.parent.glob("lut_ops-*.so"):  # builds of older sources (best effort;
+        if old != target:  # a process that loaded one keeps its mapping)
+            old.unlink(missing_ok=True)
     return target
 
 

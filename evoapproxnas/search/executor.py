@@ -39,7 +39,10 @@ def _worker_main(conn, initializer, initargs) -> None:
         except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()
             result = ("error", f"raised {last}"[:300])
-        conn.send(result)
+        try:
+            conn.send(result)
+        except OSError:  # the pool's process is gone (killed): nothing left to report to
+            return
 
 
 class _Worker:

@@ -36,6 +36,8 @@ def test_concurrent_builds_into_override_folder_then_reuse(op_dir, monkeypatch, 
     monkeypatch.setenv(build.ENV_DIR, str(op_dir))
     path = build.library_path()
     assert path.parent == op_dir and path.name.startswith("lut_ops-") and path.suffix == ".so"
+    (op_dir / "lut_ops-000000000000.so").write_bytes(b"stale")
+    assert build.build(force=True) == path  # a rebuild prunes builds of other sources
     assert sorted(p.name for p in op_dir.iterdir()) == [path.name]  # no temp files left
     stamp = path.stat().st_mtime_ns
     assert build.build() == path and path.stat().st_mtime_ns == stamp  # cached, not rebuilt
