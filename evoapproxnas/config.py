@@ -65,6 +65,7 @@ class CGPConfig:
     choices: dict = field(default_factory=dict)
     mutation_rate: float = 0.1
     mutate_until_active: bool = True
+    min_active_nodes: int = 3
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def make_spec(cfg: CampaignConfig, n_multipliers: int):
     g = cfg.cgp
     kwargs = {"rows": g.rows, "columns": g.columns, "levels_back": g.levels_back,
               "choices": g.choices, "n_multipliers": n_multipliers,
-              "mutation_rate": g.mutation_rate, "mutate_until_active": g.mutate_until_active}
+              "mutation_rate": g.mutation_rate, "mutate_until_active": g.mutate_until_active,
+              "min_active_nodes": g.min_active_nodes}
     if g.functions:
         kwargs["functions"] = tuple(g.functions)
     try:
@@ -119,9 +120,12 @@ class CampaignProblem:
 
     def _hardware(self, graph) -> dict:
         from evoapproxnas.hardware import estimate_network, layers_from_graph
+        from evoapproxnas.multipliers import load_library
 
         hw = self.cfg.hardware
-        result = estimate_network(layers_from_graph(graph, self.multipliers), hw.model,
+        exact = load_library(self.cfg.multipliers.library).exact
+        layers = layers_from_graph(graph, self.multipliers, exact=exact)
+        result = estimate_network(layers, hw.model,
                                   hw.preset or None, search=hw.search,
                                   search_metric=hw.search_metric, overrides=dict(hw.overrides))
         return {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
