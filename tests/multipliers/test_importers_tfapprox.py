@@ -20,7 +20,7 @@ from evoapproxnas.multipliers.importers import (
 from evoapproxnas.multipliers.library import load_library
 from evoapproxnas.multipliers.model import Multiplier
 
-SHARED = Path("/work/shared/evoapproxlib")
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "evoapproxlib"
 NAMES = ["mul8u_1JFF", "mul8u_FTA", "mul8u_L40"]  # exact, low-rank error, dense error
 
 
