@@ -120,17 +120,45 @@ class _ApproxMixin:
 
 
 class _SavesRange:
-    """Keras' Conv2D and Dense save only kernel and bias: store ``input_range`` after them."""
+    """One variable layout for all three layers' saved state: ``"0"`` kernel, ``"1"`` bias (only
+    with ``use_bias``), then ``input_range`` (``.keras`` and ``.weights.h5`` alike).
+
+    Keras 3's ``Conv2D`` and ``Dense`` override ``save_own_variables``/``load_own_variables``
+    to write kernel and bias only (their quantization layouts), while their loading checks
+    that the file holds as many entries as the layer has variables. Left to them, the
+    ``input_range`` would be dropped (or collide with a quantization entry) and a load would
+    fail with "expected 3 variables, but received 2". So the layout is written here in full,
+    independent of what the Keras counterpart stores.
+    """
+
+    def _saved_variables(self) -> list:
+        if not self.built:
+            return []
+        kernel = getattr(self, "_kernel", None)  # Conv2D/Dense: the variable behind .kernel
+        saved = [self.kernel if kernel is None else kernel]
+        if self.use_bias:
+            saved.append(self.bias)
+        saved.append(self.input_range)
+        return saved
 
     def save_own_variables(self, store):
-        super().save_own_variables(store)
-        if self.built:
-            store[str(1 + int(self.use_bias))] = self.input_range
+        for i, variable in enumerate(self._saved_variables()):
+            store[str(i)] = variable
 
     def load_own_variables(self, store):
-        super().load_own_variables(store)
-        if self.built:
-            self.input_range.assign(store[str(1 + int(self.use_bias))])
+        saved = self._saved_variables()
+        n = len(store.keys()) if store is not None else 0
+        if n != len(saved):
+            if not saved:
+                what = "is not built, so it has no variables"
+            else:
+                what = f"expected {len(saved)} variables ({[v.name for v in saved]})"
+            raise ValueError(
+                f"Layer {self.name!r} ({type(self).__name__}) {what}, but received {n} during "
+                "loading (an approximate layer saves kernel, bias if used, and input_range)"
+            )
+        for i, variable in enumerate(saved):
+            variable.assign(store[str(i)])
 
 
 def _check_conv_options(layer, what: str) -> None:
@@ -172,7 +200,7 @@ class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class ApproxDepthwiseConv2D(_ApproxMixin, keras.layers.DepthwiseConv2D):
+class ApproxDepthwiseConv2D(_SavesRange, _ApproxMixin, keras.layers.DepthwiseConv2D):
     """``keras.layers.DepthwiseConv2D`` (NHWC) with approximate multiplications."""
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,

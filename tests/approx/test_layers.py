@@ -3,6 +3,7 @@ exact table, batch independence, gradients, save/load, multiplier swap, paramete
 
 from __future__ import annotations
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -268,3 +269,55 @@ def test_save_load_without_bias(tmp_path, x):
     model.save(tmp_path / "nb.keras")
     loaded = keras.models.load_model(tmp_path / "nb.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def three_layer_model(use_bias: bool, seed: int) -> keras.Model:
+    """Conv, depthwise conv and a dense head, all approximate, with or without biases."""
+    keras.utils.set_random_seed(seed)
+    kw = {"multiplier": "mul8u_L40", "use_bias": use_bias}
+    inp = keras.Input((9, 8, 5))
+    h = ApproxConv2D(4, 3, padding="same", name="c1", **kw)(inp)
+    h = ApproxDepthwiseConv2D(3, padding="same", name="d1", **kw)(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(inp, ApproxDense(3, name="head_dense", **kw)(h))
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("fmt", ["weights.h5", "keras"])
+def test_weights_round_trip_keeps_kernel_bias_and_input_range(tmp_path, x, use_bias, fmt):
+    model = three_layer_model(use_bias, seed=1)
+    model(x, training=True)  # calibrates every input_range
+    before = model.predict(x, verbose=0)
+    path = tmp_path / f"m.{fmt}"
+    if fmt == "weights.h5":
+        model.save_weights(path)
+        loaded = three_layer_model(use_bias, seed=2)  # fresh, other weights, uncalibrated
+        assert not np.array_equal(loaded.predict(x, verbose=0), before)
+        loaded.load_weights(path)
+    else:
+        model.save(path)
+        loaded = keras.models.load_model(path)
+    names = ["kernel", "bias", "input_range"] if use_bias else ["kernel", "input_range"]
+    for name in ("c1", "d1", "head_dense"):
+        want, got = model.get_layer(name), loaded.get_layer(name)
+        assert [v.name for v in got.weights] == names
+        for a, b in zip(want.weights, got.weights, strict=True):
+            np.testing.assert_array_equal(b.numpy(), a.numpy())
+        assert got.input_range.numpy()[2] == 1.0
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), before)
+
+
+def test_saved_layout_is_kernel_bias_range_and_mismatches_are_reported(tmp_path):
+    for layer in three_layer_model(True, seed=1).layers:
+        if hasattr(layer, "input_range"):
+            store = {}
+            layer.save_own_variables(store)
+            assert list(store) == ["0", "1", "2"]
+            assert store["2"] is layer.input_range
+    # a file without head_dense's input_range (as written by Keras' own Dense layout)
+    model = three_layer_model(True, seed=1)
+    model.save_weights(tmp_path / "old.weights.h5")
+    with h5py.File(tmp_path / "old.weights.h5", "r+") as f:
+        del f["layers/approx_dense/vars/2"]
+    with pytest.raises(ValueError, match=r"head_dense.*expected 3 variables.*received 2"):
+        three_layer_model(True, seed=1).load_weights(tmp_path / "old.weights.h5")
