@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
-import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from evoapproxnas.errors import UserError, closest_names
 
