@@ -64,12 +64,17 @@ class _ApproxMixin:
         self.approx_training = bool(approx_training)
         self.supports_jit = False  # the custom op has no XLA kernel
 
-    def _add_range(self) -> None:
+    def build(self, input_shape):
+        super().build(input_shape)  # the Keras layer's kernel and bias
         self.input_range = self.add_weight(
             name="input_range", shape=(3,), initializer="zeros", trainable=False
         )
 
-    def _approx_config(self, config: dict) -> dict:
+    def call(self, inputs, training=None):
+        return self._finish(self._forward(inputs, self.kernel, training))
+
+    def get_config(self):
+        config = super().get_config()
         config.update(
             multiplier=self.multiplier, library=self.library, approx_training=self.approx_training
         )
@@ -182,21 +187,11 @@ class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
         _check_conv_options(self, "ApproxConv2D")
         self._setup(multiplier, library, approx_training)
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_range()
-
-    def call(self, inputs, training=None):
-        return self._finish(self._forward(inputs, self.kernel, training))
-
     def _float_op(self, x, w):
         return tf.nn.conv2d(x, w, self.strides, self.padding.upper())
 
     def _lut_op(self, qa, qw, lut, za, zw, scale):
         return ops.quantized_conv2d(qa, qw, lut, self.strides, self.padding, za, zw, scale)
-
-    def get_config(self):
-        return self._approx_config(super().get_config())
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -211,13 +206,6 @@ class ApproxDepthwiseConv2D(_SavesRange, _ApproxMixin, keras.layers.DepthwiseCon
                          use_bias=use_bias, **kwargs)
         _check_conv_options(self, "ApproxDepthwiseConv2D")
         self._setup(multiplier, library, approx_training)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_range()
-
-    def call(self, inputs, training=None):
-        return self._finish(self._forward(inputs, self.kernel, training))
 
     def _float_op(self, x, w):
         return tf.nn.depthwise_conv2d(x, w, (1, *self.strides, 1), self.padding.upper())
@@ -240,9 +228,6 @@ class ApproxDepthwiseConv2D(_SavesRange, _ApproxMixin, keras.layers.DepthwiseCon
             acc = acc - zw64 * rows - za64 * cols + kh * kw * za64 * zw64
         return tf.cast(acc * tf.cast(scale, f64), tf.float32)
 
-    def get_config(self):
-        return self._approx_config(super().get_config())
-
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
@@ -253,22 +238,12 @@ class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
         super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
         self._setup(multiplier, library, approx_training)
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._add_range()
-
-    def call(self, inputs, training=None):
-        return self._finish(self._forward(inputs, self.kernel, training))
-
     def _float_op(self, x, w):
         return tf.tensordot(x, w, [[x.shape.rank - 1], [0]])
 
     def _lut_op(self, qa, qw, lut, za, zw, scale):
         out = ops.quantized_matmul(tf.reshape(qa, [-1, qa.shape[-1]]), qw, lut, za, zw, scale)
         return tf.reshape(out, tf.concat([tf.shape(qa)[:-1], [self.units]], 0))
-
-    def get_config(self):
-        return self._approx_config(super().get_config())
 
 
 APPROX_LAYERS = (ApproxConv2D, ApproxDepthwiseConv2D, ApproxDense)
