@@ -1,6 +1,9 @@
 """Campaign configuration: a TOML file validated into frozen dataclasses.
 
-Every error names the file, the key and what is allowed. ``--set section.key=value``
+One vocabulary: each section parses straight into the type its package consumes
+(``[training]`` -> ``nn.TrainBudget``, ``[cgp]`` -> ``cgp.CGPSpec``, ``[hardware]`` ->
+``hardware.HardwareConfig``); the campaign's own sections are defined here. Every error
+names the file, the key and what is allowed. ``--set section.key=value``
 overrides (values parsed as TOML, bare words as strings) are applied before validation.
 A run directory stores the resolved config as JSON (``config.json``); ``load_config`` reads
 both forms. No TensorFlow here.
@@ -16,8 +19,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evoapproxnas.cgp.spec import CGPSpec
 from evoapproxnas.data import DATASETS
 from evoapproxnas.errors import UserError, closest_names
+from evoapproxnas.hardware.campaign import METRIC_DIRECTIONS, HardwareConfig
+from evoapproxnas.nn.budget import TrainBudget
+from evoapproxnas.overrides import parse_override
 
 try:
     import tomllib
@@ -25,8 +32,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ENGINES = ("pymoo", "deap", "random")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-"""As ``nn.train.OPTIMIZERS`` (not imported: ``evoapproxnas.nn`` loads TensorFlow)."""
 CHEAP_METRICS = ("params", "power_mw", "power_rel", "multiplications")
 """Metrics computed before training (all minimized); hardware metrics add to them."""
 BUILTIN_METRICS = ("error",) + CHEAP_METRICS
@@ -36,6 +41,8 @@ CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE
 
 @dataclass(frozen=True)
 class DataConfig:
+    """``[data]``: which dataset, from where, and how much of it is held out for validation."""
+
     name: str = "fashion_mnist"
     dir: str = ""
     """Folder with the dataset files ("" = the dataset's default location)."""
@@ -45,31 +52,9 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    epochs: int = 1
-    train_samples: int = 3000
-    val_samples: int = 1000
-    batch_size: int = 64
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    finetune_epochs: int = 0
-
-
-@dataclass(frozen=True)
-class CGPConfig:
-    rows: int = 2
-    columns: int = 6
-    levels_back: int = 2
-    functions: tuple = ()
-    """Node functions ([] = the CGP module's default set)."""
-    choices: dict = field(default_factory=dict)
-    mutation_rate: float = 0.1
-    mutate_until_active: bool = True
-    min_active_nodes: int = 3
-
-
-@dataclass(frozen=True)
 class MultipliersConfig:
+    """``[multipliers]``: the library and the multipliers the genes may choose."""
+
     library: str = "evoapproxlib8u"
     allowed: tuple = ()
     """Names of the multipliers the search may assign ([] or ["all"] = the whole library)."""
@@ -77,6 +62,8 @@ class MultipliersConfig:
 
 @dataclass(frozen=True)
 class Constraint:
+    """``METRIC <= BOUND`` or ``METRIC >= BOUND`` on a metric known before training."""
+
     metric: str
     op: str
     bound: float
@@ -92,6 +79,8 @@ class Constraint:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    """``[search]``: engine, budget, seed, workers, objectives and constraints."""
+
     engine: str = "pymoo"
     population: int = 8
     generations: int = 5
@@ -106,33 +95,32 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
-class HardwareConfig:
-    model: str = ""
-    preset: str = ""
-    search: bool = False
-    search_metric: str = "edap"
-    overrides: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class DebugConfig:
+    """``[debug]``: fault injection for tests of the campaign machinery."""
+
     fail_fraction: float = 0.0
     """Candidates whose hash falls in this fraction make their worker process crash (tests)."""
     fail_hashes: tuple = ()
 
 
 SECTIONS = {
-    "data": DataConfig, "training": TrainingConfig, "cgp": CGPConfig,
+    "data": DataConfig, "training": TrainBudget, "cgp": CGPSpec,
     "multipliers": MultipliersConfig, "search": SearchConfig, "hardware": HardwareConfig,
     "debug": DebugConfig,
 }
 
 
+HIDDEN_KEYS = {"cgp": ("n_multipliers", "head_multiplier")}
+"""Fields a campaign derives instead of reading (the multiplier count from the allowed set)."""
+
+
 @dataclass(frozen=True)
 class CampaignConfig:
+    """A whole validated campaign; ``source`` names the file it came from (for errors)."""
+
     data: DataConfig
-    training: TrainingConfig
-    cgp: CGPConfig
+    training: TrainBudget
+    cgp: CGPSpec
     multipliers: MultipliersConfig
     search: SearchConfig
     hardware: HardwareConfig
@@ -148,11 +136,18 @@ class CampaignConfig:
         return [float(ref[name]) for name in self.search.objectives]
 
     def to_dict(self) -> dict:
-        out = {name: asdict(getattr(self, name)) for name in SECTIONS}
+        """Plain JSON-able sections (what ``config.json`` of a run directory holds)."""
+        out = {}
+        for name in SECTIONS:
+            table = asdict(getattr(self, name))
+            for key in HIDDEN_KEYS.get(name, ()):
+                table.pop(key, None)
+            out[name] = table
         return json.loads(json.dumps(out))
 
 
 def parse_constraint(text: str, source: str = "") -> Constraint:
+    """The one constraint parser: ``"params <= 200000"`` -> ``Constraint``."""
     match = CONSTRAINT_RE.match(str(text))
     if not match:
         raise UserError(f"{source}: search.constraints: cannot read {text!r}; write "
@@ -160,25 +155,12 @@ def parse_constraint(text: str, source: str = "") -> Constraint:
     return Constraint(match.group(1), match.group(2), float(match.group(3)))
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``section.key=value`` -> (path, value); the value is read as TOML, else as a string."""
-    if "=" not in text:
-        raise UserError(f"--set {text!r}: write section.key=value, e.g. search.population=4")
-    key, raw = text.split("=", 1)
-    path = [p.strip() for p in key.strip().split(".")]
-    if len(path) < 2 or not all(path):
-        raise UserError(f"--set {text!r}: the key must be section.key, e.g. search.seed=3")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return path, value
-
-
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """A copy of the raw config with ``--set section.key=value`` overrides applied."""
     raw = copy.deepcopy(raw)
     for text in overrides or []:
-        path, value = parse_override(text)
+        path, value = parse_override(text, form="section.key", min_parts=2,
+                                     example="search.population=4")
         node = raw
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -230,7 +212,8 @@ def config_from_dict(raw: dict, source: str = "<config>") -> CampaignConfig:
 def _section(source: str, name: str, cls, table) -> Any:
     if not isinstance(table, dict):
         raise UserError(f"{source}: [{name}] must be a table, got {table!r}")
-    known = {f.name: f for f in fields(cls)}
+    hidden = HIDDEN_KEYS.get(name, ())
+    known = {f.name: f for f in fields(cls) if f.name not in hidden}
     values = {}
     for key, value in table.items():
         if key not in known:
@@ -239,7 +222,12 @@ def _section(source: str, name: str, cls, table) -> Any:
         default = (known[key].default if not callable(known[key].default_factory)
                    else known[key].default_factory())
         values[key] = _coerce(source, f"{name}.{key}", value, default)
-    return cls(**values)
+        if isinstance(default, tuple) and default and not values[key]:
+            del values[key]  # an empty list means the default (e.g. cgp.functions = [])
+    try:
+        return cls(**values)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
 
 
 def _coerce(source: str, key: str, value, default):
@@ -281,20 +269,11 @@ def _check(cond: bool, config: CampaignConfig, key: str, allowed: str, value) ->
 
 
 def _validate(c: CampaignConfig) -> None:
-    d, t, s, g = c.data, c.training, c.search, c.cgp
+    d, s = c.data, c.search
     _check(d.name in DATASETS, c, "data.name", f"use one of {', '.join(DATASETS)}"
            f"{closest_names(d.name, DATASETS)}", d.name)
     _check(0 < d.val_fraction < 1, c, "data.val_fraction", "use a number in (0, 1)",
            d.val_fraction)
-    for key in ("epochs", "train_samples", "val_samples", "batch_size"):
-        _check(getattr(t, key) >= 1, c, f"training.{key}", "use a positive integer",
-               getattr(t, key))
-    _check(t.finetune_epochs >= 0, c, "training.finetune_epochs", "use 0 or more",
-           t.finetune_epochs)
-    _check(t.optimizer in OPTIMIZERS, c, "training.optimizer", f"use one of "
-           f"{', '.join(OPTIMIZERS)}", t.optimizer)
-    _check(0 < t.learning_rate < 10, c, "training.learning_rate", "use a number in (0, 10)",
-           t.learning_rate)
     _check(s.engine in ENGINES, c, "search.engine", f"use one of {', '.join(ENGINES)}"
            f"{closest_names(s.engine, ENGINES)}", s.engine)
     _check(s.population >= 2, c, "search.population", "use an integer >= 2", s.population)
@@ -305,8 +284,6 @@ def _validate(c: CampaignConfig) -> None:
            s.time_limit_s)
     _check(0 <= c.debug.fail_fraction <= 1, c, "debug.fail_fraction", "use a number in [0, 1]",
            c.debug.fail_fraction)
-    _check(0 < g.mutation_rate <= 1, c, "cgp.mutation_rate", "use a number in (0, 1]",
-           g.mutation_rate)
     known = metric_names()
     _check(len(s.objectives) >= 2, c, "search.objectives", "give at least two objectives",
            list(s.objectives))
@@ -316,9 +293,10 @@ def _validate(c: CampaignConfig) -> None:
         _check(name in known, c, "search.objectives", f"unknown metric {name!r}"
                f"{closest_names(str(name), known)}; known: {', '.join(known)}", list(s.objectives))
     for con in c.parsed_constraints:
-        _check(con.metric in known and con.metric != "error", c, "search.constraints",
-               f"constraints take metrics computed before training: "
-               f"{', '.join(m for m in known if m != 'error')}", str(con))
+        cheap = [m for m in known if m != "error"]
+        _check(con.metric in cheap, c, "search.constraints",
+               f"unknown metric {con.metric!r}{closest_names(con.metric, cheap)}; constraints "
+               f"take metrics computed before training: {', '.join(cheap)}", str(con))
     ref = {**DEFAULT_HV_REFERENCE, **s.hv_reference}
     for name in s.objectives:
         _check(name in ref, c, f"search.hv_reference.{name}", "give a reference value for "
@@ -332,11 +310,7 @@ def _validate(c: CampaignConfig) -> None:
 
 
 def hardware_metrics() -> dict[str, str]:
-    """Hardware metric -> "min"/"max" (empty if the hardware package is missing)."""
-    try:
-        from evoapproxnas.hardware import METRIC_DIRECTIONS
-    except ImportError:
-        return {}
+    """Hardware metric -> "min"/"max" (every registered cost model's)."""
     return dict(METRIC_DIRECTIONS)
 
 

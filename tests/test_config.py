@@ -8,7 +8,6 @@ from evoapproxnas.config import (
     DEFAULT_HV_REFERENCE,
     config_from_dict,
     load_config,
-    parse_override,
 )
 from evoapproxnas.errors import UserError
 
@@ -37,16 +36,20 @@ def test_round_trip_through_resolved_dict():
     assert again.search.seed == 11
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("search.population=4", (["search", "population"], 4)),
-    ("search.engine=deap", (["search", "engine"], "deap")),
-    ("search.engine='random'", (["search", "engine"], "random")),
-    ("search.objectives=['error','params']", (["search", "objectives"], ["error", "params"])),
-    ("training.learning_rate=0.01", (["training", "learning_rate"], 0.01)),
-    ("cgp.choices.conv2d.filters=[8]", (["cgp", "choices", "conv2d", "filters"], [8])),
-])
-def test_parse_override(text, expected):
-    assert parse_override(text) == expected
+def test_sections_are_the_types_their_packages_consume():
+    from evoapproxnas.cgp import CGPSpec
+    from evoapproxnas.hardware import HardwareConfig
+    from evoapproxnas.nn import TrainBudget
+
+    cfg = load_config(TINY)
+    assert type(cfg.training) is TrainBudget and type(cfg.cgp) is CGPSpec
+    assert type(cfg.hardware) is HardwareConfig
+    assert cfg.training.optimizer == TrainBudget().optimizer  # defaults are the type's own
+    again = config_from_dict(cfg.to_dict(), "config.json")  # a run directory's config.json
+    assert again.to_dict() == cfg.to_dict() and again.cgp == cfg.cgp
+    assert "n_multipliers" not in cfg.to_dict()["cgp"]  # derived from the allowed set
+    with pytest.raises(UserError, match="unknown key cgp.n_multipliers"):
+        load_config(TINY, ["cgp.n_multipliers=3"])
 
 
 def test_overrides_apply_and_validate():
@@ -99,3 +102,18 @@ def test_constraints_parse_and_measure_violation(tmp_path):
     assert (params.metric, params.op, params.bound) == ("params", "<=", 1000.0)
     assert params.violation(900) == 0 and params.violation(1500) == pytest.approx(0.5)
     assert power.violation(0.6) == 0 and power.violation(0.25) == pytest.approx(0.25)
+
+
+def test_constraints_are_parsed_once_and_checked_against_known_metrics():
+    from evoapproxnas.config import Constraint, parse_constraint
+
+    assert parse_constraint("fps >= 1000") == Constraint("fps", ">=", 1000.0)
+    assert parse_constraint(" luts<=3e4 ") == Constraint("luts", "<=", 30000.0)
+    assert parse_constraint("fps >= 1000").violation(500.0) == pytest.approx(0.5)
+    assert parse_constraint("luts <= 30000").violation(20000.0) == 0.0
+    with pytest.raises(UserError, match="METRIC <= NUMBER"):
+        parse_constraint("fps = 3")
+    with pytest.raises(UserError, match="did you mean: luts"):
+        load_config(TINY, ["search.constraints=['lutz <= 3']", "hardware.model=fpga"])
+    with pytest.raises(UserError, match="before training"):
+        load_config(TINY, ["search.constraints=['error <= 0.1']"])

@@ -2,13 +2,7 @@
 partitioning, multi-FPGA pipelines), and fast hardware exploration. See docs/hardware.md."""
 
 from evoapproxnas.hardware import asic, fpga  # noqa: F401  (register the models)
-from evoapproxnas.hardware.campaign import (
-    METRIC_DIRECTIONS,
-    estimate_network,
-    parse_constraint,
-    to_minimize,
-    violated,
-)
+from evoapproxnas.hardware.campaign import METRIC_DIRECTIONS, HardwareConfig, estimate_network
 from evoapproxnas.hardware.config import MODELS, get_cost_model, presets, register_model
 from evoapproxnas.hardware.explore import search_hardware
 from evoapproxnas.hardware.layers import (
@@ -24,6 +18,7 @@ from evoapproxnas.hardware.pipeline import search_pipeline
 __all__ = [
     "METRIC_DIRECTIONS",
     "MODELS",
+    "HardwareConfig",
     "Layer",
     "brute_force_designs",
     "conv_layer",
@@ -33,11 +28,8 @@ __all__ = [
     "layers_from_graph",
     "layers_from_records",
     "pareto_designs",
-    "parse_constraint",
     "presets",
     "register_model",
     "search_hardware",
     "search_pipeline",
-    "to_minimize",
-    "violated",
 ]

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-import operator
-import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from evoapproxnas.errors import UserError, closest_names
-from evoapproxnas.hardware.asic import AsicModel
-from evoapproxnas.hardware.config import get_cost_model
-from evoapproxnas.hardware.fpga import FpgaModel
+from evoapproxnas.hardware import asic, fpga  # noqa: F401  (register the models)
+from evoapproxnas.hardware.config import MODELS, get_cost_model
 
-#: Every metric of every model -> "min" or "max" (the direction that is better).
-METRIC_DIRECTIONS: dict[str, str] = {**AsicModel.METRICS, **FpgaModel.METRICS}
+#: Every metric of every registered model -> "min" or "max" (the direction that is better).
+METRIC_DIRECTIONS: dict[str, str] = {name: direction for cls in MODELS.values()
+                                     for name, direction in cls.METRICS.items()}
 
-_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """The ``[hardware]`` section of a campaign: which cost model prices every candidate."""
+
+    model: str = ""
+    """Registered cost model ("asic", "fpga"); "" = no hardware metrics."""
+    preset: str = ""
+    """Preset name or .toml file ("" = the model's default preset)."""
+    search: bool = False
+    """Search the best hardware configuration per candidate (``search_metric``)."""
+    search_metric: str = "edap"
+    overrides: dict = field(default_factory=dict)
+    """Settings replacing the preset's (dotted keys or nested tables)."""
+
+    def estimate(self, layers: list) -> dict[str, Any]:
+        """The model's metrics of a network's layers (the best design with ``search``)."""
+        return estimate_network(layers, self.model, self.preset or None, search=self.search,
+                                search_metric=self.search_metric, overrides=dict(self.overrides))
 
 
 def estimate_network(layers: list, model: str, preset: str | None = None, *,
@@ -28,44 +43,3 @@ def estimate_network(layers: list, model: str, preset: str | None = None, *,
 
         return search_hardware(layers, model, search_metric, preset, overrides)
     return get_cost_model(model, preset, **(overrides or {})).estimate(layers)
-
-
-def parse_constraint(text: str) -> tuple[str, str, float]:
-    """``"fps >= 1000"`` -> ``("fps", ">=", 1000.0)``; unknown metrics raise ``UserError``."""
-    match = _CONSTRAINT.match(text)
-    if not match:
-        raise UserError(
-            f"bad hardware constraint {text!r}; write METRIC OP NUMBER, e.g. 'luts <= 30000'"
-        )
-    metric, op, value = match.groups()
-    if metric not in METRIC_DIRECTIONS:
-        raise UserError(
-            f"unknown hardware metric {metric!r} in {text!r}"
-            f"{closest_names(metric, METRIC_DIRECTIONS)}; known: {', '.join(METRIC_DIRECTIONS)}"
-        )
-    try:
-        return metric, op, float(value)
-    except ValueError:
-        raise UserError(f"bad number {value!r} in hardware constraint {text!r}") from None
-
-
-def violated(metrics: dict, constraints: list[str]) -> list[str]:
-    """The constraints (as given) that ``metrics`` break; a missing metric raises UserError."""
-    broken = []
-    for text in constraints:
-        metric, op, value = parse_constraint(text)
-        if metric not in metrics:
-            raise UserError(
-                f"constraint {text!r} needs metric {metric!r}, which this cost model does not "
-                f"report ({', '.join(k for k in metrics if k != 'config')})"
-            )
-        if not _OPS[op](metrics[metric], value):
-            broken.append(text)
-    return broken
-
-
-def to_minimize(metric: str, value: float) -> float:
-    """The value as a minimization objective (max metrics are negated)."""
-    if metric not in METRIC_DIRECTIONS:
-        raise UserError(f"unknown hardware metric {metric!r}{closest_names(metric, METRIC_DIRECTIONS)}")
-    return -value if METRIC_DIRECTIONS[metric] == "max" else value

@@ -1,4 +1,9 @@
-"""Cost-model registry, presets and config overrides (plain dicts, TOML files)."""
+"""Cost-model registry, presets and config overrides (plain dicts, TOML files).
+
+The registry knows no model: each model module registers itself with ``@register_model``,
+and the package ``evoapproxnas.hardware`` imports the model modules, so that importing any
+part of the package fills the registry.
+"""
 
 from __future__ import annotations
 
@@ -58,14 +63,6 @@ def model_class(name: str) -> type:
             f"choose one of {', '.join(sorted(MODELS))}"
         )
     return MODELS[name]
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: TOML literal (number, bool, list, quoted string) or a bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
 
 
 def _set(config: dict, key: str, value: Any, where: str) -> None:
@@ -133,8 +130,6 @@ def get_cost_model(name: str, preset: str | None = None, **overrides: Any) -> Co
 
     Overrides use ``key=value``; nested keys as ``tech__dram_pj=...`` or ``tech={...}``.
     """
-    from evoapproxnas.hardware import asic, fpga  # noqa: F401  (fill the registry)
-
     cls = model_class(name)
     config = apply_overrides(preset_config(cls, preset), overrides)
     return cls(config)
@@ -142,8 +137,6 @@ def get_cost_model(name: str, preset: str | None = None, **overrides: Any) -> Co
 
 def presets(name: str) -> dict[str, dict]:
     """All presets of a model (copies)."""
-    from evoapproxnas.hardware import asic, fpga  # noqa: F401
-
     return copy.deepcopy(model_class(name).PRESETS)
 
 

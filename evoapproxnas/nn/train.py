@@ -12,42 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evoapproxnas.errors import UserError
-
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-
-
-@dataclass(frozen=True)
-class TrainBudget:
-    """How much training one candidate gets (defaults: 10-30 s per candidate on two CPU cores)."""
-
-    epochs: int = 3
-    train_samples: int = 6000
-    val_samples: int = 1000
-    batch_size: int = 64
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    finetune_epochs: int = 0
-    """Epochs of approximation-aware fine-tuning (the product tables in the forward pass)."""
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "train_samples", "val_samples", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"training budget: {name} must be a positive integer, got {value!r}")
-        if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
-            raise UserError(
-                f"training budget: finetune_epochs must be 0 or more, got {self.finetune_epochs!r}"
-            )
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(
-                f"training budget: unknown optimizer {self.optimizer!r}; use one of "
-                f"{', '.join(OPTIMIZERS)}"
-            )
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
-            raise UserError(
-                f"training budget: learning_rate must be in (0, 10), got {self.learning_rate!r}"
-            )
+from evoapproxnas.nn.budget import TrainBudget
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Figures of a campaign run: Pareto fronts, hypervolume per generation, a front member.
 
-``plot_run(run_dir)`` writes into ``run_dir/plots``:
+``plot_run(run)`` writes into the run directory's ``plots/`` folder:
 ``front_power.png`` (validation error vs relative multiplication power), ``front_params.png``
 (error vs parameters) with every evaluated candidate in grey and the front highlighted,
 ``hypervolume.png`` (per generation) and ``member_<K>.png`` (drawing of front member K).
+It reads the run's data files only (archive, front, history, config); nothing is executed
+from the directory.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from evoapproxnas.errors import UserError
+from evoapproxnas.search.records import EvaluationRecord
+from evoapproxnas.search.rundir import RunDir
 
 
-def _front_axes(ax, records, front, x_key: str, xlabel: str, log_x: bool = False) -> None:
-    ok = [r for r in records if r["status"] == "ok"]
-    xs = [r["metrics"][x_key] for r in ok]
-    ys = [1.0 - r["metrics"]["val_accuracy"] for r in ok]
+def _front_axes(ax, records: list[EvaluationRecord], front: list[EvaluationRecord], x_key: str,
+                xlabel: str, log_x: bool = False) -> None:
+    ok = [r for r in records if r.status == "ok"]
+    xs = [r.metrics[x_key] for r in ok]
+    ys = [1.0 - r.val_accuracy for r in ok]
     ax.scatter(xs, ys, s=18, c="#b0b0b0", label=f"evaluated ({len(ok)})", zorder=1)
-    pts = [(m[x_key], 1.0 - m["val_accuracy"]) for m in front]
+    pts = [(r.metrics[x_key], 1.0 - r.val_accuracy) for r in front]
     if pts:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=40, c="#d62728",
                    edgecolors="black", label=f"Pareto front, all objectives ({len(pts)})",
@@ -31,8 +36,8 @@ def _front_axes(ax, records, front, x_key: str, xlabel: str, log_x: bool = False
         steps = sorted(pts[i] for i in first)
         ax.step([p[0] for p in steps], [p[1] for p in steps], where="post", c="#d62728",
                 lw=1, zorder=2, label=f"front of these two ({len(steps)})")
-    for k, m in enumerate(front):
-        ax.annotate(str(k), (m[x_key], 1.0 - m["val_accuracy"]), fontsize=7,
+    for k, (x, y) in enumerate(pts):
+        ax.annotate(str(k), (x, y), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
     if log_x:
         ax.set_xscale("log")
@@ -42,7 +47,7 @@ def _front_axes(ax, records, front, x_key: str, xlabel: str, log_x: bool = False
     ax.legend(loc="best", fontsize=8, framealpha=0.8)
 
 
-def plot_run(run_dir, member: int = 0) -> list[Path]:
+def plot_run(run: RunDir, member: int = 0) -> list[Path]:
     """Write the run's figures; returns their paths."""
     import matplotlib
 
@@ -50,17 +55,13 @@ def plot_run(run_dir, member: int = 0) -> list[Path]:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    from evoapproxnas.search.archive import read_records
-    from evoapproxnas.search.checkpoint import load_checkpoint
-    from evoapproxnas.search.cli import load_front
-
-    run_dir = Path(run_dir)
-    summary = load_front(run_dir)
-    records = read_records(run_dir / "archive.jsonl")
-    front = summary["front"]
+    run_dir = run.path
+    summary = run.front()
+    records = run.records()
+    front = [m.record for m in summary.members]
     if not records:
         raise UserError(f"{run_dir}: no evaluations yet; nothing to plot")
-    out = run_dir / "plots"
+    out = run.plots_dir
     out.mkdir(exist_ok=True)
     paths = []
     for key, label, name, log_x in (
@@ -75,7 +76,7 @@ def plot_run(run_dir, member: int = 0) -> list[Path]:
         paths.append(out / f"{name}.png")
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
-    history = summary.get("history") or (load_checkpoint(run_dir) or {}).get("history", [])
+    history = summary.history
     if history:
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot([h["generation"] + 1 for h in history], [h["hypervolume"] for h in history],
@@ -90,32 +91,10 @@ def plot_run(run_dir, member: int = 0) -> list[Path]:
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     if front:
-        paths.append(_draw_member(run_dir, summary, member, out))
+        from evoapproxnas.plots.network import draw_network
+
+        k = member
+        graph = run.network(summary.member(k))
+        names = [m.name for m in run.problem.multipliers]
+        paths.append(draw_network(graph, out / f"member_{k}.png", names))
     return paths
-
-
-def _draw_member(run_dir: Path, summary: dict, k: int, out: Path) -> Path:
-    from evoapproxnas.plots.network import draw_network
-    from evoapproxnas.search.campaign import open_run
-    from evoapproxnas.search.problem import allowed_multipliers, make_spec
-
-    front = summary["front"]
-    if not 0 <= k < len(front):
-        raise UserError(f"--member {k} is out of range; the front has {len(front)} members "
-                        f"(0..{len(front) - 1})")
-    cfg = open_run(run_dir)
-    multipliers = allowed_multipliers(cfg)
-    spec = make_spec(cfg, len(multipliers))
-    from evoapproxnas.cgp import decode
-
-    shape, n_classes = _data_shape(run_dir)
-    graph = decode(front[k]["genome"], spec, shape, n_classes)
-    return draw_network(graph, out / f"member_{k}.png", [m.name for m in multipliers])
-
-
-def _data_shape(run_dir: Path) -> tuple[tuple, int]:
-    """Input shape and class count recorded by the run (``shape.json``)."""
-    import json
-
-    info = json.loads((run_dir / "shape.json").read_text())
-    return tuple(info["input_shape"]), int(info["n_classes"])

@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 
 from evoapproxnas.atomic import append_line
+from evoapproxnas.search.records import EvaluationRecord, RecordError
 
-TIMING_KEYS = ("timings",)
 
+def read_records(path: str | os.PathLike) -> list[EvaluationRecord]:
+    """All complete records of ``path`` (missing file -> []); a torn last line is skipped.
 
-def read_records(path: str | os.PathLike) -> list[dict]:
-    """All complete records of ``path`` (missing file -> []); a torn last line is skipped."""
+    A line that is not a record raises ``RecordError`` (a ``ValueError``) naming the line.
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -28,10 +30,12 @@ def read_records(path: str | os.PathLike) -> list[dict]:
     for number, line in enumerate(lines):
         if not line.strip():
             continue
+        where = f"{path}: line {number + 1}"
         try:
-            records.append(json.loads(line))
+            data = json.loads(line)
         except json.JSONDecodeError:
-            raise ValueError(f"{path}: line {number + 1} is not valid JSON") from None
+            raise RecordError(f"{where} is not valid JSON") from None
+        records.append(EvaluationRecord.from_dict(data, where))
     return records
 
 
@@ -56,13 +60,9 @@ class Archive:
         self.path = Path(path)
         _repair_tail(self.path)
 
-    def append(self, record: dict) -> None:
-        append_line(self.path, json.dumps(record, sort_keys=True, separators=(",", ":")))
+    def append(self, record: EvaluationRecord) -> None:
+        line = json.dumps(record.to_dict(), sort_keys=True, separators=(",", ":"))
+        append_line(self.path, line)
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[EvaluationRecord]:
         return read_records(self.path)
-
-
-def without_timings(record: dict) -> dict:
-    """The record minus wall-clock fields (for comparing runs)."""
-    return {k: v for k, v in record.items() if k not in TIMING_KEYS}

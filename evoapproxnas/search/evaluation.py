@@ -8,18 +8,25 @@ completion order), so the archive does not depend on worker timing.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import numpy as np
-
-from evoapproxnas.search.executor import TaskFailure
-from evoapproxnas.search.problem import training_seed
+from evoapproxnas.search.archive import Archive
+from evoapproxnas.search.executor import TaskFailure, WorkerPool
+from evoapproxnas.search.problem import CampaignProblem, training_seed
+from evoapproxnas.search.records import EvaluationRecord
 from evoapproxnas.search.worker import train_task
 
 
 class Evaluator:
-    def __init__(self, problem, run_dir, archive, cache: dict, pool) -> None:
-        self.problem, self.run_dir, self.archive = problem, Path(run_dir), archive
+    """Turns genomes into ``EvaluationRecord`` objects, each candidate evaluated once.
+
+    ``cache`` maps candidate hashes to records (rebuilt from the archive on resume); a hash
+    already in it is never evaluated again. New records are appended to ``archive``; training
+    runs in ``pool`` (``train_task`` in a worker process).
+    """
+
+    def __init__(self, problem: CampaignProblem, archive: Archive,
+                 cache: dict[str, EvaluationRecord], pool: WorkerPool) -> None:
+        self.problem, self.archive = problem, archive
         self.cache, self.pool = cache, pool
         self.cfg = problem.cfg
 
@@ -27,10 +34,10 @@ class Evaluator:
         debug = self.cfg.debug
         return key in debug.fail_hashes or int(key[:8], 16) / 2**32 < debug.fail_fraction
 
-    def evaluate(self, genomes, generation: int, progress=None) -> list[dict]:
+    def evaluate(self, genomes, generation: int, progress=None) -> list[EvaluationRecord]:
         """Records for ``genomes`` (cached ones reused); new ones are archived in order."""
         keys = [self.problem.space.key(g) for g in genomes]
-        records: list[dict | None] = [None] * len(genomes)
+        records: list[EvaluationRecord | None] = [None] * len(genomes)
         fresh: dict[str, int] = {}  # key -> first index evaluated in this batch
         jobs = []
         for i, (genome, key) in enumerate(zip(genomes, keys)):
@@ -41,15 +48,13 @@ class Evaluator:
             graph = self.problem.decode(genome)
             metrics = self.problem.cheap_metrics(graph)
             violation = self.problem.violation(metrics)
-            record = {
-                "hash": key, "generation": generation, "index": i,
-                "genome": [int(v) for v in genome], "status": "infeasible",
-                "reason": None, "violation": violation, "metrics": metrics,
-                "seed": training_seed(self.cfg.search.seed, key),
-                "timings": {"cheap_s": time.perf_counter() - start},
-            }
+            record = EvaluationRecord(
+                hash=key, generation=generation, index=i, genome=[int(v) for v in genome],
+                status="infeasible", reason=None, violation=violation, metrics=metrics,
+                seed=training_seed(self.cfg.search.seed, key),
+                timings={"cheap_s": time.perf_counter() - start})
             if violation > 0:
-                record["reason"] = "violates " + ", ".join(
+                record.reason = "violates " + ", ".join(
                     str(c) for c in self.cfg.parsed_constraints
                     if c.violation(metrics[c.metric]) > 0)
                 records[i] = _finish(record, self.cfg.search.objectives)
@@ -67,13 +72,13 @@ class Evaluator:
         def done(job_index: int, result) -> None:
             i, record = jobs[job_index]
             if isinstance(result, TaskFailure):
-                record["status"], record["reason"] = "failed", result.reason
+                record.status, record.reason = "failed", result.reason
             else:
-                record["status"], record["reason"] = result["status"], result["reason"]
-                record["metrics"]["val_accuracy"] = result["val_accuracy"]
-                record["metrics"]["val_accuracy_exact"] = result["val_accuracy_exact"]
-                record["timings"].update(train_s=result["train_seconds"],
-                                         eval_s=result["eval_seconds"])
+                record.status, record.reason = result["status"], result["reason"]
+                record.metrics["val_accuracy"] = result["val_accuracy"]
+                record.metrics["val_accuracy_exact"] = result["val_accuracy_exact"]
+                record.timings.update(train_s=result["train_seconds"],
+                                      eval_s=result["eval_seconds"])
             records[i] = _finish(record, self.cfg.search.objectives)
             flush()
             if progress is not None:
@@ -82,8 +87,8 @@ class Evaluator:
         flush()
         if progress is not None:
             progress.update(len(genomes) - len(jobs))
-        payloads = [{"genome": r["genome"], "hash": r["hash"], "seed": r["seed"],
-                     "crash": self._should_crash(r["hash"])} for _, r in jobs]
+        payloads = [{"genome": r.genome, "hash": r.hash, "seed": r.seed,
+                     "crash": self._should_crash(r.hash)} for _, r in jobs]
         if payloads:
             self.pool.map(train_task, payloads, timeout_s=self.cfg.search.time_limit_s + 120,
                           on_result=done)
@@ -93,18 +98,9 @@ class Evaluator:
         return [self.cache[key] for key in keys]
 
 
-def _finish(record: dict, objectives) -> dict:
-    metrics = record["metrics"]
-    acc = metrics.get("val_accuracy")
-    values = dict(metrics)
-    values["error"] = (1.0 - acc) if record["status"] == "ok" and acc is not None else None
-    record["objectives"] = {name: values.get(name) for name in objectives}
+def _finish(record: EvaluationRecord, objectives) -> EvaluationRecord:
+    acc = record.val_accuracy
+    values = dict(record.metrics)
+    values["error"] = (1.0 - acc) if record.status == "ok" and acc is not None else None
+    record.objectives = {name: values.get(name) for name in objectives}
     return record
-
-
-def vectors(records, objectives) -> tuple[np.ndarray, np.ndarray]:
-    from evoapproxnas.search.problem import objective_vector, record_cv
-
-    F = np.array([objective_vector(r, objectives) for r in records], dtype=float)
-    cv = np.array([record_cv(r) for r in records], dtype=float)
-    return F, cv

@@ -6,16 +6,14 @@ genome means the same network everywhere. No TensorFlow here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from evoapproxnas.config import CampaignConfig, metric_direction, uses_hardware
+from evoapproxnas.config import CampaignConfig, uses_hardware
 from evoapproxnas.errors import UserError
-
-FAILED_CV = 1000.0
-"""Constraint violation given to a candidate whose training failed (ranks it last)."""
 
 
 def load_data(cfg: CampaignConfig):
@@ -44,17 +42,9 @@ def allowed_multipliers(cfg: CampaignConfig) -> list:
 
 
 def make_spec(cfg: CampaignConfig, n_multipliers: int):
-    from evoapproxnas.cgp import CGPSpec
-
-    g = cfg.cgp
-    kwargs = {"rows": g.rows, "columns": g.columns, "levels_back": g.levels_back,
-              "choices": g.choices, "n_multipliers": n_multipliers,
-              "mutation_rate": g.mutation_rate, "mutate_until_active": g.mutate_until_active,
-              "min_active_nodes": g.min_active_nodes}
-    if g.functions:
-        kwargs["functions"] = tuple(g.functions)
+    """The campaign's ``[cgp]`` spec with its multiplier genes sized to the allowed set."""
     try:
-        return CGPSpec(**kwargs)
+        return dataclasses.replace(cfg.cgp, n_multipliers=n_multipliers)
     except UserError as exc:
         raise UserError(f"{cfg.source}: [cgp]: {exc}") from None
 
@@ -67,6 +57,13 @@ def training_seed(campaign_seed: int, key: str) -> int:
 
 @dataclass
 class CampaignProblem:
+    """What a genome means in one campaign: decode it, price it, check its constraints.
+
+    Built from the resolved config and the dataset's input shape and class count only (no
+    dataset, no TensorFlow), so the main process, every worker and a viewer of a finished
+    run directory decode a genome to the same network.
+    """
+
     cfg: CampaignConfig
     spec: object
     multipliers: list
@@ -74,10 +71,11 @@ class CampaignProblem:
     n_classes: int
 
     @classmethod
-    def build(cls, cfg: CampaignConfig, dataset) -> CampaignProblem:
+    def build(cls, cfg: CampaignConfig, input_shape, n_classes: int) -> CampaignProblem:
+        """Resolve the allowed multipliers and the CGP spec (``UserError`` on bad names)."""
         multipliers = allowed_multipliers(cfg)
         return cls(cfg, make_spec(cfg, len(multipliers)), multipliers,
-                   tuple(dataset.input_shape), int(dataset.n_classes))
+                   tuple(int(v) for v in input_shape), int(n_classes))
 
     @property
     def space(self):
@@ -88,6 +86,7 @@ class CampaignProblem:
         return self._space
 
     def decode(self, genome):
+        """The genome's network as a ``networkx.DiGraph`` of layers with shapes."""
         from evoapproxnas.cgp import decode
 
         return decode(np.asarray(genome, dtype=np.int64), self.spec, self.input_shape,
@@ -119,31 +118,14 @@ class CampaignProblem:
         return metrics
 
     def _hardware(self, graph) -> dict:
-        from evoapproxnas.hardware import estimate_network, layers_from_graph
+        from evoapproxnas.hardware import layers_from_graph
         from evoapproxnas.multipliers import load_library
 
-        hw = self.cfg.hardware
         exact = load_library(self.cfg.multipliers.library).exact
         layers = layers_from_graph(graph, self.multipliers, exact=exact)
-        result = estimate_network(layers, hw.model,
-                                  hw.preset or None, search=hw.search,
-                                  search_metric=hw.search_metric, overrides=dict(hw.overrides))
+        result = self.cfg.hardware.estimate(layers)
         return {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
 
     def violation(self, metrics: dict) -> float:
+        """Sum of the relative excesses over the campaign's constraints (0 = feasible)."""
         return float(sum(c.violation(metrics[c.metric]) for c in self.cfg.parsed_constraints))
-
-
-def objective_vector(record: dict, objectives) -> list[float]:
-    """Minimization vector of a record: maximized metrics negated, missing error = 1."""
-    out = []
-    for name in objectives:
-        value = record["objectives"].get(name)
-        if value is None:
-            value = 1.0 if name == "error" else 1e12
-        out.append(-value if metric_direction(name) == "max" else value)
-    return out
-
-
-def record_cv(record: dict) -> float:
-    return float(record["violation"]) + (FAILED_CV if record["status"] == "failed" else 0.0)

@@ -12,20 +12,46 @@ from __future__ import annotations
 import numpy as np
 
 from evoapproxnas.config import metric_direction
-from evoapproxnas.search.evaluation import vectors
+from evoapproxnas.search.records import EvaluationRecord
+
+FAILED_CV = 1000.0
+"""Constraint violation given to a candidate whose training failed (ranks it last)."""
 
 
-def feasible(records: list[dict]) -> list[dict]:
+def objective_vector(record: EvaluationRecord, objectives) -> list[float]:
+    """Minimization vector of a record: maximized metrics negated, missing error = 1."""
+    out = []
+    for name in objectives:
+        value = record.objectives.get(name)
+        if value is None:
+            value = 1.0 if name == "error" else 1e12
+        out.append(-value if metric_direction(name) == "max" else value)
+    return out
+
+
+def constraint_violation(record: EvaluationRecord) -> float:
+    """The record's violation, plus ``FAILED_CV`` when its training failed."""
+    return float(record.violation) + (FAILED_CV if record.status == "failed" else 0.0)
+
+
+def vectors(records: list[EvaluationRecord], objectives) -> tuple[np.ndarray, np.ndarray]:
+    """Objective matrix (minimization form) and constraint violations of ``records``."""
+    F = np.array([objective_vector(r, objectives) for r in records], dtype=float)
+    cv = np.array([constraint_violation(r) for r in records], dtype=float)
+    return F, cv
+
+
+def feasible(records: list[EvaluationRecord]) -> list[EvaluationRecord]:
     """Trained, successful, constraint-satisfying records (deduplicated by hash, in order)."""
     seen, out = set(), []
     for r in records:
-        if r["status"] == "ok" and r["violation"] <= 0 and r["hash"] not in seen:
-            seen.add(r["hash"])
+        if r.feasible and r.hash not in seen:
+            seen.add(r.hash)
             out.append(r)
     return out
 
 
-def pareto_front(records: list[dict], objectives) -> list[dict]:
+def pareto_front(records: list[EvaluationRecord], objectives) -> list[EvaluationRecord]:
     """Non-dominated feasible records, sorted by the first objective then hash."""
     from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
@@ -35,22 +61,19 @@ def pareto_front(records: list[dict], objectives) -> list[dict]:
     F, _ = vectors(pool, objectives)
     first = NonDominatedSorting().do(F, only_non_dominated_front=True)
     front = [pool[i] for i in first]
-    return sorted(front, key=lambda r: (objective_key(r, objectives), r["hash"]))
-
-
-def objective_key(record: dict, objectives) -> tuple:
-    F, _ = vectors([record], objectives)
-    return tuple(F[0])
+    return sorted(front, key=lambda r: (tuple(objective_vector(r, objectives)), r.hash))
 
 
 def scaled_reference(objectives, reference) -> tuple[np.ndarray, np.ndarray]:
+    """Reference point in minimization form divided by its scale, and the scale."""
     ref = np.array([-r if metric_direction(n) == "max" else r
                     for n, r in zip(objectives, reference)], dtype=float)
     scale = np.where(np.abs(ref) > 0, np.abs(ref), 1.0)
     return ref / scale, scale
 
 
-def hypervolume(records: list[dict], objectives, reference) -> float:
+def hypervolume(records: list[EvaluationRecord], objectives, reference) -> float:
+    """Hypervolume of the feasible records (normalized as the module docstring says)."""
     from pymoo.indicators.hv import HV
 
     pool = feasible(records)

@@ -96,19 +96,23 @@ def test_estimate_run_front_members(tmp_path, capsys):
     from evoapproxnas import cgp
     from evoapproxnas.config import load_config
     from evoapproxnas.hardware import layers_from_graph
-    from evoapproxnas.search.problem import CampaignProblem, load_data
+    from evoapproxnas.search.records import EvaluationRecord, FrontMember
+    from evoapproxnas.search.rundir import RunDir, RunFront
 
     tiny = Path(__file__).parents[1] / "search" / "tiny.toml"
     cfg = load_config(tiny, ["search.objectives=['error','fps']", "hardware.model='fpga'",
                              "hardware.preset='zynq7020-lut'",
                              "search.hv_reference={error=1.0, fps=0}"])
-    problem = CampaignProblem.build(cfg, load_data(cfg))
+    run = RunDir.create(tmp_path / "run", cfg, (8, 8, 1), 3, str(tiny))
+    problem = run.problem
     rng = np.random.default_rng(2)
     genomes = [cgp.random_genome(problem.spec, rng) for _ in range(2)]
-    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
-    front = [{"hash": f"h{i}", "genome": g.tolist()} for i, g in enumerate(genomes)]
-    (tmp_path / "front.json").write_text(json.dumps({"front": front}))
-    assert main(["hw", "estimate", "--run", str(tmp_path), "--json"]) == 0
+    members = [FrontMember(EvaluationRecord(hash=f"h{i}", generation=0, index=i,
+                                            genome=g.tolist(), status="ok", reason=None,
+                                            violation=0.0, metrics={}, seed=0))
+               for i, g in enumerate(genomes)]
+    run.write_front(RunFront(["error", "fps"], members, 2, 0))
+    assert main(["hw", "estimate", "--run", str(run.path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == "fpga" and out["preset"] == "zynq7020-lut"
     model = get_cost_model("fpga", "zynq7020-lut")
@@ -116,4 +120,4 @@ def test_estimate_run_front_members(tmp_path, capsys):
         layers = layers_from_graph(problem.decode(g), problem.multipliers)
         assert out["networks"][f"h{i}"] == pytest.approx(model.estimate(layers))
     assert main(["hw", "estimate", "--run", str(tmp_path / "nope")]) == 2
-    assert "front.json" in capsys.readouterr().err
+    assert "is not a run directory" in capsys.readouterr().err

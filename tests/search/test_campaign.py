@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from evoapproxnas.cli import main
-from evoapproxnas.search.archive import read_records, without_timings
+from evoapproxnas.search.archive import read_records
 from evoapproxnas.search.checkpoint import load_checkpoint
+from evoapproxnas.search.rundir import RunDir
 
 TINY = Path(__file__).parent / "tiny.toml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -32,10 +33,11 @@ def finish(proc) -> str:
 
 
 def comparable(run_dir: Path):
-    records = sorted((without_timings(r) for r in read_records(run_dir / "archive.jsonl")),
+    records = sorted((r.without_timings() for r in read_records(run_dir / "archive.jsonl")),
                      key=lambda r: r["hash"])
     front = json.loads((run_dir / "front.json").read_text())
-    return records, front["front"], [h["hypervolume"] for h in front["history"]]
+    members = [{k: v for k, v in m.items() if k != "timings"} for m in front["front"]]
+    return records, members, [h["hypervolume"] for h in front["history"]]
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +51,22 @@ def reference(tmp_path_factory) -> Path:
 
 def test_pymoo_campaign_end_to_end(reference):
     records = read_records(reference / "archive.jsonl")
-    assert len({r["hash"] for r in records}) == len(records)  # each candidate trained once
-    assert {r["generation"] for r in records} <= {0, 1, 2}
+    assert len({r.hash for r in records}) == len(records)  # each candidate trained once
+    assert {r.generation for r in records} <= {0, 1, 2}
     state = load_checkpoint(reference)
     assert state["generation"] == 3 and len(state["history"]) == 3
-    assert [len(h["population"]) for h in state["history"]] == [3, 3, 3]
+    history = RunDir(reference).history()
+    assert [len(h["population"]) for h in history] == [3, 3, 3]
+    assert history == state["history"]
     summary = json.loads((reference / "front.json").read_text())
     assert summary["front"], "no feasible candidate on the front"
     for member in summary["front"]:
         assert 0.0 <= member["test_accuracy"] <= 1.0
         # reloaded weights reproduce the accuracy measured during the search
-        assert member["val_accuracy_reloaded"] == pytest.approx(member["val_accuracy"])
-        rec = next(r for r in records if r["hash"] == member["hash"])
-        assert rec["status"] == "ok" and rec["objectives"]["error"] == pytest.approx(
-            1 - member["val_accuracy"])
+        assert member["val_accuracy_reloaded"] == pytest.approx(member["metrics"]["val_accuracy"])
+        rec = next(r for r in records if r.hash == member["hash"])
+        assert rec.status == "ok" and rec.objectives["error"] == pytest.approx(
+            1 - member["metrics"]["val_accuracy"])
     assert json.loads((reference / "run.json").read_text())["status"] == "finished"
 
 
@@ -73,10 +77,11 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         records = read_records(out / "archive.jsonl") if out.exists() else []
-        if any(r["generation"] >= 1 for r in records):
+        if any(r.generation >= 1 for r in records):
             break
         time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    if proc.poll() is not None:
+        pytest.fail(f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}")
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     time.sleep(0.5)  # orphaned workers notice the closed pipe and exit
@@ -94,14 +99,14 @@ def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, 
                    "--set", "debug.fail_fraction=0.5", "--quiet"])
     assert status == 0
     records = read_records(out / "archive.jsonl")
-    failed = [r for r in records if r["status"] == "failed"]
+    failed = [r for r in records if r.status == "failed"]
     assert failed and len(failed) < len(records)
     for r in failed:
-        assert "worker process died (exit code 3)" in r["reason"]
-        assert r["objectives"]["error"] is None
+        assert "worker process died (exit code 3)" in r.reason
+        assert r.objectives["error"] is None
     summary = json.loads((out / "front.json").read_text())
     assert summary["failed"] == len(failed)
-    assert {m["hash"] for m in summary["front"]}.isdisjoint(r["hash"] for r in failed)
+    assert {m["hash"] for m in summary["front"]}.isdisjoint(r.hash for r in failed)
     # plots were written at the end of the run
     names = sorted(p.name for p in (out / "plots").iterdir())
     assert names == ["front_params.png", "front_power.png", "hypervolume.png", "member_0.png"]
@@ -117,17 +122,16 @@ def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, 
     import numpy as np
 
     import evoapproxnas.approx  # noqa: F401  (registers the approximate layers)
-    from evoapproxnas.search.campaign import open_run
     from evoapproxnas.search.problem import CampaignProblem, load_data
-    from evoapproxnas.search.worker import load_trained
+    from evoapproxnas.search.rundir import load_trained
 
     model = keras.models.load_model(exported)
     assert model.output_shape[-1] == 3
-    cfg = open_run(out)
-    data = load_data(cfg)
+    run = RunDir(out)
+    data = load_data(run.config)
     member = summary["front"][0]
-    trained = load_trained(CampaignProblem.build(cfg, data), out / "models", member["genome"],
-                           member["hash"])
+    problem = CampaignProblem.build(run.config, data.input_shape, data.n_classes)
+    trained = load_trained(problem, run.weights_path(member["hash"]), member["genome"])
     x = data.x_val[:40]
     np.testing.assert_array_equal(model.predict(x, verbose=0), trained.predict(x, verbose=0))
     status = main(["export", str(out), "--member", "99", "--out", str(tmp_path / "x.keras")])
@@ -140,4 +144,59 @@ def test_random_search_campaign(tmp_path):
                  "--set", "search.workers=1",
                  "--quiet", "--no-plots"]) == 0
     records = read_records(out / "archive.jsonl")
-    assert len(records) == 6 and len({r["hash"] for r in records}) == 6
+    assert len(records) == 6 and len({r.hash for r in records}) == 6
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_lost_checkpoints_are_one_line_and_resume_replays_the_archive(reference, tmp_path):
+    out = copy_run(reference, tmp_path / "run")
+    data = (out / "checkpoint.pkl").read_bytes()
+    (out / "checkpoint.pkl").write_bytes(data[: len(data) // 3])  # torn by a crash
+    (out / "checkpoint.prev.pkl").write_bytes(b"\x80\x04garbage")
+    (out / "front.json").unlink()
+    archived = len(read_records(out / "archive.jsonl"))
+    proc = cli("resume", out, "--no-plots")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "unreadable" in line]
+    assert len(lines) == 1 and "replaying" in lines[0]
+    assert len(read_records(out / "archive.jsonl")) == archived  # nothing trained again
+    assert comparable(out) == comparable(reference)
+
+
+class _Trap:
+    """Unpickling this runs a shell command that leaves a file behind."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_viewing_a_run_never_unpickles_its_checkpoint(reference, tmp_path, capsys, finished):
+    import pickle
+
+    out = copy_run(reference, tmp_path / "run")
+    marker = tmp_path / "PWNED"
+    trap = pickle.dumps({"format": "evoapproxnas-checkpoint-1", "engine": _Trap(marker)})
+    for name in ("checkpoint.pkl", "checkpoint.prev.pkl"):
+        (out / name).write_bytes(trap)
+    if not finished:
+        (out / "front.json").unlink()
+    assert main(["report", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["front"]
+    assert main(["plot", str(out)]) == 0
+    assert main(["export", str(out), "--member", "0", "--out", str(tmp_path / "m.keras")]) == 0
+    assert main(["hw", "estimate", "--run", str(out), "--json"]) == 0
+    assert not marker.exists()
+    pickle.loads(trap)  # the trap is real: unpickling it does leave the file
+    assert marker.exists()

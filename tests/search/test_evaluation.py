@@ -8,8 +8,10 @@ import pytest
 
 from evoapproxnas.config import load_config
 from evoapproxnas.search.archive import Archive
-from evoapproxnas.search.evaluation import Evaluator, vectors
+from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.problem import CampaignProblem, load_data, training_seed
+from evoapproxnas.search.records import EvaluationRecord
+from evoapproxnas.search.results import vectors
 
 TINY = Path(__file__).parent / "tiny.toml"
 
@@ -21,7 +23,8 @@ class NoTraining:
 
 def problem_for(*overrides):
     cfg = load_config(TINY, list(overrides))
-    return CampaignProblem.build(cfg, load_data(cfg))
+    data = load_data(cfg)
+    return CampaignProblem.build(cfg, data.input_shape, data.n_classes)
 
 
 def test_infeasible_candidates_are_recorded_without_training(tmp_path):
@@ -29,15 +32,15 @@ def test_infeasible_candidates_are_recorded_without_training(tmp_path):
     archive = Archive(tmp_path / "archive.jsonl")
     rng = np.random.default_rng(0)
     genomes = [problem.space.sample(rng) for _ in range(4)]
-    records = Evaluator(problem, tmp_path, archive, {}, NoTraining()).evaluate(genomes, 0)
-    assert [r["status"] for r in records] == ["infeasible"] * 4
-    assert all("violates params <= 1" in r["reason"] for r in records)
-    unique = {r["hash"] for r in records}
-    assert [r["hash"] for r in archive.records()] == sorted(unique, key=[
-        r["hash"] for r in records].index)
+    records = Evaluator(problem, archive, {}, NoTraining()).evaluate(genomes, 0)
+    assert [r.status for r in records] == ["infeasible"] * 4
+    assert all("violates params <= 1" in r.reason for r in records)
+    unique = {r.hash for r in records}
+    assert [r.hash for r in archive.records()] == sorted(unique, key=[
+        r.hash for r in records].index)
     F, cv = vectors(records, problem.cfg.search.objectives)
     assert np.all(F[:, 0] == 1.0)  # untrained: worst error
-    expected = [(r["metrics"]["params"] - 1) / 1 for r in records]
+    expected = [(r.metrics["params"] - 1) / 1 for r in records]
     assert cv == pytest.approx(expected)
 
 
@@ -62,8 +65,9 @@ def test_hardware_metric_as_objective_is_negated_when_maximized(tmp_path):
     genome = problem.space.sample(np.random.default_rng(1))
     metrics = problem.cheap_metrics(problem.decode(genome))
     assert metrics["fps"] > 0
-    record = {"objectives": {"error": 0.25, "fps": metrics["fps"]}, "status": "ok",
-              "violation": 0.0}
+    record = EvaluationRecord(hash="h", generation=0, index=0, genome=[], status="ok",
+                              reason=None, violation=0.0, metrics=metrics, seed=0,
+                              objectives={"error": 0.25, "fps": metrics["fps"]})
     F, cv = vectors([record], ["error", "fps"])
     assert F.tolist() == [[0.25, -metrics["fps"]]] and cv.tolist() == [0.0]
 

@@ -1,4 +1,4 @@
-"""``evoapproxnas multipliers {list,show,plot}`` (``import`` is added by the importers package)."""
+"""``evoapproxnas multipliers {list,show,plot,import}``: inspect and build multiplier libraries."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from evoapproxnas.cli.importers import register_import
 from evoapproxnas.multipliers.library import DEFAULT_LIBRARY, load_library
 from evoapproxnas.multipliers.model import FIGURES, Multiplier
 
@@ -51,14 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-area", action="store_true", help="draw only the power panel")
     p.set_defaults(func=cmd_plot)
 
-    try:
-        from evoapproxnas.multipliers.importers.cli import register_import
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("evoapproxnas.multipliers.importers",
-                            "evoapproxnas.multipliers.importers.cli"):
-            raise
-    else:
-        register_import(sub)
+    register_import(sub)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

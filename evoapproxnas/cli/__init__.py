@@ -1,6 +1,7 @@
-"""The ``evoapproxnas`` console script: one parser, subcommands registered by each area.
+"""The ``evoapproxnas`` console script: one parser, subcommands registered by each front door.
 
-Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` which adds its
+Every argparse module of the project lives in this package, and nothing outside it imports
+from here. Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` which adds its
 subcommands and sets ``func`` to a callable ``func(args) -> int | None``. Those modules must
 not import TensorFlow at module level, so ``evoapproxnas --help`` stays fast.
 """
@@ -15,10 +16,10 @@ from evoapproxnas import __version__
 from evoapproxnas.errors import UserError
 
 COMMAND_MODULES = (
-    "evoapproxnas.multipliers.cli",
-    "evoapproxnas.approx.cli",
-    "evoapproxnas.search.cli",
-    "evoapproxnas.hardware.cli",
+    "evoapproxnas.cli.multipliers",
+    "evoapproxnas.cli.approx",
+    "evoapproxnas.cli.campaign",
+    "evoapproxnas.cli.hardware",
 )
 
 
@@ -30,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evoapproxnas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # an area not present in this build
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -47,115 +47,87 @@ def register(subparsers) -> None:
 
 def _finish(run_dir: Path, args) -> int:
     from evoapproxnas.search.campaign import log, run_campaign
+    from evoapproxnas.search.rundir import RunDir
 
-    summary = run_campaign(run_dir, quiet=args.quiet)
+    front = run_campaign(run_dir, quiet=args.quiet)
     if not args.no_plots:
         from evoapproxnas.plots.campaign import plot_run
 
-        paths = plot_run(run_dir)
+        paths = plot_run(RunDir(run_dir))
         log(f"plots written to {run_dir / 'plots'}: {', '.join(p.name for p in paths)}")
     if not args.quiet:
-        print(format_front(summary))
+        print(format_front(front))
     return 0
 
 
 def _run(args) -> int:
     from evoapproxnas.search.campaign import create_run, log
 
-    run_dir = create_run(args.config, args.out, args.overrides, args.overwrite)
+    run = create_run(args.config, args.out, args.overrides, args.overwrite)
     if not args.quiet:
-        log(f"run directory {run_dir} (resume with: evoapproxnas resume {run_dir})")
-    return _finish(run_dir, args)
+        log(f"run directory {run.path} (resume with: evoapproxnas resume {run.path})")
+    return _finish(run.path, args)
 
 
 def _resume(args) -> int:
-    from evoapproxnas.search.campaign import open_run
+    from evoapproxnas.search.rundir import RunDir
 
-    open_run(args.run_dir)
-    return _finish(Path(args.run_dir), args)
-
-
-def load_front(run_dir) -> dict:
-    """``front.json`` of a finished run, else the front of the archive so far (no test)."""
-    from evoapproxnas.search.archive import read_records
-    from evoapproxnas.search.campaign import front_member, open_run
-    from evoapproxnas.search.results import pareto_front
-
-    cfg = open_run(run_dir)
-    path = Path(run_dir) / "front.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    records = read_records(Path(run_dir) / "archive.jsonl")
-    front = pareto_front(records, cfg.search.objectives)
-    return {"objectives": list(cfg.search.objectives), "unfinished": True,
-            "front": [front_member(r) for r in front], "evaluations": len(records),
-            "failed": sum(r["status"] == "failed" for r in records)}
+    return _finish(RunDir(args.run_dir).path, args)
 
 
 def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def format_front(summary: dict) -> str:
-    head = (f"Pareto front: {len(summary['front'])} members of {summary['evaluations']} "
-            f"evaluations ({summary['failed']} failed); objectives: "
-            f"{', '.join(summary['objectives'])}")
+def format_front(front) -> str:
+    """The ``report`` table of a ``RunFront``."""
+    head = (f"Pareto front: {len(front.members)} members of {front.evaluations} "
+            f"evaluations ({front.failed} failed); objectives: {', '.join(front.objectives)}")
     lines = [head]
-    if summary.get("unfinished"):
+    if front.unfinished:
         lines.append("(run not finished: no test-set accuracy yet)")
     lines.append(f"{'#':>3} {'val_acc':>8} {'test_acc':>8} {'power_mW':>10} {'power_rel':>9} "
                  f"{'params':>9}  multipliers (layers)  hash")
-    for k, m in enumerate(summary["front"]):
+    for k, member in enumerate(front.members):
+        m = member.record.metrics
         counts = Counter(m["multipliers"].values())
         muls = ", ".join(f"{name} x{n}" for name, n in sorted(counts.items()))
-        lines.append(f"{k:>3} {_fmt(m['val_accuracy'], '8.4f')} "
-                     f"{_fmt(m.get('test_accuracy'), '8.4f')} {m['power_mw']:10.2f} "
-                     f"{m['power_rel']:9.4f} {m['params']:9d}  {muls}  {m['hash']}")
+        lines.append(f"{k:>3} {_fmt(m.get('val_accuracy'), '8.4f')} "
+                     f"{_fmt(member.test_accuracy, '8.4f')} {m['power_mw']:10.2f} "
+                     f"{m['power_rel']:9.4f} {m['params']:9d}  {muls}  {member.record.hash}")
     return "\n".join(lines)
 
 
 def _report(args) -> int:
-    summary = load_front(args.run_dir)
+    from evoapproxnas.search.rundir import RunDir
+
+    front = RunDir(args.run_dir).front()
     if args.json:
-        print(json.dumps(summary, indent=2, sort_keys=True))
+        print(json.dumps(front.to_dict(), indent=2, sort_keys=True))
     else:
-        print(format_front(summary))
+        print(format_front(front))
     return 0
 
 
 def _plot(args) -> int:
     from evoapproxnas.plots.campaign import plot_run
+    from evoapproxnas.search.rundir import RunDir
 
-    paths = plot_run(Path(args.run_dir), member=args.member)
-    for path in paths:
+    for path in plot_run(RunDir(args.run_dir), member=args.member):
         print(path)
     return 0
 
 
-def _member(summary: dict, k: int) -> dict:
-    front = summary["front"]
-    if not 0 <= k < len(front):
-        raise UserError(f"--member {k} is out of range; the front has {len(front)} members "
-                        f"(0..{len(front) - 1}, see 'evoapproxnas report')")
-    return front[k]
-
-
 def _export(args) -> int:
-    from evoapproxnas.search.campaign import load_data, open_run
-    from evoapproxnas.search.problem import CampaignProblem
+    from evoapproxnas.search.rundir import RunDir
 
     out = Path(args.out)
     if out.suffix != ".keras":
         raise UserError(f"--out {out}: the file name must end with .keras")
     if out.exists() and not args.overwrite:
         raise UserError(f"{out} already exists; choose another --out or pass --overwrite")
-    cfg = open_run(args.run_dir)
-    member = _member(load_front(args.run_dir), args.member)
-    problem = CampaignProblem.build(cfg, load_data(cfg))
-    from evoapproxnas.search.worker import load_trained
-
-    model = load_trained(problem, Path(args.run_dir) / "models", member["genome"],
-                         member["hash"])
+    run = RunDir(args.run_dir)
+    model = run.load_model(run.front().member(args.member))
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")
     try:
         model.save(tmp)

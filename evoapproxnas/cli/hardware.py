@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from evoapproxnas.errors import UserError
+from evoapproxnas.overrides import parse_override
 
 
 def register(subparsers) -> None:
@@ -34,14 +35,10 @@ def register(subparsers) -> None:
 
 
 def _overrides(items: list[str]) -> dict:
-    from evoapproxnas.hardware.config import parse_value
-
     out = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--set {item!r}: write KEY=VALUE, e.g. --set pe_x=16")
-        out[key.strip()] = parse_value(value.strip())
+        path, value = parse_override(item, example="pe_x=16")
+        out[".".join(path)] = value
     return out
 
 
@@ -69,20 +66,14 @@ def networks_from_layers_file(path: str, library: str | None) -> dict[str, list]
 
 
 def networks_from_run(run_dir: str) -> tuple[dict[str, list], object]:
-    """``{candidate hash: layers}`` of a run's front members, and the run's config."""
-    from evoapproxnas.config import config_from_dict, read_raw
+    """``{candidate hash: layers}`` of a run's front members (so far), and the run's config."""
     from evoapproxnas.hardware.layers import layers_from_graph
-    from evoapproxnas.search.problem import CampaignProblem, load_data
+    from evoapproxnas.search.rundir import RunDir
 
-    run = Path(run_dir)
-    front_path, cfg_path = run / "front.json", run / "config.json"
-    if not front_path.is_file() or not cfg_path.is_file():
-        raise UserError(f"{run} has no front.json/config.json; give a finished campaign run")
-    cfg = config_from_dict(read_raw(cfg_path), str(cfg_path))
-    problem = CampaignProblem.build(cfg, load_data(cfg))
-    front = json.loads(front_path.read_text(encoding="utf-8")).get("front", [])
-    return ({m["hash"]: layers_from_graph(problem.decode(m["genome"]), problem.multipliers)
-             for m in front}, cfg)
+    run = RunDir(run_dir)
+    multipliers = run.problem.multipliers
+    return ({m.record.hash: layers_from_graph(run.network(m), multipliers)
+             for m in run.front().members}, run.config)
 
 
 def networks_from_keras(path: str, library: str | None) -> dict[str, list]:
