@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "quickstart.toml"
@@ -32,16 +31,16 @@ def one_run(out: Path, engine: str, seed: int, args) -> dict:
                  f"search.generations={args.generations}", f"search.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
                  f"training.val_samples={args.val_samples}"]
-    run_dir = create_run(CONFIG, out / f"{engine}-{seed}", overrides)
+    run = create_run(CONFIG, out / f"{engine}-{seed}", overrides)
     start = time.perf_counter()
-    summary = run_campaign(run_dir, quiet=True, evaluate_test=False)
+    front = run_campaign(run.path, quiet=True, evaluate_test=False)
     wall = time.perf_counter() - start  # worker start-up included, test set excluded
-    history = load_checkpoint(run_dir)["history"]
+    history = run.history()
     asked = sum(len(h["population"]) for h in history)
     trained = sum(h["new"] for h in history)
     return {"engine": engine, "seed": seed, "wall_s": wall, "asked": asked,
             "trained": trained, "hypervolume": history[-1]["hypervolume"],
-            "front": len(summary["front"])}
+            "front": len(front.members)}
 
 
 def main() -> None:

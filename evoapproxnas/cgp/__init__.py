@@ -1,12 +1,13 @@
 """CGP genomes of CNNs: node functions, genome, mutation, decoding and counting (no TensorFlow).
 
 ``random_genome(spec, rng)`` / ``mutate(genome, spec, rng)`` produce flat int vectors;
-``genome_hash`` identifies the active network; ``decode(genome, spec, input_shape, n_classes)``
-gives a ``networkx.DiGraph`` with shapes; ``count_params``, ``count_multiplications``,
-``multiply_layers`` and ``multiplication_power`` work on that graph. ``evoapproxnas.nn``
-builds and trains it.
+``decode(genome, spec, input_shape, n_classes)`` gives a ``networkx.DiGraph`` with shapes;
+``genome_hash`` / ``network_hash`` identify the decoded network (``cgp.canonical``);
+``count_params``, ``count_multiplications``, ``multiply_layers`` and ``multiplication_power``
+work on that graph. ``evoapproxnas.nn`` builds and trains it.
 """
 
+from evoapproxnas.cgp.canonical import network_hash
 from evoapproxnas.cgp.counting import (
     count_multiplications,
     count_params,
@@ -15,7 +16,7 @@ from evoapproxnas.cgp.counting import (
     multiply_layers,
     node_primitives,
 )
-from evoapproxnas.cgp.decode import decode
+from evoapproxnas.cgp.decode import decode, genome_hash
 from evoapproxnas.cgp.functions import (
     DEFAULT_FUNCTIONS,
     FUNCTIONS,
@@ -25,7 +26,6 @@ from evoapproxnas.cgp.functions import (
 from evoapproxnas.cgp.genome import (
     active_gene_indices,
     active_nodes,
-    genome_hash,
     random_genome,
     validate_genome,
 )
@@ -47,6 +47,7 @@ __all__ = [
     "multiplication_power",
     "multiply_layers",
     "mutate",
+    "network_hash",
     "node_primitives",
     "random_genome",
     "register_function",

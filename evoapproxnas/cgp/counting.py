@@ -1,4 +1,8 @@
-"""Counting on a decoded graph (no TensorFlow): parameters, multiplications, multiplier power."""
+"""Counting on a decoded graph (no TensorFlow): parameters, multiplications, multiplier power.
+
+Multiplier genes resolve through ``multipliers.MultiplierChoice`` and relative power is
+``multipliers.relative_power`` (against the exact multiplier of the library).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from evoapproxnas.cgp.primitives import (
     primitive_params,
 )
 from evoapproxnas.errors import UserError
+from evoapproxnas.multipliers.choice import MultiplierChoice, relative_power
 
 
 def node_primitives(graph: nx.DiGraph, node: str) -> list[dict]:
@@ -78,39 +83,38 @@ def count_multiplications(graph: nx.DiGraph) -> dict:
     return dict(counts)
 
 
-def _lookup(multipliers, gene):
-    try:
-        return multipliers[gene]
-    except (KeyError, IndexError, TypeError):
-        raise UserError(
-            f"no multiplier for gene {gene!r}: the campaign's multiplier list has "
-            f"{len(multipliers)} entries; give one per multiplier gene"
-        ) from None
-
-
 def multiplication_power(graph: nx.DiGraph, multipliers, library=None) -> dict:
-    """Power of the multiplications: ``power_mw`` = sum(count x multiplier power) in
-    mW-equivalents, ``power_rel`` = that over all multiplications done by the exact multiplier.
+    """Power of the multiplications of ``graph`` with the multipliers its genes select.
 
-    ``multipliers`` maps genes to ``Multiplier`` objects (list or dict); gene ``None`` is the
-    exact multiplier of their library (or of ``library`` when given). Also returns
-    ``multiplications`` (total) and ``exact_power_mw``.
+    ``multipliers`` is anything ``MultiplierChoice.coerce`` takes (a list indexed by gene, a
+    dict keyed by gene, a library or a ``MultiplierChoice``); gene ``None`` (the head) is the
+    exact multiplier: that of ``library`` when given, else that of the multipliers' own
+    library. Returns ``power_mw`` = sum over genes of count x multiplier power (mW-equivalents;
+    a multiplier without a power figure counts ``relative_power`` x the exact power),
+    ``power_rel`` = the count-weighted mean of ``relative_power`` against that exact
+    multiplier (= ``power_mw / exact_power_mw``), ``multiplications`` (total) and
+    ``exact_power_mw`` (all multiplications done by the exact multiplier).
     """
-    from evoapproxnas.multipliers import DEFAULT_LIBRARY, load_library
-
+    choice = MultiplierChoice.coerce(multipliers, library=library)
+    exact = choice.exact
+    if getattr(exact, "power_mw", None) is None:
+        raise UserError(
+            f"the exact multiplier {exact.name} has no power_mw figure; multiplication power "
+            "is measured in its units: add its power to the library"
+        )
+    exact_mw = float(exact.power_mw)
     counts = count_multiplications(graph)
-    chosen = {g: _lookup(multipliers, g) for g in counts if g is not None}
-    if library is None:
-        given = list(multipliers.values() if isinstance(multipliers, dict) else multipliers)
-        library = given[0].library if given else DEFAULT_LIBRARY
-    exact = load_library(library).exact
-    chosen[None] = exact
+    power_mw = relative = 0.0
+    for gene, count in counts.items():
+        mul = choice.resolve(gene)
+        ratio = relative_power(mul, exact)
+        own = getattr(mul, "power_mw", None)
+        power_mw += count * (float(own) if own is not None else ratio * exact_mw)
+        relative += count * ratio
     total = sum(counts.values())
-    power_mw = float(sum(n * chosen[g].power_mw for g, n in counts.items()))
-    exact_mw = float(total * exact.power_mw)
     return {
         "power_mw": power_mw,
-        "power_rel": power_mw / exact_mw if exact_mw else 1.0,
+        "power_rel": relative / total if total else 1.0,
         "multiplications": total,
-        "exact_power_mw": exact_mw,
+        "exact_power_mw": total * exact_mw,
     }

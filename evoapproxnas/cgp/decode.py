@@ -6,20 +6,20 @@ column-major) and ``"head"`` (op ``classifier``: global average pooling + dense)
 ``multiplier`` (gene, or ``None``), ``input_shapes``, ``output_shape``, ``inputs`` (the
 predecessor names in port order; a summation may read one node twice), ``repairs`` (what the
 shape rules changed, human-readable). Edges carry ``port`` (first input position) and
-``ports`` (all of them). Graph attributes: ``input_shape``, ``n_classes``, ``genome_hash``.
+``ports`` (all of them). Graph attributes: ``input_shape``, ``n_classes``, ``genome_hash``
+(``cgp.canonical.network_hash``: equal exactly for equal networks).
 Shape rules are those of ``cgp.primitives`` (stride rule and summation rule).
+``genome_hash(genome, spec, input_shape, n_classes)`` is that hash without keeping the graph.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import networkx as nx
 
-from evoapproxnas.cgp.genome import (
-    active_nodes,
-    genome_hash,
-    node_genes,
-    validate_genome,
-)
+from evoapproxnas.cgp.canonical import canonical_genome, network_hash
+from evoapproxnas.cgp.genome import active_nodes, node_genes, validate_genome
 from evoapproxnas.cgp.primitives import (
     dropout_rate,
     effective_strides,
@@ -48,8 +48,7 @@ def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
     """Decode the active part of ``genome`` into a layer graph ending in the classifier head."""
     genome = validate_genome(genome, spec)
     input_shape, n_classes = _check_input(input_shape, n_classes)
-    graph = nx.DiGraph(input_shape=input_shape, n_classes=n_classes,
-                       genome_hash=genome_hash(genome, spec))
+    graph = nx.DiGraph(input_shape=input_shape, n_classes=n_classes)
     graph.add_node("input", op="input", params={}, multiplier=None, input_shapes=[],
                    output_shape=input_shape, inputs=[], repairs=[])
     for address in active_nodes(genome, spec):
@@ -61,6 +60,7 @@ def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
         _add(graph, node_name(address), genes.function.name, params, multiplier, inputs, repairs)
     _add(graph, "head", "classifier", {"units": n_classes}, spec.head_multiplier,
          [node_name(int(genome[-1]))], [])
+    graph.graph["genome_hash"] = network_hash(graph)
     return graph
 
 
@@ -100,3 +100,19 @@ def _add(graph: nx.DiGraph, name: str, op: str, params: dict, multiplier, inputs
             graph.edges[src, name]["ports"] += (port,)
         else:
             graph.add_edge(src, name, port=port, ports=(port,))
+
+
+def genome_hash(genome, spec: CGPSpec, input_shape=None, n_classes: int | None = None) -> str:
+    """16 hex digits identifying the network ``genome`` decodes to (see ``cgp.canonical``).
+
+    With ``input_shape`` and ``n_classes`` (the campaign's), equal hashes mean exactly equal
+    networks; this equals ``decode(genome, spec, input_shape, n_classes).graph["genome_hash"]``.
+    Without them the hash is computed from the genes: equal hashes still mean equal networks
+    (for every input shape and class count), but some genomes that decode to the same network
+    for a given input shape hash differently.
+    """
+    if (input_shape is None) != (n_classes is None):
+        raise ValueError("genome_hash: give both input_shape and n_classes, or neither")
+    if input_shape is None:
+        return hashlib.sha256(canonical_genome(genome, spec).encode()).hexdigest()[:16]
+    return decode(genome, spec, input_shape, n_classes).graph["genome_hash"]

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from evoapproxnas.errors import UserError
+from evoapproxnas.multipliers.choice import (
+    MultiplierChoice,
+    fallback_exact,
+    reference_exact,
+    relative_power,
+)
 
-#: Published figures of the exact 8-bit multipliers of EvoApproxLib (45 nm).
-EXACT_POWER_MW = {False: 0.391, True: 0.425}  # mul8u_1JFF, mul8s_1KV8
-EXACT_AREA_UM2 = {False: 709.6, True: 729.8}
-#: LUTs of an exact 8x8 multiplier built from FPGA logic (no DSP), a common Xilinx figure.
+#: LUTs of an exact 8x8 multiplier built from FPGA logic (no DSP), a common Xilinx figure;
+#: used when the reference exact multiplier has no ``luts`` figure.
 EXACT_LUTS = 80.0
 
 
@@ -144,29 +148,17 @@ def layer_from_dict(record: dict, multiplier: Any = None) -> Layer:
     return layer
 
 
-def _resolve(multipliers: Any, gene: Any, exact: Any) -> Any:
-    if gene is None:
-        if exact is not None:
-            return exact
-        return getattr(multipliers, "exact", None)
-    try:
-        return multipliers[gene]
-    except (KeyError, IndexError, TypeError):
-        raise UserError(
-            f"no multiplier for gene {gene!r}: the multiplier list has "
-            f"{len(multipliers)} entries; give one per multiplier gene"
-        ) from None
-
-
 def layers_from_records(records: Iterable[dict], multipliers: Any = (),
                         exact: Any = None) -> list[Layer]:
     """Layers from ``multiply_layers`` records; genes resolve through ``multipliers``.
 
-    Gene ``None`` means the library's exact multiplier: ``exact`` when given, else
-    ``multipliers.exact`` (a ``MultiplierLibrary``), else ``None`` (exact figures).
+    ``multipliers`` is anything ``MultiplierChoice.coerce`` takes (a list indexed by gene, a
+    dict keyed by gene, a ``MultiplierLibrary`` or a ``MultiplierChoice``). Gene ``None`` means
+    the exact multiplier: ``exact`` when given, else that of the multipliers' library (of the
+    default library when none is given).
     """
-    return [layer_from_dict(r, _resolve(multipliers, r.get("multiplier"), exact))
-            for r in records]
+    choice = MultiplierChoice.coerce(multipliers, exact=exact)
+    return [layer_from_dict(r, choice.resolve(r.get("multiplier"))) for r in records]
 
 
 def layers_from_graph(graph: Any, multipliers: Any = (), exact: Any = None) -> list[Layer]:
@@ -177,39 +169,43 @@ def layers_from_graph(graph: Any, multipliers: Any = (), exact: Any = None) -> l
 
 
 # ---- multiplier figures, with the documented fallback rule --------------------------------
+# Relative figures are measured against ``multipliers.reference_exact``: the exact multiplier
+# of the same signedness in the multiplier's own library (EvoApproxLib's for a multiplier
+# without a library, and for ``None``, the exact multiplier).
+
+def _reference_figure(multiplier: Any, figure: str) -> float | None:
+    """``figure`` of the reference exact multiplier; EvoApproxLib's when it has none."""
+    signed = bool(getattr(multiplier, "signed", False))
+    reference = fallback_exact(signed) if multiplier is None else reference_exact(multiplier)
+    value = getattr(reference, figure, None)
+    if value is None:
+        value = getattr(fallback_exact(signed), figure, None)
+    return None if value is None else float(value)
+
 
 def power_ratio(multiplier: Any) -> float:
-    """Multiplier power relative to the exact multiplier of the same signedness.
+    """Multiplier power relative to the exact multiplier of its library and signedness.
 
-    ``None`` is exact (1.0). A missing power figure falls back to the area ratio, and a missing
-    area to 1.0 (treated as exact).
+    This is ``multipliers.relative_power``: ``None`` is exact (1.0); a missing power figure
+    falls back to the area ratio, and a missing area to 1.0 (treated as exact).
     """
-    if multiplier is None:
-        return 1.0
-    signed = bool(getattr(multiplier, "signed", False))
-    power = getattr(multiplier, "power_mw", None)
-    if power is not None:
-        return float(power) / EXACT_POWER_MW[signed]
-    area = getattr(multiplier, "area_um2", None)
-    if area is not None:
-        return float(area) / EXACT_AREA_UM2[signed]
-    return 1.0
+    return relative_power(multiplier)
 
 
 def area_um2(multiplier: Any) -> float:
-    """Multiplier area; missing figures scale the exact area by :func:`power_ratio`."""
+    """Multiplier area; a missing figure is the reference exact area x :func:`power_ratio`."""
     if multiplier is not None and getattr(multiplier, "area_um2", None) is not None:
         return float(multiplier.area_um2)
-    signed = bool(getattr(multiplier, "signed", False))
-    return EXACT_AREA_UM2[signed] * power_ratio(multiplier)
+    return _reference_figure(multiplier, "area_um2") * power_ratio(multiplier)
 
 
 def luts(multiplier: Any) -> float:
-    """FPGA LUTs of a logic-built multiplier: its own ``luts`` figure, else 80 x area ratio."""
+    """FPGA LUTs of a logic-built multiplier: its own ``luts`` figure, else the reference exact
+    multiplier's LUTs (``EXACT_LUTS`` when it has none) x the area ratio."""
     if multiplier is not None and getattr(multiplier, "luts", None) is not None:
         return float(multiplier.luts)
-    signed = bool(getattr(multiplier, "signed", False))
-    return EXACT_LUTS * area_um2(multiplier) / EXACT_AREA_UM2[signed]
+    reference = _reference_figure(multiplier, "luts") or EXACT_LUTS
+    return reference * area_um2(multiplier) / _reference_figure(multiplier, "area_um2")
 
 
 def is_exact(multiplier: Any) -> bool:

@@ -2,8 +2,16 @@
 
 Free of TensorFlow. ``load_library(name_or_path)`` returns a cached :class:`MultiplierLibrary`;
 ``lib[name]`` a :class:`Multiplier` with ``lut[a, b]`` (a = activation code, b = weight code).
+:class:`MultiplierChoice` resolves multiplier genes (``None`` = the exact multiplier) and
+``relative_power`` measures a multiplier against the exact one of its own library.
 """
 
+from evoapproxnas.multipliers.choice import (
+    MultiplierChoice,
+    library_exact,
+    reference_exact,
+    relative_power,
+)
 from evoapproxnas.multipliers.library import (
     DEFAULT_LIBRARY,
     MultiplierLibrary,
@@ -22,10 +30,14 @@ __all__ = [
     "DEFAULT_LIBRARY",
     "ErrorMetrics",
     "Multiplier",
+    "MultiplierChoice",
     "MultiplierLibrary",
     "compute_error_metrics",
     "error_metrics",
+    "library_exact",
     "list_libraries",
     "load_library",
+    "reference_exact",
+    "relative_power",
     "write_library",
 ]

@@ -8,35 +8,22 @@ from __future__ import annotations
 
 import keras
 
-from evoapproxnas.errors import UserError
-
 BN_MOMENTUM = 0.9
 """Keras's default 0.99 leaves the moving statistics far from converged after the few hundred
 steps of a candidate's budget, which ruins inference-mode accuracy; 0.9 converges in ~50."""
 
 
 def resolve_multipliers(genes, multipliers) -> dict:
-    """Map every gene in ``genes`` to a ``Multiplier``; gene ``None`` -> the library's exact one.
+    """Map every gene in ``genes`` to a ``Multiplier``; gene ``None`` -> the exact one.
 
-    ``multipliers`` is a list (gene = index) or a dict keyed by gene.
+    ``multipliers`` is anything ``multipliers.MultiplierChoice.coerce`` takes: a list (gene =
+    index), a dict keyed by gene, a library or a ``MultiplierChoice``; the exact multiplier is
+    that of their library. A gene without a multiplier is a ``UserError``.
     """
-    from evoapproxnas.multipliers import DEFAULT_LIBRARY, load_library
+    from evoapproxnas.multipliers import MultiplierChoice
 
-    given = list(multipliers.values() if isinstance(multipliers, dict) else multipliers)
-    resolved = {}
-    for gene in genes:
-        if gene is None:
-            continue
-        try:
-            resolved[gene] = multipliers[gene]
-        except (KeyError, IndexError, TypeError):
-            raise UserError(
-                f"no multiplier for gene {gene!r}: {len(given)} multipliers were given; "
-                "give one per multiplier gene of the CGP spec (n_multipliers)"
-            ) from None
-    if None in genes:
-        resolved[None] = load_library(given[0].library if given else DEFAULT_LIBRARY).exact
-    return resolved
+    choice = MultiplierChoice.coerce(multipliers)
+    return {gene: choice.resolve(gene) for gene in genes}
 
 
 def _activation(name: str | None):

@@ -22,6 +22,12 @@ PENALTY = 1e9
 
 
 class PymooEngine:
+    """pymoo's NSGA-II driven through ``ask``/``tell`` (mutation only, duplicates removed).
+
+    ``space`` samples, mutates and identifies candidates; ``n_obj`` objectives are minimized;
+    ``pop_size`` candidates per generation; ``seed`` fixes every random choice.
+    """
+
     name = "pymoo"
 
     def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
@@ -45,10 +51,12 @@ class PymooEngine:
         self._asked = None
 
     def ask(self) -> list[np.ndarray]:
+        """The next generation's candidates (the initial population first)."""
         self._asked = self.algorithm.ask()
         return [np.asarray(x, dtype=np.int64) for x in self._asked.get("X")]
 
     def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
+        """Objective rows (minimized) and violations (0 = feasible) of the asked batch."""
         from pymoo.core.evaluator import Evaluator
         from pymoo.problems.static import StaticProblem
 
@@ -86,6 +94,9 @@ class _Individual:
 
 
 class DeapEngine:
+    """NSGA-II after DEAP: (mu + lambda) with ``selNSGA2`` survival and binary tournaments on
+    Pareto rank and crowding; infeasible candidates ranked behind every feasible one."""
+
     name = "deap"
 
     def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
@@ -95,6 +106,7 @@ class DeapEngine:
         self._asked: list[np.ndarray] = []
 
     def ask(self) -> list[np.ndarray]:
+        """Random candidates first, then mutated tournament winners, all new to the population."""
         seen = {self.space.key(ind.x) for ind in self.population}
         if not self.population:
             self._asked = unique_samples(self.space, self.pop_size, self.rng, seen)
@@ -117,6 +129,7 @@ class DeapEngine:
         return list(self._asked)
 
     def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
+        """Merge the evaluated batch into the population and keep the NSGA-II best."""
         from deap import tools
 
         offspring = [_Individual(x, f if c <= 0 else np.full(self.n_obj, PENALTY + c))
@@ -126,6 +139,8 @@ class DeapEngine:
 
 
 class RandomEngine:
+    """The baseline: every generation fresh random candidates never asked before."""
+
     name = "random"
 
     def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
@@ -134,14 +149,16 @@ class RandomEngine:
         self.seen: set[str] = set()
 
     def ask(self) -> list[np.ndarray]:
+        """``pop_size`` random candidates with keys not seen before."""
         return unique_samples(self.space, self.pop_size, self.rng, self.seen)
 
     def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
-        pass
+        """Ignored: random search learns nothing."""
 
 
 ENGINES = {"pymoo": PymooEngine, "deap": DeapEngine, "random": RandomEngine}
 
 
 def make_engine(name: str, space, n_obj: int, pop_size: int, seed: int):
+    """A new engine by name (``pymoo``, ``deap``, ``random``; the config validates it)."""
     return ENGINES[name](space, n_obj, pop_size, seed)

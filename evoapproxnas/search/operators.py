@@ -31,9 +31,10 @@ class SpaceSampling(Sampling):
         for _ in range(n_samples):
             for _attempt in range(200):
                 x = space.sample(random_state)
-                if space.key(x) not in seen:
+                key = space.key(x)
+                if key not in seen:
                     break
-            seen.add(space.key(x))
+            seen.add(key)
             out.append(x)
         return np.array(out, dtype=np.int64)
 

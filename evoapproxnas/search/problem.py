@@ -82,8 +82,18 @@ class CampaignProblem:
         from evoapproxnas.search.space import CGPSpace
 
         if getattr(self, "_space", None) is None:
-            self._space = CGPSpace(self.spec)
+            self._space = CGPSpace(self.spec, self.input_shape, self.n_classes)
         return self._space
+
+    @property
+    def choice(self):
+        """Gene -> multiplier for this campaign (gene ``None``: the library's exact one)."""
+        from evoapproxnas.multipliers import MultiplierChoice
+
+        if getattr(self, "_choice", None) is None:
+            self._choice = MultiplierChoice.coerce(self.multipliers,
+                                                   library=self.cfg.multipliers.library)
+        return self._choice
 
     def decode(self, genome):
         """The genome's network as a ``networkx.DiGraph`` of layers with shapes."""
@@ -100,18 +110,9 @@ class CampaignProblem:
         metrics = {"params": int(count_params(graph)), "power_mw": power["power_mw"],
                    "power_rel": power["power_rel"],
                    "multiplications": int(power["multiplications"])}
-        exact = None
-        names = {}
-        for layer in multiply_layers(graph):
-            gene = layer["multiplier"]
-            if gene is None:
-                if exact is None:
-                    from evoapproxnas.multipliers import load_library
-
-                    exact = load_library(self.cfg.multipliers.library).exact.name
-                names[layer["name"]] = exact
-            else:
-                names[layer["name"]] = self.multipliers[gene].name
+        choice = self.choice
+        names = {layer["name"]: choice.name(layer["multiplier"])
+                 for layer in multiply_layers(graph)}
         metrics["multipliers"] = names
         if uses_hardware(self.cfg):
             metrics.update(self._hardware(graph))
@@ -119,10 +120,8 @@ class CampaignProblem:
 
     def _hardware(self, graph) -> dict:
         from evoapproxnas.hardware import layers_from_graph
-        from evoapproxnas.multipliers import load_library
 
-        exact = load_library(self.cfg.multipliers.library).exact
-        layers = layers_from_graph(graph, self.multipliers, exact=exact)
+        layers = layers_from_graph(graph, self.choice)
         result = self.cfg.hardware.estimate(layers)
         return {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
 

@@ -24,10 +24,14 @@ class SearchSpace(Protocol):
 
 
 class CGPSpace:
-    """Genomes of a ``CGPSpec``; the key is the candidate hash (active genes + multipliers)."""
+    """Genomes of a ``CGPSpec``; the key is the hash of the decoded network (``cgp.canonical``):
+    two genomes that build the same layers with the same multipliers share a key, so the
+    campaign trains that network once."""
 
-    def __init__(self, spec) -> None:
+    def __init__(self, spec, input_shape=None, n_classes: int | None = None) -> None:
         self.spec = spec
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.n_classes = n_classes
         self.n_var = spec.genome_length
         self.lower = np.zeros(self.n_var)
         self.upper = np.full(self.n_var, float(max(spec.n_nodes + 1, spec.param_levels,
@@ -47,7 +51,8 @@ class CGPSpace:
     def key(self, x: np.ndarray) -> str:
         from evoapproxnas.cgp import genome_hash
 
-        return genome_hash(np.asarray(x, dtype=np.int64), self.spec)
+        return genome_hash(np.asarray(x, dtype=np.int64), self.spec, self.input_shape,
+                           self.n_classes)
 
 
 def unique_samples(space: SearchSpace, n: int, rng: np.random.Generator, seen: set[str],

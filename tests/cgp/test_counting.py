@@ -110,3 +110,35 @@ def test_power_is_count_times_multiplier_power():
     assert power["power_rel"] == pytest.approx(expected / (total * exact.power_mw))
     as_dict = multiplication_power(graph, dict(enumerate(muls)))
     assert as_dict["power_mw"] == pytest.approx(expected)
+
+
+def test_power_is_relative_to_the_exact_multiplier_of_the_library(tmp_path):
+    from evoapproxnas.errors import UserError
+    from evoapproxnas.multipliers import Multiplier, load_library, write_library
+    from evoapproxnas.multipliers.metrics import exact_products
+
+    exact_table = exact_products(False).astype(np.uint16)
+    approx_table = (exact_products(False) & ~15).astype(np.uint16)
+    lib = load_library(write_library(tmp_path / "lib", "user", [
+        Multiplier.from_table("exact", exact_table, False, power_mw=0.8, area_um2=400.0),
+        Multiplier.from_table("low", approx_table, False, power_mw=0.2),
+        Multiplier.from_table("area", approx_table, False, area_um2=100.0),
+    ]))
+    graph = residual_network()
+    counts = count_multiplications(graph)
+    total = sum(counts.values())
+    muls = [lib["low"], lib["area"], lib["exact"]]
+    power = multiplication_power(graph, muls)
+    # "area" has no power: its area ratio 100/400 of the exact power
+    expected = (counts[0] * 0.2 + counts[1] * 0.25 * 0.8 + counts[2] * 0.8
+                + counts[None] * 0.8)
+    assert power["power_mw"] == pytest.approx(expected)
+    assert power["exact_power_mw"] == pytest.approx(total * 0.8)
+    assert power["power_rel"] == pytest.approx(
+        (counts[0] * 0.25 + counts[1] * 0.25 + counts[2] + counts[None]) / total)
+    no_power = load_library(write_library(tmp_path / "bare", "bare", [
+        Multiplier.from_table("exact", exact_table, False)]))
+    with pytest.raises(UserError, match="exact multiplier exact has no power_mw"):
+        multiplication_power(graph, list(no_power) * 3)
+    with pytest.raises(UserError, match="no multiplier for gene 2"):
+        multiplication_power(graph, muls[:2])

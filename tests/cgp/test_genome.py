@@ -149,3 +149,26 @@ def test_choice_overrides_and_function_subsets():
     assert spec.node_functions[0].params[1] == ("filters", (8, 16))
     assert spec.param_levels == 2
     assert spec.node_length == 1 + 2 + 5 + 1
+
+
+def test_validation_agrees_with_the_bounds_of_every_gene():
+    from evoapproxnas.cgp.genome import _gene_bounds
+
+    spec = CGPSpec(rows=3, columns=4, levels_back=2, n_multipliers=3, min_active_nodes=1)
+    rng = np.random.default_rng(0)
+    base = random_genome(spec, rng)
+    outcomes = set()
+    for _ in range(600):
+        index = int(rng.integers(spec.genome_length))
+        low, high = _gene_bounds(spec, index)
+        valid = set(high) if isinstance(high, tuple) else set(range(low, high))
+        value = int(rng.integers(-2, max(valid) + 3))
+        dna = base.copy()
+        dna[index] = value
+        if value in valid:
+            np.testing.assert_array_equal(validate_genome(dna, spec), dna)
+        else:
+            with pytest.raises(ValueError, match=f"gene {index} "):
+                validate_genome(dna, spec)
+        outcomes.add(value in valid)
+    assert outcomes == {True, False}

@@ -105,3 +105,40 @@ def test_layers_from_real_decoded_genome():
         assert layer.macs == rec["multiplications"]
         want = lib.exact if rec["multiplier"] is None else allowed[rec["multiplier"]]
         assert layer.multiplier is want
+
+
+def test_figures_are_relative_to_the_exact_multiplier_of_the_own_library():
+    from evoapproxnas.multipliers import Multiplier, load_library
+
+    arith = load_library("arithsgen8u")
+    exact = arith.exact  # u_arrmul: 0.391 mW, 358.55 um2 (EvoApproxLib's: 709.6), 124 LUTs
+    assert exact.name == "u_arrmul" and exact.area_um2 != 709.6
+    tm = arith["u_tm_c3"]
+    assert L.power_ratio(tm) == pytest.approx(tm.power_mw / exact.power_mw)
+    assert L.luts(tm) == tm.luts and L.area_um2(tm) == tm.area_um2
+    bare = Multiplier.from_table("bare", tm.lut, False, power_mw=0.136, library="arithsgen8u")
+    assert L.area_um2(bare) == pytest.approx(358.55 * 0.136 / 0.391)
+    assert L.luts(bare) == pytest.approx(124 * 0.136 / 0.391)
+    area_only = Multiplier.from_table("a", tm.lut, False, area_um2=358.55 / 2,
+                                      library="arithsgen8u")
+    assert L.power_ratio(area_only) == pytest.approx(0.5)
+    assert L.luts(area_only) == pytest.approx(62.0)
+    # the same figures without a library: EvoApproxLib's exact multiplier and 80 LUTs
+    loose = Multiplier.from_table("a", tm.lut, False, area_um2=358.55 / 2)
+    assert L.power_ratio(loose) == pytest.approx(358.55 / 2 / 709.6)
+    assert L.luts(loose) == pytest.approx(80 * 358.55 / 2 / 709.6)
+
+
+def test_gene_none_is_the_exact_multiplier_of_the_multipliers_library():
+    from evoapproxnas.multipliers import MultiplierChoice, load_library
+
+    arith = load_library("arithsgen8u")
+    recs = [{"kind": "dense", "input_shape": (1, 1, 8), "filters": 4, "multiplier": None},
+            {"kind": "dense", "input_shape": (1, 1, 8), "filters": 4, "multiplier": 1}]
+    layers = layers_from_records(recs, [arith["u_tm_c3"], arith["u_tm_c1"]])
+    assert [x.multiplier for x in layers] == [arith.exact, arith["u_tm_c1"]]
+    whole = layers_from_records(recs, arith)
+    assert whole[1].multiplier is list(arith)[1] and whole[0].multiplier is arith.exact
+    choice = MultiplierChoice.from_library(arith, ["u_tm_c5", "u_tm_c4"])
+    assert layers_from_records(recs, choice)[1].multiplier is arith["u_tm_c4"]
+    assert layers_from_records(recs[:1])[0].multiplier.name == "mul8u_1JFF"

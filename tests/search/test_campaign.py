@@ -17,6 +17,8 @@ from evoapproxnas.search.archive import read_records
 from evoapproxnas.search.checkpoint import load_checkpoint
 from evoapproxnas.search.rundir import RunDir
 
+pytestmark = [pytest.mark.slow, pytest.mark.tf]
+
 TINY = Path(__file__).parent / "tiny.toml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
