@@ -4,7 +4,8 @@ For every conv layer shape of a CIFAR-style ResNet-8 at batch 256 and for the wh
 prints time(ApproxConv2D, exact table) / time(keras Conv2D float32) and the same with the dense
 approximate table mul8u_L40, all measured in this run; then images per second of the
 approximate ResNet-8 and its peak memory against the float32 model's (each measured in a
-fresh subprocess as the growth of peak RSS during inference).
+fresh subprocess as the growth of peak RSS during inference). The header names the SIMD build of
+the op's hot loop that ran (``$EVOAPPROXNAS_OP_SIMD`` = avx512 | avx2 | generic picks one).
 
     python benchmarks/approx_conv.py [--batch 256] [--repeats 10] [--skip-layers]
 """
@@ -197,8 +198,14 @@ def main() -> None:
     from evoapproxnas.approx import build
 
     build.load()
+    simd = build.simd_info()
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, batch {args.batch}; ratios are "
-          "time / time of the float32 Keras layer, best of interleaved runs in this run\n")
+          "time / time of the float32 Keras layer, best of interleaved runs in this run")
+    print(f"op kernel: {simd.kernel} (CPU supports {', '.join(simd.supported)}; "
+          f"${build.ENV_SIMD} {simd.requested or 'unset'})")
+    if simd.fallback:
+        print(f"warning: {simd.fallback_message()}")
+    print()
     if not args.skip_layers:
         layer_rows(args.batch, args.repeats)
     network_rows(args.batch, args.repeats)

@@ -1,13 +1,16 @@
-"""Speed of the hardware cost models: partition DP vs brute force, hardware search per candidate.
+"""Speed of the hardware cost models: partition DP vs brute force, hardware search per candidate;
+and what cheaper multipliers buy in the two shipped hardware experiments.
 
-Run: python benchmarks/hardware_search.py [--seed 0]
+Run: python benchmarks/hardware_search.py [--seed 0] [--leverage-only]
 Prints ratios and times measured in this run (nothing is hard-coded).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +20,7 @@ from evoapproxnas.hardware import (
     conv_layer,
     dense_layer,
     estimate_network,
+    get_cost_model,
     layers_from_graph,
     pareto_designs,
 )
@@ -82,14 +86,95 @@ def bench_search(rng: np.random.Generator, candidates: int) -> None:
               f"{warm * 1e3:7.1f} ms warm cache; single estimate {plain * 1e3:6.2f} ms")
 
 
+def _geomean(values) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def _experiment_networks(toml: str, n: int, rng: np.random.Generator):
+    """``n`` random networks of a shipped experiment's search space (28x28x1, 10 classes),
+    their layers with the campaign's genes, and the campaign's allowed multipliers."""
+    from evoapproxnas.config import load_config
+    from evoapproxnas.search.problem import CampaignProblem
+
+    cfg = load_config(Path(__file__).parents[1] / "experiments" / toml)
+    problem = CampaignProblem.build(cfg, (28, 28, 1), 10)
+    nets = [layers_from_graph(problem.decode(problem.space.sample(rng)), problem.choice)
+            for _ in range(n)]
+    return cfg, problem, nets
+
+
+def _with(layers, mults):
+    """The layers with multipliers ``mults`` (one per layer; the head is the last layer)."""
+    return [dataclasses.replace(x, multiplier=m) for x, m in zip(layers, mults)]
+
+
+def _price(layers, cfg, fixed) -> dict:
+    """The campaign's hardware metrics of ``layers``; for an FPGA campaign also the LUTs of
+    its preset's fixed engine (``luts@8x8``: the same design, only the multipliers differ)."""
+    got = cfg.hardware.estimate(layers, cfg.parsed_constraints)
+    if cfg.hardware.model == "fpga":
+        got = dict(got, **{"luts@8x8": fixed.estimate(layers)["luts"]})
+    return got
+
+
+def bench_leverage(rng: np.random.Generator, n: int) -> None:
+    """What cheaper multipliers buy in the two shipped hardware experiments: per allowed
+    multiplier, the geometric mean over ``n`` random networks of the searched design's metrics
+    relative to the all-exact network (head exact, as in the campaigns), and random mixes."""
+    for toml, metrics in (("fmnist_asic_edap.toml", ("energy_pj", "area_um2", "edap")),
+                          ("fmnist_fpga_fps.toml", ("luts@8x8", "fps", "luts"))):
+        cfg, problem, nets = _experiment_networks(toml, n, rng)
+        hw, exact = cfg.hardware, problem.choice.exact
+        fixed = get_cost_model(hw.model, hw.preset or None, **dict(hw.overrides))
+
+        def price(layers, cfg=cfg, fixed=fixed):
+            return _price(layers, cfg, fixed)
+
+        base = [price(_with(x, [exact] * len(x))) for x in nets]
+        print(f"{toml} ({hw.model} {hw.preset}, searched for {hw.search_metric} within "
+              f"{', '.join(cfg.search.constraints) or 'no constraint'}; {n} random networks, "
+              f"{np.mean([len(x) for x in nets]):.1f} multiplying layers on average): "
+              "geometric mean relative to all-exact")
+        print(f"  {'multipliers':24s} {'power':>6s} " + " ".join(f"{m:>9s}" for m in metrics)
+              + "   (head exact)")
+        for m in problem.multipliers:
+            name = m.name
+            ratios = [[price(_with(x, [m] * (len(x) - 1) + [exact]))[k] / b[k] for k in metrics]
+                      for x, b in zip(nets, base)]
+            power = m.power_mw / exact.power_mw
+            print(f"  {name:24s} {power:6.3f} " + " ".join(
+                f"{_geomean(col):9.3f}" for col in zip(*ratios)))
+        allowed = problem.multipliers
+        for a, b in ((0, 1), (1, 3), (2, 6), (0, 5)):  # pairs of allowed multipliers
+            a, b = min(a, len(allowed) - 1), min(b, len(allowed) - 1)
+            ratios, between = [], True
+            for x, ref in zip(nets, base):
+                pick = [allowed[a] if rng.random() < 0.5 else allowed[b] for _ in x[:-1]]
+                mix = price(_with(x, pick + [exact]))
+                ends = [price(_with(x, [allowed[k]] * (len(x) - 1) + [exact])) for k in (a, b)]
+                for k in ("energy_pj", "area_um2", "luts@8x8"):
+                    if k in mix:
+                        lo, hi = sorted(e[k] for e in ends)
+                        between &= lo * (1 - 1e-9) <= mix[k] <= hi * (1 + 1e-9)
+                ratios.append([mix[k] / ref[k] for k in metrics])
+            label = f"mix {allowed[a].name[6:]}+{allowed[b].name[6:]}"
+            print(f"  {label:24s} {'':6s} " + " ".join(
+                f"{_geomean(col):9.3f}" for col in zip(*ratios))
+                + f"   between the uniform ones: {between}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--candidates", type=int, default=20)
+    parser.add_argument("--leverage-only", action="store_true",
+                        help="only the multiplier-leverage tables of the shipped experiments")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    bench_partition(rng)
-    bench_search(rng, args.candidates)
+    if not args.leverage_only:
+        bench_partition(rng)
+        bench_search(rng, args.candidates)
+    bench_leverage(rng, min(args.candidates, 12))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ENGINES = ("pymoo", "deap", "random")
+EXECUTORS = ("process", "dask")
+MODES = ("generational", "asynchronous")
 CHEAP_METRICS = ("params", "power_mw", "power_rel", "multiplications")
 """Metrics computed before training (all minimized); hardware metrics add to them."""
 BUILTIN_METRICS = ("error",) + CHEAP_METRICS
@@ -92,6 +94,18 @@ class SearchConfig:
     constraints: tuple = ()
     hv_reference: dict = field(default_factory=dict)
     """Reference point per objective for the hypervolume (defaults: DEFAULT_HV_REFERENCE)."""
+    executor: str = "process"
+    """Where candidates train: "process" (local worker processes) or "dask" (a cluster)."""
+    scheduler: str = "local"
+    """With executor "dask": "tcp://HOST:8786" (a running scheduler) or "local" (a
+    LocalCluster of ``workers`` processes on this machine)."""
+    retries: int = 2
+    """Dask: how many worker deaths one candidate may cause before it is recorded failed."""
+    resources: dict = field(default_factory=dict)
+    """Dask: resources each candidate needs on its worker, e.g. { GPU = 1 }."""
+    mode: str = "generational"
+    """"generational" (NSGA-II generation by generation) or "asynchronous" (steady state: a
+    new candidate whenever a worker frees up; needs executor "dask")."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,8 @@ class DebugConfig:
     fail_fraction: float = 0.0
     """Candidates whose hash falls in this fraction make their worker process crash (tests)."""
     fail_hashes: tuple = ()
+    die_once_fraction: float = 0.0
+    """Candidates in this fraction kill their worker the first time they run (tests retries)."""
 
 
 SECTIONS = {
@@ -110,7 +126,7 @@ SECTIONS = {
 }
 
 
-HIDDEN_KEYS = {"cgp": ("n_multipliers", "head_multiplier")}
+HIDDEN_KEYS = {"cgp": ("n_multipliers",)}
 """Fields a campaign derives instead of reading (the multiplier count from the allowed set)."""
 
 
@@ -279,11 +295,26 @@ def _validate(c: CampaignConfig) -> None:
     _check(s.population >= 2, c, "search.population", "use an integer >= 2", s.population)
     _check(s.generations >= 1, c, "search.generations", "use an integer >= 1", s.generations)
     _check(s.workers >= 1, c, "search.workers", "use an integer >= 1", s.workers)
+    _check(s.executor in EXECUTORS, c, "search.executor", f"use one of {', '.join(EXECUTORS)}"
+           f"{closest_names(s.executor, EXECUTORS)}", s.executor)
+    _check(s.mode in MODES, c, "search.mode", f"use one of {', '.join(MODES)}"
+           f"{closest_names(s.mode, MODES)}", s.mode)
+    _check(s.mode == "generational" or s.executor == "dask", c, "search.mode",
+           "the asynchronous mode needs search.executor = 'dask'", s.mode)
+    _check(s.scheduler == "local" or re.match(r"^(tcp|tls|inproc|ucx)://\S+$", s.scheduler)
+           is not None, c, "search.scheduler", "use 'local' or an address like "
+           "'tcp://HOST:8786'", s.scheduler)
+    _check(s.retries >= 0, c, "search.retries", "use an integer >= 0", s.retries)
+    _check(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+               for v in s.resources.values()), c, "search.resources",
+           "give positive numbers, e.g. { GPU = 1 }", s.resources)
     _check(s.seed >= 0, c, "search.seed", "use an integer >= 0", s.seed)
     _check(s.time_limit_s > 0, c, "search.time_limit_s", "use a positive number of seconds",
            s.time_limit_s)
     _check(0 <= c.debug.fail_fraction <= 1, c, "debug.fail_fraction", "use a number in [0, 1]",
            c.debug.fail_fraction)
+    _check(0 <= c.debug.die_once_fraction <= 1, c, "debug.die_once_fraction",
+           "use a number in [0, 1]", c.debug.die_once_fraction)
     known = metric_names()
     _check(len(s.objectives) >= 2, c, "search.objectives", "give at least two objectives",
            list(s.objectives))

@@ -1,15 +1,26 @@
 #!/usr/bin/env python3
 """(Re)build the bundled EvoApproxLib libraries ``multipliers/evoapproxlib8u`` (unsigned) and
 ``multipliers/evoapproxlib8s`` (signed) from a source folder holding ``lut_unsigned.npz``,
-``lut_signed.npz`` and ``metrics.csv`` (default: ../shared/evoapproxlib beside the repository).
+``lut_signed.npz`` and ``metrics.csv`` (default: ../shared/evoapproxlib beside the repository),
+with the circuits' LUT counts from ``scripts/evoapproxlib_luts.csv`` (written by
+``scripts/synth_evoapproxlib_luts.py``, yosys ``synth_xilinx`` of the circuits' Verilog).
 
-Usage: python scripts/build_evoapproxlib.py [--source DIR] [--dest DIR] [--force]
+With ``--test-data DIR`` it writes instead the small reference data the tests check the bundled
+libraries against, so that they run without the source folder (``tests/data/evoapproxlib``):
+a copy of ``metrics.csv`` (the published figures) and of the library's ``LICENSE.md``,
+``tables_sha256.csv`` (the sha256 of every source table) and a few of the circuits' gate-level
+Verilog files from ``verilog8x8/``.
+
+Usage: python scripts/build_evoapproxlib.py [--source DIR] [--dest DIR] [--luts CSV] [--force]
+       python scripts/build_evoapproxlib.py --test-data tests/data/evoapproxlib [--force]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import io
 import shutil
 import sys
 import tempfile
@@ -20,9 +31,18 @@ import numpy as np
 
 from evoapproxnas.errors import UserError
 from evoapproxnas.multipliers import Multiplier, write_library
+from evoapproxnas.multipliers.importers.verilog import LUTS_SOURCE
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "evoapproxlib"
+DEFAULT_TEST_DATA = REPO / "tests" / "data" / "evoapproxlib"
+# LUT counts of the circuits, from scripts/synth_evoapproxlib_luts.py (yosys synth_xilinx)
+DEFAULT_LUTS = REPO / "scripts" / "evoapproxlib_luts.csv"
+# Verilog copied into the test data: exact, zero and dense/low-rank approximate circuits, both
+# signednesses, asymmetric ones (operand order shows) and each netlist style the library uses.
+VERILOG_SAMPLES = ("mul8u_1JFF", "mul8u_2AC", "mul8u_E9R", "mul8u_FTA", "mul8u_L40",
+                   "mul8s_1KR3", "mul8s_1KR6", "mul8s_1KV8")
+MANIFEST = "tables_sha256.csv"
 PUBLISHED = "published: EvoApproxLib (8-bit, 45 nm PDK)"
 PUBLISHED_METRICS = ("mae_pct", "mae", "wce_pct", "wce", "wcre_pct", "ep_pct", "mre_pct", "mse")
 LIBRARIES = {
@@ -79,8 +99,10 @@ names (the ones TFApprox uses). Built by `scripts/build_evoapproxlib.py`; do not
   code and `b` the weight code (two's-complement bytes for signed circuits).
 - `LICENSE`: EvoApproxLib's MIT license, copyright holder and the citation to use.
 
-The exact multiplier is `{exact}`. Hardware figures are the library's published ones
-(45 nm PDK); error metrics are recomputed from the tables by `evoapproxnas.multipliers`.
+The exact multiplier is `{exact}`. Power, area and delay are the library's published figures
+(45 nm PDK); `luts` counts LUT1-6 cells of yosys `synth_xilinx` on the circuit's Verilog
+(`scripts/synth_evoapproxlib_luts.py`); error metrics are recomputed from the tables by
+`evoapproxnas.multipliers`.
 
 Cite: {CITATION}
 """
@@ -93,8 +115,19 @@ def _number(row: dict[str, str], key: str, where: str) -> float:
         raise UserError(f"{where}: column {key!r} missing or not a number") from None
 
 
-def read_source(source: Path) -> dict[str, list[Multiplier]]:
-    """Multipliers of each library built from the source folder."""
+def read_luts(path: Path) -> dict[tuple[str, bool], int]:
+    """LUT counts by (name, signed) from the CSV of ``scripts/synth_evoapproxlib_luts.py``."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return {(r["name"], r["signed"] == "1"): int(r["luts"]) for r in csv.DictReader(fh)}
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"cannot read the LUT counts {path} ({exc}); run "
+                        "scripts/synth_evoapproxlib_luts.py or pass --luts FILE") from None
+
+
+def read_source(source: Path, luts_path: Path = DEFAULT_LUTS) -> dict[str, list[Multiplier]]:
+    """Multipliers of each library built from the source folder and the LUT counts."""
+    luts = read_luts(luts_path)
     csv_path = source / "metrics.csv"
     try:
         with open(csv_path, newline="", encoding="utf-8") as fh:
@@ -128,7 +161,9 @@ def read_source(source: Path) -> dict[str, list[Multiplier]]:
                     tables[row["name"]],
                     signed,
                     **figures,
-                    sources={k: PUBLISHED for k in figures},
+                    luts=luts.get((row["name"], signed)),
+                    sources={**{k: PUBLISHED for k in figures}, "luts": LUTS_SOURCE}
+                    if (row["name"], signed) in luts else {k: PUBLISHED for k in figures},
                     library=lib_name,
                     info=info,
                     where=str(npz_path),
@@ -138,9 +173,68 @@ def read_source(source: Path) -> dict[str, list[Multiplier]]:
     return out
 
 
-def build(source: Path, dest: Path, force: bool) -> list[Path]:
+def table_sha256(table: np.ndarray) -> str:
+    """sha256 of a table's bytes: C order, little-endian 16-bit words."""
+    data = np.ascontiguousarray(table, dtype=table.dtype.newbyteorder("<")).tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_data_readme() -> str:
+    """The README of the tests' reference data folder."""
+    return f"""# EvoApproxLib reference data for the tests
+
+Small data from EvoApproxLib (https://ehw.fit.vutbr.cz/approxlib, MIT License, (c) EHW group,
+Faculty of Information Technology, Brno University of Technology; license text in `LICENSE.md`)
+that the tests check the bundled libraries `multipliers/evoapproxlib8u` and `evoapproxlib8s`
+against, so that they need nothing outside the repository. Written by
+`scripts/build_evoapproxlib.py --test-data` from the library's files (`metrics.csv`,
+`LICENSE.md`, `lut_unsigned.npz`, `lut_signed.npz`, `verilog8x8/`); do not edit by hand.
+
+- `metrics.csv`: one row per circuit, the published figures of the circuits' headers
+  (`power_mw`, `area_um2`, `delay_ns` for the 45 nm PDK, `mae`, `wce`, `mre_pct`, ...;
+  percentages relative to 2^16), `mae_check` / `wce_check` recomputed from the tables, and the
+  C signature.
+- `{MANIFEST}`: name, signedness, dtype and sha256 of every source table (`uint16` / `int16`
+  [256, 256], C order, little-endian bytes), the tables the bundled `tables.npz` must equal.
+- `verilog/`: the gate-level Verilog of {len(VERILOG_SAMPLES)} of the circuits, unchanged (each file
+  keeps its own header: license, the article to cite, published figures).
+
+If you use these circuits in published work, cite:
+
+{CITATION}
+"""
+
+
+def write_test_data(source: Path, dest: Path, force: bool) -> Path:
+    """Write the tests' reference data folder ``dest`` from the source folder."""
+    files = {"metrics.csv": source / "metrics.csv", "LICENSE.md": source / "LICENSE.md"}
+    files |= {f"verilog/{n}.v": source / "verilog8x8" / f"{n}.v" for n in VERILOG_SAMPLES}
+    for path in files.values():
+        if not path.is_file():
+            raise UserError(f"{path} missing; pass --source DIR")
+    rows = []
+    for signed, npz_name, _ in LIBRARIES.values():
+        with np.load(source / npz_name, allow_pickle=False) as npz:
+            rows += [(name, int(signed), npz[name].dtype.name, table_sha256(npz[name]))
+                     for name in sorted(npz.files)]
+    manifest = io.StringIO()
+    writer = csv.writer(manifest, lineterminator="\n")
+    writer.writerow(["name", "signed", "dtype", "sha256"])
+    writer.writerows(rows)
+    if dest.exists() and not force:
+        raise UserError(f"{dest} exists; pass --force to rewrite it")
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "verilog").mkdir(parents=True)
+    for rel, path in files.items():
+        shutil.copyfile(path, dest / rel)
+    (dest / MANIFEST).write_text(manifest.getvalue(), encoding="utf-8")
+    (dest / "README.md").write_text(test_data_readme(), encoding="utf-8")
+    return dest
+
+
+def build(source: Path, dest: Path, force: bool, luts: Path = DEFAULT_LUTS) -> list[Path]:
     """Write both library folders under ``dest``; ``force`` replaces existing ones."""
-    libs = read_source(source)
+    libs = read_source(source, luts)
     written = []
     for lib_name, muls in libs.items():
         description = LIBRARIES[lib_name][2]
@@ -174,10 +268,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dest", type=Path, default=REPO / "multipliers", help="folder of the libraries"
     )
-    parser.add_argument("--force", action="store_true", help="replace existing libraries")
+    parser.add_argument("--force", action="store_true", help="replace existing output")
+    parser.add_argument(
+        "--luts", type=Path, default=DEFAULT_LUTS,
+        help="LUT counts CSV (default: the repository's, from synth_evoapproxlib_luts.py)",
+    )
+    parser.add_argument(
+        "--test-data", type=Path, metavar="DIR", default=None,
+        help="write the tests' reference data to DIR instead of building the libraries "
+        f"(the repository's copy: {DEFAULT_TEST_DATA.relative_to(REPO)})",
+    )
     args = parser.parse_args(argv)
     try:
-        for path in build(args.source, args.dest, args.force):
+        if args.test_data is not None:
+            print(f"wrote {write_test_data(args.source, args.test_data, args.force)}")
+            return 0
+        for path in build(args.source, args.dest, args.force, args.luts):
             print(f"wrote {path}")
     except UserError as exc:
         print(f"build_evoapproxlib: error: {exc}", file=sys.stderr)

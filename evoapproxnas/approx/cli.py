@@ -14,6 +14,10 @@ def register(subparsers) -> None:
         "($EVOAPPROXNAS_OP_DIR overrides the folder) and check that it loads.",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if a cached copy exists")
+    p.add_argument(
+        "--info", action="store_true",
+        help="also print the SIMD kernel the op uses on this CPU and the ones the CPU supports",
+    )
     p.set_defaults(func=_run)
 
 
@@ -23,4 +27,6 @@ def _run(args: argparse.Namespace) -> int:
     path = build.build(force=args.force)
     build.load()
     print(f"approximate-multiplication op ready: {path}")
+    if args.info:
+        print(build.simd_info().describe())
     return 0

@@ -17,6 +17,11 @@ Backends: ``"op"`` (the C++ custom op, built on first use, see ``build``), ``"tf
 TensorFlow gathers, same results, much slower) and ``"auto"`` (the op, or the fallback with
 one warning when it cannot be built). The default comes from ``$EVOAPPROXNAS_APPROX_BACKEND``
 (``auto`` if unset).
+
+The op runs the AVX-512, AVX2 or generic build of its hot loop, the best the CPU supports, or
+the one ``$EVOAPPROXNAS_OP_SIMD`` asks for; ``simd_info()`` says which. Asking for a build the
+CPU lacks runs the best one it has, with one ``RuntimeWarning`` saying so; an unknown name is a
+``UserError``.
 """
 
 from __future__ import annotations
@@ -120,7 +125,28 @@ def _resolve_backend(backend: str | None) -> str:
     if choice == "tf":
         return "tf"
     module = _op_module(required=choice == "op")
-    return "op" if module is not None else "tf"
+    if module is None:
+        return "tf"
+    _check_simd_request()
+    return "op"
+
+
+def _check_simd_request() -> None:
+    """Refuse an unknown ``$EVOAPPROXNAS_OP_SIMD``; warn once per value when the CPU lacks the
+    build it asks for (the op then runs the best build the CPU has)."""
+    wanted = os.environ.get(build.ENV_SIMD)
+    if _op_state.get("simd_checked", ()) == (wanted,):
+        return
+    info = build.simd_info()
+    _op_state["simd_checked"] = (wanted,)
+    if info.fallback:
+        warnings.warn(f"evoapproxnas: {info.fallback_message()}", RuntimeWarning, stacklevel=4)
+
+
+def simd_info() -> build.SimdInfo:
+    """Which SIMD build of the hot loop the op runs on this CPU now, and what the CPU supports
+    (see ``build.simd_info``)."""
+    return build.simd_info()
 
 
 def _op_module(required: bool):

@@ -41,7 +41,13 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from evoapproxnas.cgp.genome import NodeGenes, active_nodes, node_genes, validate_genome
+from evoapproxnas.cgp.genome import (
+    NodeGenes,
+    active_nodes,
+    head_multiplier,
+    node_genes,
+    validate_genome,
+)
 from evoapproxnas.cgp.primitives import dropout_rate, expand
 from evoapproxnas.cgp.spec import CGPSpec
 
@@ -195,7 +201,7 @@ def canonical_genome(genome, spec: CGPSpec) -> str:
         nodes[f"node{address - 1}"] = _Node(_gene_label(genes), inputs,
                                             genes.function.name in COMMUTATIVE)
     output = int(genome[-1])
-    nodes["head"] = _Node(_text(["classifier", spec.head_multiplier]),
+    nodes["head"] = _Node(_text(["classifier", head_multiplier(genome, spec)]),
                           (f"node{output - 1}",), False)
     digests: dict[str, str] = {}
     for name, node in nodes.items():  # active nodes ascend, so inputs come first

@@ -19,7 +19,12 @@ import hashlib
 import networkx as nx
 
 from evoapproxnas.cgp.canonical import canonical_genome, network_hash
-from evoapproxnas.cgp.genome import active_nodes, node_genes, validate_genome
+from evoapproxnas.cgp.genome import (
+    active_nodes,
+    head_multiplier,
+    node_genes,
+    validate_genome,
+)
 from evoapproxnas.cgp.primitives import (
     dropout_rate,
     effective_strides,
@@ -58,7 +63,7 @@ def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
         params, repairs = _repair(genes.function.name, dict(genes.params), shapes)
         multiplier = genes.multiplier if genes.function.multiplies else None
         _add(graph, node_name(address), genes.function.name, params, multiplier, inputs, repairs)
-    _add(graph, "head", "classifier", {"units": n_classes}, spec.head_multiplier,
+    _add(graph, "head", "classifier", {"units": n_classes}, head_multiplier(genome, spec),
          [node_name(int(genome[-1]))], [])
     graph.graph["genome_hash"] = network_hash(graph)
     return graph

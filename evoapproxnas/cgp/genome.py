@@ -25,6 +25,8 @@ class NodeGenes:
 def _gene_name(spec: CGPSpec, index: int) -> str:
     if index == spec.genome_length - 1:
         return "output"
+    if index == spec.head_gene_index:
+        return "head multiplier"
     node, offset = divmod(index, spec.node_length)
     if offset == 0:
         part = "function"
@@ -78,6 +80,8 @@ def _gene_bounds(spec: CGPSpec, index: int):
     """``(low, high)`` for ranged genes, ``(None, allowed_addresses)`` for connections."""
     if index == spec.genome_length - 1:
         return 1, spec.n_nodes + 1
+    if index == spec.head_gene_index:
+        return 0, spec.n_multipliers
     node, offset = divmod(index, spec.node_length)
     if offset == 0:
         return 0, len(spec.node_functions)
@@ -144,6 +148,8 @@ def active_gene_indices(genome, spec: CGPSpec) -> list[int]:
     """Indices of the genes that affect the decoded network (the output gene included)."""
     genome = validate_genome(genome, spec)
     indices = [spec.genome_length - 1]
+    if spec.head_gene:
+        indices.append(spec.head_gene_index)
     for address in active_nodes(genome, spec):
         genes = node_genes(genome, spec, address)
         start = (address - 1) * spec.node_length
@@ -153,3 +159,17 @@ def active_gene_indices(genome, spec: CGPSpec) -> list[int]:
         if genes.function.multiplies:
             indices.append(start + spec.node_length - 1)
     return sorted(indices)
+
+
+def head_multiplier(genome: np.ndarray, spec: CGPSpec) -> int | None:
+    """The multiplier gene of the classifier head: its own gene (``head_multiplier =
+    "gene"``), the spec's fixed gene, or ``None`` (exact)."""
+    head = spec.head_multiplier
+    if spec.head_gene:
+        return int(genome[spec.head_gene_index])
+    if isinstance(head, str):
+        raise UserError(
+            f"CGP spec: head_multiplier {head!r} names a multiplier; resolve it to its gene "
+            "first (a campaign does: search.problem.make_spec)"
+        )
+    return head

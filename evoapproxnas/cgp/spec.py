@@ -1,7 +1,8 @@
 """``CGPSpec``: the grid, function set and mutation settings of a CGP-encoded CNN.
 
 Genome layout (flat ints): for each of ``rows * columns`` nodes, column-major,
-``[function, input_0, input_1, param_0 .. param_{P-1}, multiplier]``, then one output gene.
+``[function, input_0, input_1, param_0 .. param_{P-1}, multiplier]``, then, with
+``head_multiplier = "gene"``, the head's multiplier gene, then one output gene.
 Addresses: 0 is the input node, ``1 + k`` is grid node ``k`` (column ``k // rows``).
 A node in column ``c`` may read the input or any node of columns ``c - levels_back .. c - 1``.
 The output gene addresses any grid node. ``P`` is the largest parameter count of the
@@ -32,6 +33,8 @@ from evoapproxnas.cgp.functions import (
 from evoapproxnas.errors import UserError, closest_names
 
 MAX_ARITY = 2
+HEAD_MODES = ("exact", "gene")
+"""Words ``head_multiplier`` takes besides a gene or a multiplier name."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,11 @@ class CGPSpec:
     """Overrides ``{function: {parameter: [choices...]}}`` of the registered choices."""
     n_multipliers: int = 1
     """Size of the campaign's allowed multiplier set; multiplier genes index it."""
-    head_multiplier: int | None = None
-    """Multiplier gene of the classifier's dense layer (None = the library's exact one)."""
+    head_multiplier: int | str | None = None
+    """Multiplier of the classifier's dense layer: ``None`` or ``"exact"`` (the library's
+    exact one; stored as ``None``), ``"gene"`` (a multiplier gene of its own, just before the
+    output gene, evolved like any layer's), a fixed gene ``0..n_multipliers-1``, or the name of
+    a multiplier, which a campaign resolves to its gene (``search.problem.make_spec``)."""
     mutation_rate: float = 0.1
     mutate_until_active: bool = True
     min_active_nodes: int = 3
@@ -92,10 +98,14 @@ class CGPSpec:
                 f"CGP spec: mutation_rate must be in (0, 1], got {self.mutation_rate!r}"
             )
         head = self.head_multiplier
-        if head is not None and not (isinstance(head, int) and 0 <= head < self.n_multipliers):
+        if head == "exact":
+            object.__setattr__(self, "head_multiplier", None)
+        elif not (head is None or (isinstance(head, str) and head.strip()) or (
+                isinstance(head, int) and not isinstance(head, bool)
+                and 0 <= head < self.n_multipliers)):
             raise UserError(
-                f"CGP spec: head_multiplier must be None or 0..{self.n_multipliers - 1}, "
-                f"got {head!r}"
+                "CGP spec: head_multiplier must be 'exact', 'gene' or a multiplier name (in "
+                f"code also a gene 0..{self.n_multipliers - 1}), got {head!r}"
             )
 
     @cached_property
@@ -132,8 +142,18 @@ class CGPSpec:
         return 1 + MAX_ARITY + self.n_params + 1
 
     @property
+    def head_gene(self) -> bool:
+        """True when the classifier head has a multiplier gene of its own (``"gene"``)."""
+        return self.head_multiplier == "gene"
+
+    @property
+    def head_gene_index(self) -> int | None:
+        """Index of the head's multiplier gene (just before the output gene), or None."""
+        return self.n_nodes * self.node_length if self.head_gene else None
+
+    @property
     def genome_length(self) -> int:
-        return self.n_nodes * self.node_length + 1
+        return self.n_nodes * self.node_length + int(self.head_gene) + 1
 
     @cached_property
     def gene_ranges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,6 +172,8 @@ class CGPSpec:
                 connection[start + 1 + port] = True
             count[start + 1 + MAX_ARITY : start + self.node_length - 1] = self.param_levels
             count[start + self.node_length - 1] = self.n_multipliers
+        if self.head_gene:
+            count[self.head_gene_index] = self.n_multipliers
         count[-1], offset[-1] = self.n_nodes, 1
         return count, offset, connection
 

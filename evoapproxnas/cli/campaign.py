@@ -46,7 +46,8 @@ def register(subparsers) -> None:
 
 
 def _finish(run_dir: Path, args) -> int:
-    from evoapproxnas.search.campaign import log, run_campaign
+    from evoapproxnas.search.campaign import run_campaign
+    from evoapproxnas.search.console import log
     from evoapproxnas.search.rundir import RunDir
 
     front = run_campaign(run_dir, quiet=args.quiet)
@@ -61,7 +62,8 @@ def _finish(run_dir: Path, args) -> int:
 
 
 def _run(args) -> int:
-    from evoapproxnas.search.campaign import create_run, log
+    from evoapproxnas.search.campaign import create_run
+    from evoapproxnas.search.console import log
 
     run = create_run(args.config, args.out, args.overrides, args.overwrite)
     if not args.quiet:

@@ -1,4 +1,5 @@
-"""``evoapproxnas hw``: hardware metrics of networks (``estimate``) and the presets (``presets``)."""
+"""``evoapproxnas hw``: hardware metrics of networks (``estimate``), a front member on a chain
+of FPGAs (``pipeline``) and the presets (``presets``)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,27 @@ def register(subparsers) -> None:
                      help="cost model (default: the run's, else asic)")
     est.add_argument("--preset", help="preset name or .toml file (default: the model's)")
     est.add_argument("--search", metavar="METRIC",
-                     help="search the hardware config that optimizes METRIC (e.g. edap, fps)")
+                     help="search the hardware config that optimizes METRIC (e.g. edap, fps); "
+                          "with --run: the run's search within its constraints by default")
     est.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key (dotted for nested, e.g. tech.dram_pj=512)")
     est.add_argument("--library", help="multiplier library for names in --layers/--keras")
     est.add_argument("--json", action="store_true", help="print JSON")
     est.set_defaults(func=cmd_estimate)
+    pipe = sub.add_parser("pipeline", help="a front member on a chain of FPGAs (one layer "
+                          "group per device): stages, fps and pipeline efficiency")
+    pipe.add_argument("--run", metavar="DIR", required=True, help="a campaign run directory")
+    pipe.add_argument("--member", metavar="K", type=int, required=True,
+                      help="front member K, numbered as in 'evoapproxnas report'")
+    pipe.add_argument("--fpgas", metavar="LIST", required=True,
+                      help="comma-separated chain of FPGA presets or devices, in pipeline "
+                           "order, e.g. zynq7020,zynq7020 or xc7z020,zcu102")
+    pipe.add_argument("--preset", help="FPGA preset for the device names in --fpgas (default: "
+                                       "the run's FPGA preset, else zynq7020)")
+    pipe.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override an FPGA config key (e.g. clock_mhz=150)")
+    pipe.add_argument("--json", action="store_true", help="print JSON")
+    pipe.set_defaults(func=cmd_pipeline)
     pre = sub.add_parser("presets", help="list the presets of the cost models")
     pre.add_argument("--model", choices=("asic", "fpga"), help="only this model")
     pre.add_argument("--json", action="store_true", help="print JSON")
@@ -71,8 +87,8 @@ def networks_from_run(run_dir: str) -> tuple[dict[str, list], object]:
     from evoapproxnas.search.rundir import RunDir
 
     run = RunDir(run_dir)
-    multipliers = run.problem.multipliers
-    return ({m.record.hash: layers_from_graph(run.network(m), multipliers)
+    choice = run.problem.choice
+    return ({m.record.hash: layers_from_graph(run.network(m), choice)
              for m in run.front().members}, run.config)
 
 
@@ -116,13 +132,15 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from evoapproxnas.hardware.campaign import estimate_network
 
     overrides = _overrides(args.set)
-    model, preset = args.model, args.preset
+    model, preset, search, constraints = args.model, args.preset, args.search, ()
     if args.run:
         networks, cfg = networks_from_run(args.run)
         hw = cfg.hardware
-        if model is None and hw.model:
+        if model is None and hw.model:  # as the campaign priced its candidates
             model, preset = hw.model, preset or hw.preset or None
             overrides = {**dict(hw.overrides), **overrides}
+            search = search or (hw.search_metric if hw.search else None)
+            constraints = cfg.parsed_constraints
     elif args.keras:
         networks = networks_from_keras(args.keras, args.library)
     else:
@@ -132,9 +150,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     for key, layers in networks.items():
         if not layers:
             raise UserError(f"network {key} has no multiplying layers")
-        results[key] = estimate_network(layers, model, preset, search=bool(args.search),
-                                        search_metric=args.search or "edap",
-                                        overrides=overrides)
+        results[key] = estimate_network(layers, model, preset, search=bool(search),
+                                        search_metric=search or "edap",
+                                        overrides=overrides, constraints=constraints)
     if args.json:
         print(json.dumps({"model": model, "preset": preset, "networks": results}, indent=2))
         return 0
@@ -143,6 +161,45 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         for name, value in metrics.items():
             text = f"{value:.6g}" if isinstance(value, float) else str(value)
             print(f"  {name:16s} {text}")
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    """Print the best multi-FPGA pipeline of one front member of a run."""
+    from evoapproxnas.hardware.layers import layers_from_graph
+    from evoapproxnas.hardware.pipeline import search_pipeline
+    from evoapproxnas.search.rundir import RunDir
+
+    fpgas = [name.strip() for name in args.fpgas.split(",")]
+    if not all(fpgas):
+        raise UserError(f"--fpgas {args.fpgas!r}: give comma-separated FPGA presets or devices, "
+                        "e.g. zynq7020,zynq7020")
+    run = RunDir(args.run)
+    member = run.front().member(args.member)
+    layers = layers_from_graph(run.network(member), run.problem.choice)
+    hw = run.config.hardware
+    preset, overrides = args.preset, _overrides(args.set)
+    if hw.model == "fpga":
+        preset = preset or hw.preset or None
+        overrides = {**dict(hw.overrides), **overrides}
+    pipe = search_pipeline(layers, fpgas, preset, **overrides)
+    stages = [{"device": device, "layers": [x.name for x in layers[a:b]], "first": a, "end": b,
+               "cycles": cycles, "fps": pipe.clock_mhz * 1e6 / cycles, "design": design}
+              for device, (a, b), cycles, design in zip(pipe.devices, pipe.stages,
+                                                        pipe.stage_cycles, pipe.stage_designs)]
+    if args.json:
+        print(json.dumps({"member": args.member, "hash": member.record.hash, "stages": stages,
+                          "clock_mhz": pipe.clock_mhz, "fps": pipe.fps,
+                          "efficiency": pipe.efficiency}, indent=2))
+        return 0
+    print(f"member {args.member} ({member.record.hash}): {len(layers)} multiplying layers on "
+          f"{' -> '.join(fpgas)}")
+    for k, st in enumerate(stages):
+        names = ", ".join(st["layers"])
+        print(f"  stage {k}: {st['device']:10s} layers {st['first']}..{st['end'] - 1} "
+              f"({names}): {st['cycles']:,.0f} cycles, {st['fps']:,.1f} fps; {st['design']}")
+    print(f"  pipeline: {pipe.fps:,.1f} fps (slowest stage {pipe.slowest_cycles:,.0f} cycles "
+          f"at {pipe.clock_mhz:g} MHz), efficiency {100 * pipe.efficiency:.1f} %")
     return 0
 
 

@@ -16,7 +16,8 @@ from typing import ClassVar
 
 from evoapproxnas.errors import UserError
 from evoapproxnas.hardware import layers as L
-from evoapproxnas.hardware.asic_mapping import DATAFLOWS, TYPES, map_layer
+from evoapproxnas.hardware.asic_mapping import DATAFLOWS, TYPES, map_layer, template_hierarchy
+from evoapproxnas.hardware.asic_nest import Mapping, analyze, check_hierarchy
 from evoapproxnas.hardware.config import (
     CostModel,
     check_choice,
@@ -62,15 +63,19 @@ _BASE = {
     "rf_ifmap_words": 12, "rf_weights_words": 224, "rf_psum_words": 24,
     "input_bits": 8, "weight_bits": 8, "psum_bits": 16, "output_bits": 8,
     "perfect_factorization": False,
+    "mapper_objective": "energy",  # or "edp": what the mapper minimises per layer
     "dram_bits_per_cycle": 64, "glb_bits_per_cycle": 256,
     "tech": TECH_45NM,
+    # storage levels for ``estimate_mapping`` (outer -> inner, then the MACs); empty = the
+    # Eyeriss-like template built from the keys above (``asic_mapping.template_hierarchy``)
+    "hierarchy": [],
 }
 
 PRESETS = {
     "eyeriss-45nm": dict(_BASE),
-    "timeloop-eyeriss-like": dict(
-        _BASE, glb_kib=128.0, rf_weights_words=192, rf_psum_words=16,
-        perfect_factorization=True, tech=TECH_TIMELOOP_32NM,
+    "timeloop-eyeriss-like": dict(  # spads of 12 / 192 / 16 16-bit entries = 24 / 384 / 16 words
+        _BASE, glb_kib=128.0, rf_ifmap_words=24, rf_weights_words=384, rf_psum_words=16,
+        perfect_factorization=True, mapper_objective="edp", tech=TECH_TIMELOOP_32NM,
     ),
     "edge-8x8-ws": dict(_BASE, dataflow="ws", pe_x=8, pe_y=8, glb_kib=32.0,
                         rf_weights_words=64, rf_ifmap_words=4, rf_psum_words=4),
@@ -113,6 +118,7 @@ class AsicModel(CostModel):
     def validate(self) -> None:
         c = self.config
         check_choice(c["dataflow"], DATAFLOWS, "asic dataflow")
+        check_choice(c["mapper_objective"], ("energy", "edp"), "asic mapper_objective")
         check_positive(c, ("pe_x", "pe_y", "clock_mhz", "glb_kib", "rf_ifmap_words",
                            "rf_weights_words", "rf_psum_words", "input_bits", "weight_bits",
                            "psum_bits", "output_bits", "dram_bits_per_cycle",
@@ -124,16 +130,43 @@ class AsicModel(CostModel):
             tech["glb_read_pj"] = tech["glb_write_pj"] = sram_read_pj(c["glb_kib"])
         self._tech = tech
         self._key = sys.intern(json.dumps(dict(c, tech=tech), sort_keys=True))
+        check_hierarchy(c["hierarchy"])
 
     def mac_pj(self, multiplier) -> float:
         """Energy of one MAC with ``multiplier`` (multiply part scaled by its power)."""
         return self._tech["mult_pj"] * L.power_ratio(multiplier) + self._tech["add_pj"]
 
+    def hierarchy(self) -> list[dict]:
+        """The storage levels (outer -> inner, then the MACs) that ``estimate_mapping`` uses."""
+        return self.config["hierarchy"] or template_hierarchy(self.config, self._tech)
+
+    def best_mapping(self, layer) -> Mapping:
+        """The mapping this model's mapper picks for ``layer`` (template level names)."""
+        return _map_cached((tuple(layer.dims.items()), layer.strides), self._key).nest
+
+    def estimate_mapping(self, layer, mapping: Mapping) -> dict:
+        """Evaluate a given mapping of ``layer`` exactly, as Timeloop does (``asic_nest``).
+
+        Returns ``cycles``, ``energy_pj``, ``macs``, ``edp`` (pJ x cycles), ``utilization``,
+        ``energy_by_level_pj``, ``instances`` and ``accesses[level][dataspace] = {"reads",
+        "fills", "updates"}`` (per-instance scalar counts; Timeloop's level and dataspace
+        names). The MAC energy scales with the layer's multiplier like ``estimate``'s.
+        """
+        result = analyze(layer.dims, layer.strides, self.hierarchy(), mapping,
+                         self.mac_pj(layer.multiplier))
+        result["edp"] = result["energy_pj"] * result["cycles"]
+        return result
+
     def area_um2(self, layers: list) -> float:
-        """Chip area: PEs (every distinct multiplier used, adder, RFs, control) plus GLB."""
+        """Chip area: PEs (multiplier, adder, RFs, control) plus GLB.
+
+        Mixed multipliers (docs/hardware.md): the PEs form one bank per multiplier in use,
+        sized by its share of the MACs, so a PE's multiplier area is the MAC-weighted mean
+        of the multipliers' areas (``layers.multiplier_shares``).
+        """
         c, t = self.config, self._tech
-        mults = {L.multiplier_id(x.multiplier): x.multiplier for x in layers} or {"exact": None}
-        mult_area = sum(L.area_um2(m) for m in mults.values()) * t["mult_area_scale"]
+        mult_area = sum(share * L.area_um2(m) for m, share in L.multiplier_shares(layers)) \
+            * t["mult_area_scale"]
         rf_bits = (c["rf_ifmap_words"] * c["input_bits"] + c["rf_weights_words"]
                    * c["weight_bits"] + c["rf_psum_words"] * c["psum_bits"])
         pe = mult_area + t["adder_um2"] + t["pe_overhead_um2"] + rf_bits * t["rf_um2_per_bit"]

@@ -13,7 +13,9 @@ the parent reads each distinct word once per fetch; partial sums are reduced ins
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from evoapproxnas.hardware.asic_nest import LevelMapping, Mapping
 
 DIMS = ("G", "M", "C", "P", "Q", "R", "S")
 TYPES = ("inputs", "weights", "outputs")
@@ -22,11 +24,13 @@ RELEVANT = {
     "weights": frozenset("GMCRS"),
     "outputs": frozenset("GMPQ"),
 }
-#: Per dataflow: spatial dims on the array's Y then X axis, RF dims (grown in order), and the
-#: GLB loop order (outer -> inner; its innermost loops decide which data stays in the RFs).
+#: Per dataflow: spatial dims on the array's Y then X axis (``x_more``: other X-axis choices
+#: the mapper also tries; row stationary can put output rows across the columns, as Eyeriss
+#: does), RF dims (grown in order), and the GLB loop order (outer -> inner; its innermost
+#: loops decide which data stays in the RFs).
 DATAFLOWS = {
-    "rs": {"y": ("R", "C"), "x": ("M", "C", "G"), "rf": ("S", "M", "C"),
-           "glb_order": ("G", "M", "C", "R", "S", "P", "Q")},
+    "rs": {"y": ("R", "C"), "x": ("M", "C", "G"), "x_more": (("P", "M", "C", "G"),),
+           "rf": ("S", "M", "C"), "glb_order": ("G", "M", "C", "R", "S", "P", "Q")},
     "ws": {"y": ("C", "R", "S"), "x": ("M", "G"), "rf": ("R", "S", "M"),
            "glb_order": ("G", "M", "C", "R", "S", "P", "Q")},
     "os": {"y": ("P", "M"), "x": ("Q", "M", "G"), "rf": ("M",),
@@ -51,6 +55,7 @@ class LayerCost:
     dram_bits: float
     glb_bits: float
     mapping: str
+    nest: Mapping | None = None  # the same mapping for ``asic_nest`` (template level names)
 
 
 def footprint(dtype: str, tile: dict, stride: tuple[int, int]) -> int:
@@ -111,23 +116,34 @@ def _grow(tile_dims: tuple, rem: dict, base: dict, fits) -> dict:
     return level
 
 
-def map_layer(dims: dict, stride: tuple[int, int], cfg: dict, tech: dict) -> LayerCost:
-    """Map a layer with loop bounds ``dims`` and return its cost at the best DRAM order."""
-    flow = DATAFLOWS[cfg["dataflow"]]
-    perfect = bool(cfg["perfect_factorization"])
+def _assign_spatial(dims: dict, axes_dims: dict, cfg: dict, perfect: bool):
+    """Spatial factors filling the Y then the X axis with the listed dims (greedy)."""
     rem = dict(dims)
     spatial = _ones()
+    axes = {"x": [], "y": []}
     for axis, size in (("y", cfg["pe_y"]), ("x", cfg["pe_x"])):
         avail = int(size)
-        for dim in flow[axis]:
+        for dim in axes_dims[axis]:
             f = _spatial_factor(rem[dim], avail, perfect)
             spatial[dim] *= f
             rem[dim] = -(-rem[dim] // f)
             avail //= f
+            axes[axis].append((dim, f))
+    return rem, spatial, axes
+
+
+def map_layer(dims: dict, stride: tuple[int, int], cfg: dict, tech: dict) -> LayerCost:
+    """Map a layer with loop bounds ``dims``; return the best of the candidate mappings.
+
+    Candidates: the dataflow's X-axis options (``x`` and ``x_more``) x the three DRAM loop
+    orders; the best has the lowest memory energy, or with ``mapper_objective = "edp"`` the
+    lowest (memory + exact-MAC energy) x cycles.
+    """
+    flow = DATAFLOWS[cfg["dataflow"]]
+    perfect = bool(cfg["perfect_factorization"])
+    edp = cfg.get("mapper_objective", "energy") == "edp"
+    mac_pj = (tech["mult_pj"] + tech["add_pj"]) * math.prod(dims.values())
     caps = {t: int(cfg[RF_KEYS[t]]) for t in TYPES}
-    rf = _grow(flow["rf"], rem, _ones(),
-               lambda tile: all(footprint(t, tile, stride) <= caps[t] for t in TYPES))
-    inner = _mul(rf, spatial)
     bits = {"inputs": cfg["input_bits"], "weights": cfg["weight_bits"],
             "outputs": cfg["psum_bits"]}
     keeps = [t for t in TYPES if t in cfg["glb_keeps"]]
@@ -136,14 +152,99 @@ def map_layer(dims: dict, stride: tuple[int, int], cfg: dict, tech: dict) -> Lay
     def glb_fits(tile: dict) -> bool:
         return sum(footprint(t, tile, stride) * bits[t] for t in keeps) <= glb_cap
 
+    def score(cost: LayerCost) -> float:
+        energy = sum(cost.energy_pj.values())
+        return (energy + mac_pj) * cost.cycles if edp else energy
+
     best = None
-    for order in DRAM_ORDERS:
-        rem_o = dict(rem)
-        glb = _grow(tuple(reversed(order)), rem_o, inner, glb_fits)
-        cost = _count(dims, stride, cfg, tech, rf, spatial, glb, rem_o, order, flow, keeps)
-        if best is None or sum(cost.energy_pj.values()) < sum(best.energy_pj.values()):
-            best = cost
+    for x_dims in (flow["x"], *flow.get("x_more", ())):
+        rem, spatial, axes = _assign_spatial(dims, {"y": flow["y"], "x": x_dims}, cfg, perfect)
+        rf = _grow(flow["rf"], rem, _ones(),
+                   lambda tile: all(footprint(t, tile, stride) <= caps[t] for t in TYPES))
+        inner = _mul(rf, spatial)
+        for order in DRAM_ORDERS:
+            rem_o = dict(rem)
+            glb = _grow(tuple(reversed(order)), rem_o, inner, glb_fits)
+            cost = _count(dims, stride, cfg, tech, rf, spatial, glb, rem_o, order, flow, keeps)
+            if best is None or score(cost) < score(best):
+                best = replace(cost, nest=nest_mapping(flow, rf, axes, glb, rem_o, order,
+                                                       keeps))
     return best
+
+
+#: Level names of the template hierarchy: those of Timeloop's eyeriss_like example, whose
+#: structure (DRAM, GLB, a column of PE rows, three spads per PE, MAC) the template follows.
+TEMPLATE = ("DRAM", "shared_glb", "inter_PE_column_spatial", "inter_PE_spatial",
+            "ifmap_spad", "weights_spad", "psum_spad", "mac")
+_TIMELOOP_NAMES = {"inputs": "Inputs", "weights": "Weights", "outputs": "Outputs"}
+
+
+def nest_mapping(flow: dict, rf: dict, axes: dict, glb: dict, dram: dict, dram_order: tuple,
+                 keeps: list) -> Mapping:
+    """The mapper's factors as a :class:`asic_nest.Mapping` on the template hierarchy.
+
+    RF loops go to the innermost spad (every spad then holds the RF tile of its data type, as
+    this module assumes), X-axis factors to the column level, Y-axis factors to the PE rows.
+    """
+    def temporal(order, factors):
+        return tuple((d, factors[d]) for d in reversed(order) if factors[d] > 1)
+
+    def spatial(pairs, axis):
+        return tuple((d, f, axis) for d, f in pairs if f > 1)
+
+    names = dict(_TIMELOOP_NAMES)
+    return Mapping((
+        LevelMapping("DRAM", temporal(dram_order, dram), (), frozenset(names.values())),
+        LevelMapping("shared_glb", temporal(flow["glb_order"], glb), (),
+                     frozenset(names[t] for t in keeps)),
+        LevelMapping("inter_PE_column_spatial", (), spatial(axes["x"], "X")),
+        LevelMapping("inter_PE_spatial", (), spatial(axes["y"], "Y")),
+        LevelMapping("ifmap_spad", (), (), frozenset({"Inputs"})),
+        LevelMapping("weights_spad", (), (), frozenset({"Weights"})),
+        LevelMapping("psum_spad", tuple((d, rf[d]) for d in flow["rf"] if rf[d] > 1), (),
+                     frozenset({"Outputs"})),
+    ))
+
+
+def template_hierarchy(cfg: dict, tech: dict) -> list[dict]:
+    """The storage hierarchy that ``cfg`` describes, for ``asic_nest.analyze``.
+
+    One word size per level (as in Timeloop): 8-bit words in DRAM and the GLB, the data type's
+    width in its spad; a vector access is the technology table's word (``*_word_bits``) and
+    costs its per-access energy; bandwidths are the config's bits per cycle.
+    """
+    pes, px, py = cfg["pe_x"] * cfg["pe_y"], cfg["pe_x"], cfg["pe_y"]
+
+    def spad(name, key, bits, pj):
+        return {"name": name, "kind": "storage", "instances": pes, "mesh_x": px, "mesh_y": py,
+                "word_bits": bits, "block_size": max(1, tech["rf_word_bits"] // bits),
+                "depth_words": int(cfg[key]), "cluster_size": 1, "read_pj": pj, "fill_pj": pj,
+                "update_pj": pj, "leak_pj": 0.0}
+
+    word = int(cfg["input_bits"])
+    return [
+        {"name": "DRAM", "kind": "storage", "instances": 1, "mesh_x": 1, "mesh_y": 1,
+         "word_bits": word, "block_size": max(1, tech["dram_word_bits"] // word),
+         "depth_words": 0, "cluster_size": 1,
+         "shared_bandwidth": cfg["dram_bits_per_cycle"] / word,
+         "read_pj": tech["dram_pj"], "fill_pj": tech["dram_pj"],
+         "update_pj": tech["dram_pj"], "leak_pj": 0.0},
+        {"name": "shared_glb", "kind": "storage", "instances": 1, "mesh_x": 1, "mesh_y": 1,
+         "word_bits": word, "block_size": max(1, tech["glb_word_bits"] // word),
+         "depth_words": int(cfg["glb_kib"] * 8192 // word), "cluster_size": 1,
+         "shared_bandwidth": cfg["glb_bits_per_cycle"] / word,
+         "read_pj": tech["glb_read_pj"], "fill_pj": tech["glb_write_pj"],
+         "update_pj": tech["glb_write_pj"], "leak_pj": 0.0},
+        {"name": "inter_PE_column_spatial", "kind": "dummy", "instances": 1, "mesh_x": 1,
+         "mesh_y": 1},
+        {"name": "inter_PE_spatial", "kind": "dummy", "instances": px, "mesh_x": px,
+         "mesh_y": 1},
+        spad("ifmap_spad", "rf_ifmap_words", int(cfg["input_bits"]), tech["ifmap_spad_pj"]),
+        spad("weights_spad", "rf_weights_words", int(cfg["weight_bits"]),
+             tech["weights_spad_pj"]),
+        spad("psum_spad", "rf_psum_words", int(cfg["psum_bits"]), tech["psum_spad_pj"]),
+        {"name": "mac", "kind": "compute", "instances": pes, "mesh_x": px, "mesh_y": py},
+    ]
 
 
 def _count(dims, stride, cfg, tech, rf, spatial, glb, dram, dram_order, flow, keeps):

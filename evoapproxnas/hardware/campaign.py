@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,19 +28,25 @@ class HardwareConfig:
     overrides: dict = field(default_factory=dict)
     """Settings replacing the preset's (dotted keys or nested tables)."""
 
-    def estimate(self, layers: list) -> dict[str, Any]:
-        """The model's metrics of a network's layers (the best design with ``search``)."""
+    def estimate(self, layers: list, constraints: Iterable | None = None) -> dict[str, Any]:
+        """The model's metrics of a network's layers; with ``search``, those of the best
+        design that meets ``constraints`` (the campaign's, e.g. ``luts <= 30000``)."""
         return estimate_network(layers, self.model, self.preset or None, search=self.search,
-                                search_metric=self.search_metric, overrides=dict(self.overrides))
+                                search_metric=self.search_metric, overrides=dict(self.overrides),
+                                constraints=constraints)
 
 
 def estimate_network(layers: list, model: str, preset: str | None = None, *,
                      search: bool = False, search_metric: str = "edap",
-                     overrides: dict | None = None) -> dict[str, Any]:
+                     overrides: dict | None = None,
+                     constraints: Iterable | None = None) -> dict[str, Any]:
     """All metrics of ``model`` for the network; with ``search`` those of the best hardware
-    config for ``search_metric``, plus a ``config`` summary string."""
+    config for ``search_metric`` among those meeting ``constraints`` (objects with ``metric``
+    and ``violation(value)``, see ``explore.Requirement``; the least violating one when none
+    meets them), plus a ``config`` summary string. Without ``search`` the constraints are not
+    used (the preset is the design)."""
     if search:
         from evoapproxnas.hardware.explore import search_hardware
 
-        return search_hardware(layers, model, search_metric, preset, overrides)
+        return search_hardware(layers, model, search_metric, preset, overrides, constraints)
     return get_cost_model(model, preset, **(overrides or {})).estimate(layers)

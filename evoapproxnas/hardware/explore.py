@@ -1,14 +1,19 @@
-"""Fast hardware exploration: the best accelerator config of one network for one metric.
+"""Fast hardware exploration: the best accelerator config of one network for one metric,
+within the campaign's hardware constraints (the Lu et al. framing: the best design that meets
+the LUT budget and the throughput requirement).
 
 ASIC: dataflow x PE-array shape x global-buffer size (a grid, mappings cached per layer
-shape). FPGA: every ``Tm x Tn`` engine of the option lists that fits the device, plus the
-fastest partitioned design (Lu et al.) when the metric is about speed. Cheap enough to run per
+shape). FPGA: every ``Tm x Tn`` engine of the option lists and every Pareto partitioned design
+(Lu et al.) that fits the device. Among the designs that meet every constraint the best for
+the metric wins; when none meets them, the one that violates them least (the campaign then
+records the candidate infeasible, with that smallest violation). Cheap enough to run per
 candidate inside a campaign (see ``benchmarks/hardware_search.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from evoapproxnas.errors import UserError, closest_names
 from evoapproxnas.hardware.config import get_cost_model
@@ -20,8 +25,13 @@ ASIC_GRID = {
 }
 
 
-def _better(a: float, b: float | None, direction: str) -> bool:
-    return b is None or (a < b if direction == "min" else a > b)
+class Requirement(Protocol):
+    """A hardware constraint: ``metric`` and ``violation(value)`` (0 when met), e.g. a
+    campaign's ``config.Constraint`` (``luts <= 30000``, ``fps >= 1000``)."""
+
+    metric: str
+
+    def violation(self, value: float) -> float: ...
 
 
 def _check_metric(model, metric: str) -> str:
@@ -33,63 +43,82 @@ def _check_metric(model, metric: str) -> str:
     return model.METRICS[metric]
 
 
+def _applicable(model, constraints: Iterable[Requirement] | None) -> list[Requirement]:
+    """The constraints on metrics that ``model`` computes (others are not its business)."""
+    return [c for c in constraints or () if c.metric in model.METRICS]
+
+
+class _Best:
+    """Keeps the best design seen: least total violation first, then the best metric value."""
+
+    def __init__(self, metric: str, direction: str, constraints: list[Requirement]) -> None:
+        self.metric, self.constraints = metric, constraints
+        self.sign = 1.0 if direction == "min" else -1.0
+        self.key: tuple[float, float] | None = None
+        self.result: dict[str, Any] | None = None
+
+    def offer(self, result: dict[str, Any], text: str) -> None:
+        violation = sum(c.violation(result[c.metric]) for c in self.constraints)
+        key = (violation, self.sign * result[self.metric])
+        if self.key is None or key < self.key:
+            self.key, self.result = key, dict(result, config=text)
+
+
 def search_asic(layers: list, metric: str = "edap", preset: str | None = None,
-                overrides: dict | None = None, grid: dict | None = None) -> dict[str, Any]:
-    """Best (dataflow, pe_y x pe_x, glb_kib) for ``metric``; metrics plus a ``config`` string."""
+                overrides: dict | None = None, grid: dict | None = None,
+                constraints: Iterable[Requirement] | None = None) -> dict[str, Any]:
+    """Best (dataflow, pe_y x pe_x, glb_kib) for ``metric`` meeting ``constraints``; its
+    metrics plus a ``config`` string."""
     grid = dict(ASIC_GRID, **(grid or {}))
     overrides = dict(overrides or {})
     base = get_cost_model("asic", preset, **overrides)
-    direction = _check_metric(base, metric)
-    best = None
+    best = _Best(metric, _check_metric(base, metric), _applicable(base, constraints))
     for flow in grid["dataflow"]:
         for pe_y, pe_x in grid["array"]:
             for kib in grid["glb_kib"]:
                 cfg = dict(overrides, dataflow=flow, pe_x=pe_x, pe_y=pe_y, glb_kib=kib)
-                result = get_cost_model("asic", preset, **cfg).estimate(layers)
-                if best is None or _better(result[metric], best[0][metric], direction):
-                    best = (result, f"asic dataflow={flow} pe={pe_y}x{pe_x} glb_kib={kib:g}")
-    result, text = best
-    return dict(result, config=text)
+                best.offer(get_cost_model("asic", preset, **cfg).estimate(layers),
+                           f"asic dataflow={flow} pe={pe_y}x{pe_x} glb_kib={kib:g}")
+    return best.result
 
 
 def search_fpga(layers: list, metric: str = "fps", preset: str | None = None,
-                overrides: dict | None = None) -> dict[str, Any]:
-    """Best fitting Zhang engine (Tm, Tn) or partitioned design for ``metric``."""
+                overrides: dict | None = None,
+                constraints: Iterable[Requirement] | None = None) -> dict[str, Any]:
+    """Best fitting Zhang engine (Tm, Tn) or partitioned design for ``metric`` meeting
+    ``constraints``; ``UserError`` when no design fits the device at all."""
     overrides = dict(overrides or {})
     base = get_cost_model("fpga", preset, **dict(overrides, mode="engine"))
-    direction = _check_metric(base, metric)
-    best = None
+    best = _Best(metric, _check_metric(base, metric), _applicable(base, constraints))
+    device = base.config["device"]
     for tm in base.config["options_tm"]:
         for tn in base.config["options_tn"]:
             model = get_cost_model("fpga", preset, **dict(overrides, mode="engine", tm=tm, tn=tn))
             result = model.estimate(layers)
-            if result["fits"] and (best is None or _better(result[metric], best[0][metric],
-                                                           direction)):
-                text = (f"fpga engine tm={tm} tn={tn} tr={base.config['tr']} "
-                        f"tc={base.config['tc']} device={base.config['device']}")
-                best = (result, text)
+            if result["fits"]:
+                best.offer(result, f"fpga engine tm={tm} tn={tn} tr={base.config['tr']} "
+                                   f"tc={base.config['tc']} device={device}")
     part = get_cost_model("fpga", preset, **dict(overrides, mode="partition"))
     designs, options = part.partition_designs(layers)
     for design in designs:
         result = part.metrics(part.design_cost(layers, design, options))
-        if result["fits"] and _better(result[metric], best[0][metric] if best else None,
-                                      direction):
+        if result["fits"]:
             bounds = ",".join(str(b) for b in design.bounds)
-            best = (result, f"fpga partition ends={bounds} device={base.config['device']}")
-    if best is None:
+            best.offer(result, f"fpga partition ends={bounds} device={device}")
+    if best.result is None:
         raise UserError(
-            f"no FPGA design of this network fits {base.config['device']}; try a larger "
-            "device preset (e.g. zcu102)"
+            f"no FPGA design of this network fits {device}; try a larger device preset "
+            "(e.g. zcu102)"
         )
-    result, text = best
-    return dict(result, config=text)
+    return best.result
 
 
 def search_hardware(layers: list, model: str, metric: str, preset: str | None = None,
-                    overrides: dict | None = None) -> dict[str, Any]:
+                    overrides: dict | None = None,
+                    constraints: Iterable[Requirement] | None = None) -> dict[str, Any]:
     """Dispatch to :func:`search_asic` or :func:`search_fpga`."""
     if model == "asic":
-        return search_asic(layers, metric, preset, overrides)
+        return search_asic(layers, metric, preset, overrides, constraints=constraints)
     if model == "fpga":
-        return search_fpga(layers, metric, preset, overrides)
+        return search_fpga(layers, metric, preset, overrides, constraints=constraints)
     raise UserError(f"hardware search supports models asic and fpga, not {model!r}")

@@ -38,7 +38,10 @@ DEVICES = {
 _BASE = {
     "device": "xc7z020", "clock_mhz": 100.0, "mode": "engine",
     "tm": 16, "tn": 8, "tr": 14, "tc": 14,
-    "exact_on_dsp": True, "mults_per_dsp": 1,
+    "exact_on_dsp": True, "mults_per_dsp": 1, "dsps_per_mult": 1,
+    # conventions (docs/hardware.md): input tiles with the sliding-window halo rows and
+    # columns; the first loads and last store of a layer not hidden by double buffering
+    "input_halo": True, "fill_drain": True,
     "data_bits": 8, "acc_bits": 24,
     "port_in_bits": 64, "port_weight_bits": 64, "port_out_bits": 64,
     "adder_luts_per_bit": 1.0, "control_luts": 3000, "lutram_max_bits": 2048,
@@ -61,6 +64,28 @@ def _blocks(bits: float, device: dict) -> float:
     return math.ceil(bits / per) * per / device["bram_bits"]
 
 
+def tile_cycles(layer, tm: int, tn: int, cfg: dict) -> dict:
+    """Per-tile cycles ``t_comp``, ``t_in``, ``t_w``, ``t_out`` and the input tile's
+    ``rows`` x ``cols`` of one layer on a Tm x Tn engine, and the layer's ``cycles``."""
+    db, d = cfg["data_bits"], layer.dims
+    sh, sw = layer.strides
+    tr, tc = min(cfg["tr"], d["P"]), min(cfg["tc"], d["Q"])
+    m, n = min(tm, d["M"]), min(tn, d["C"])
+    rows, cols = ((tr - 1) * sh + d["R"], (tc - 1) * sw + d["S"]) if cfg["input_halo"] \
+        else (tr, tc)
+    t = {
+        "t_comp": d["R"] * d["S"] * tr * tc,
+        "t_in": math.ceil(n * rows * cols * db / cfg["port_in_bits"]),
+        "t_w": math.ceil(m * n * d["R"] * d["S"] * db / cfg["port_weight_bits"]),
+        "t_out": math.ceil(m * tr * tc * db / cfg["port_out_bits"]),
+    }
+    inner = math.ceil(d["C"] / tn) * max(t["t_comp"], t["t_in"], t["t_w"])
+    outer = d["G"] * math.ceil(d["M"] / tm) * math.ceil(d["P"] / tr) * math.ceil(d["Q"] / tc)
+    fill = t["t_in"] + t["t_w"] + t["t_out"] if cfg["fill_drain"] else 0
+    return dict(t, rows=rows, cols=cols, tr=tr, tc=tc, cycles=outer * max(inner, t["t_out"])
+                + fill)
+
+
 def engine_cost(layers: list, tm: int, tn: int, cfg: dict, device: dict) -> dict:
     """Latency and resources of one Tm x Tn engine running ``layers`` one after another."""
     db = cfg["data_bits"]
@@ -68,29 +93,25 @@ def engine_cost(layers: list, tm: int, tn: int, cfg: dict, device: dict) -> dict
     buf_in = buf_w = buf_out = 0
     for layer in layers:
         d = layer.dims
-        sh, sw = layer.strides
-        tr, tc = min(cfg["tr"], d["P"]), min(cfg["tc"], d["Q"])
-        m, n = min(tm, d["M"]), min(tn, d["C"])
-        rows, cols = (tr - 1) * sh + d["R"], (tc - 1) * sw + d["S"]
-        t_comp = d["R"] * d["S"] * tr * tc
-        t_in = math.ceil(n * rows * cols * db / cfg["port_in_bits"])
-        t_w = math.ceil(m * n * d["R"] * d["S"] * db / cfg["port_weight_bits"])
-        t_out = math.ceil(m * tr * tc * db / cfg["port_out_bits"])
-        inner = math.ceil(d["C"] / tn) * max(t_comp, t_in, t_w)
-        outer = d["G"] * math.ceil(d["M"] / tm) * math.ceil(d["P"] / tr) * math.ceil(d["Q"] / tc)
-        cycles += outer * max(inner, t_out) + t_in + t_w + t_out
+        t = tile_cycles(layer, tm, tn, cfg)
+        rows, cols, tr, tc = t["rows"], t["cols"], t["tr"], t["tc"]
+        cycles += t["cycles"]
         buf_in = max(buf_in, rows * cols * db)
         buf_w = max(buf_w, d["R"] * d["S"] * db)
         buf_out = max(buf_out, tr * tc * cfg["acc_bits"])
     n_mult = tm * tn
     luts = cfg["control_luts"] + n_mult * cfg["acc_bits"] * cfg["adder_luts_per_bit"]
-    dsps = 0
-    mults = {L.multiplier_id(x.multiplier): x.multiplier for x in layers}
-    for mult in mults.values():
+    # mixed multipliers (docs/hardware.md): one bank of the Tm x Tn multipliers per multiplier
+    # in use, sized by its share of the MACs; exact ones on DSPs (whole DSPs), the others LUTs
+    macs = L.multiplier_macs(layers)
+    total = sum(n for _, n in macs) or 1
+    dsp_macs = 0
+    for mult, n in macs:
         if cfg["exact_on_dsp"] and L.is_exact(mult):
-            dsps = math.ceil(n_mult / cfg["mults_per_dsp"])
+            dsp_macs += n
         else:
-            luts += n_mult * L.luts(mult)
+            luts += n_mult * n / total * L.luts(mult)
+    dsps = -(-n_mult * dsp_macs * cfg["dsps_per_mult"] // (total * cfg["mults_per_dsp"]))
     brams = 0.0
     # double-buffered banks: Tn input, Tm*Tn weight and Tm output banks
     for banks, bits in ((tn, buf_in), (tm * tn, buf_w), (tm, buf_out)):
@@ -116,7 +137,8 @@ class FpgaModel(CostModel):
         c = self.config
         check_choice(c["device"], DEVICES, "fpga device")
         check_choice(c["mode"], ("engine", "partition"), "fpga mode")
-        check_positive(c, ("clock_mhz", "tm", "tn", "tr", "tc", "mults_per_dsp", "data_bits",
+        check_positive(c, ("clock_mhz", "tm", "tn", "tr", "tc", "mults_per_dsp",
+                           "dsps_per_mult", "data_bits",
                            "acc_bits", "port_in_bits", "port_weight_bits", "port_out_bits"),
                        "fpga")
         for key in ("options_tm", "options_tn"):

@@ -223,3 +223,29 @@ def multiplier_id(multiplier: Any) -> str:
     if multiplier is None:
         return "exact"
     return str(getattr(multiplier, "key", None) or getattr(multiplier, "name", "?"))
+
+
+# ---- the accounting rule of mixed multipliers on one accelerator -------------------------
+# (docs/hardware.md, "Networks that mix multipliers"): the multiplier array is built as one
+# bank per multiplier in use, each bank holding that multiplier's share of the network's MACs;
+# so a figure per multiplier unit (area, LUTs) counts as the MAC-weighted mean over the banks.
+
+def multiplier_macs(layers: Iterable[Layer]) -> list[tuple[Any, int]]:
+    """``(multiplier, MACs per inference)`` per distinct multiplier, in order of first use."""
+    totals: dict[str, list] = {}
+    for layer in layers:
+        entry = totals.setdefault(multiplier_id(layer.multiplier), [layer.multiplier, 0])
+        entry[1] += layer.macs
+    return [(m, int(n)) for m, n in totals.values()]
+
+
+def multiplier_shares(layers: Iterable[Layer]) -> list[tuple[Any, float]]:
+    """``(multiplier, share of the MACs)`` per distinct multiplier; the shares sum to 1.
+
+    A network without layers gets ``[(None, 1.0)]`` (an array of exact multipliers).
+    """
+    macs = multiplier_macs(layers)
+    total = sum(n for _, n in macs)
+    if not total:
+        return [(None, 1.0)]
+    return [(m, n / total) for m, n in macs]

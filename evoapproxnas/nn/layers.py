@@ -6,6 +6,8 @@ or plain Keras layers (float, no quantization) when no multipliers are given.
 
 from __future__ import annotations
 
+import zlib
+
 import keras
 
 BN_MOMENTUM = 0.9
@@ -38,28 +40,47 @@ def _activation(name: str | None):
     return table[name]
 
 
-def make_layer(item: dict, multiplier=None, *, approx_training: bool = False) -> keras.layers.Layer:
-    """Keras layer for one primitive; ``multiplier`` (a ``Multiplier``) selects approx layers."""
+def layer_seed(seed: int, name: str) -> int:
+    """The seed of one layer's random choices: a function of the network's seed and the
+    layer's name only, so initial weights and dropout masks never depend on Python's global
+    random stream (which other threads of a process, e.g. a Dask worker's, also draw from)."""
+    return zlib.crc32(f"{int(seed)}:{name}".encode()) & 0x7FFFFFFF
+
+
+def make_layer(item: dict, multiplier=None, *, approx_training: bool = False,
+               seed: int | None = None) -> keras.layers.Layer:
+    """Keras layer for one primitive; ``multiplier`` (a ``Multiplier``) selects approx layers.
+
+    With ``seed`` every random initializer and dropout mask is seeded from it (see
+    ``layer_seed``); without, Keras draws its seeds from the global random state.
+    """
     kind = item["kind"]
     name = item["name"].replace("/", "_")
+    seeded = {}
+    if seed is not None:
+        init = keras.initializers.GlorotUniform(seed=layer_seed(seed, name))
+        key = "depthwise_initializer" if kind == "depthwise_conv2d" else "kernel_initializer"
+        seeded = {key: init} if kind in ("conv2d", "depthwise_conv2d", "dense") else {}
+        if kind == "dropout":
+            seeded = {"seed": layer_seed(seed, name)}
     if kind in ("conv2d", "depthwise_conv2d", "dense") and multiplier is not None:
-        return _approx_layer(item, name, multiplier, approx_training)
+        return _approx_layer(item, name, multiplier, approx_training, seeded)
     if kind == "conv2d":
         return keras.layers.Conv2D(item["filters"], item["kernel"], item["strides"], "same",
                                    activation=item["activation"], use_bias=item["use_bias"],
-                                   name=name)
+                                   name=name, **seeded)
     if kind == "depthwise_conv2d":
         return keras.layers.DepthwiseConv2D(item["kernel"], item["strides"], "same",
                                             activation=item["activation"],
-                                            use_bias=item["use_bias"], name=name)
+                                            use_bias=item["use_bias"], name=name, **seeded)
     if kind == "dense":
-        return keras.layers.Dense(item["units"], use_bias=item["use_bias"], name=name)
+        return keras.layers.Dense(item["units"], use_bias=item["use_bias"], name=name, **seeded)
     if kind == "batch_norm":
         return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
     if kind == "activation":
         return _activation(item["activation"])(name=name)
     if kind == "dropout":
-        return keras.layers.Dropout(item["rate"], name=name)
+        return keras.layers.Dropout(item["rate"], name=name, **seeded)
     if kind == "max_pooling":
         return keras.layers.MaxPooling2D(item["pool"], item["strides"], "same", name=name)
     if kind == "add":
@@ -69,10 +90,10 @@ def make_layer(item: dict, multiplier=None, *, approx_training: bool = False) ->
     raise ValueError(f"unknown primitive kind {kind!r}")
 
 
-def _approx_layer(item: dict, name: str, multiplier, approx_training: bool):
+def _approx_layer(item: dict, name: str, multiplier, approx_training: bool, seeded: dict):
     from evoapproxnas import approx
 
-    common = {"multiplier": multiplier, "library": multiplier.library, "name": name}
+    common = {"multiplier": multiplier, "library": multiplier.library, "name": name, **seeded}
     if approx_training:
         common["approx_training"] = True
     if item["kind"] == "conv2d":

@@ -103,13 +103,13 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
     x, y = dataset.x_train[: budget.train_samples], dataset.y_train[: budget.train_samples]
     xv, yv = dataset.x_val[: budget.val_samples], dataset.y_val[: budget.val_samples]
     try:
-        model = build_model(graph, multipliers)
+        model = build_model(graph, multipliers, seed=seed)
         _fit(model, x, y, budget, budget.epochs, budget.learning_rate, deadline)
         if budget.finetune_epochs and multipliers is not None:
-            tuned = build_model(graph, multipliers, approx_training=True)
+            tuned = build_model(graph, multipliers, approx_training=True, seed=seed)
             tuned.set_weights(model.get_weights())
             _fit(tuned, x, y, budget, budget.finetune_epochs, budget.learning_rate / 10, deadline)
-            model = build_model(graph, multipliers)
+            model = build_model(graph, multipliers, seed=seed)
             model.set_weights(tuned.get_weights())
         result.train_seconds = time.perf_counter() - start
         eval_start = time.perf_counter()
@@ -119,7 +119,8 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
         else:
             genes = list(count_multiplications(graph))
             exact = resolve_multipliers([None], multipliers)[None]
-            exact_model = build_model(graph, {g: exact for g in genes if g is not None})
+            exact_model = build_model(graph, {g: exact for g in genes if g is not None},
+                                      seed=seed)
             exact_model.set_weights(model.get_weights())
             result.val_accuracy_exact = evaluate(exact_model, xv, yv, budget.batch_size)
         if evaluate_test:

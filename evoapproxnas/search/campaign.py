@@ -9,29 +9,30 @@ front equal those of an uninterrupted run with the same seed (on the same machin
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from evoapproxnas.config import load_config
 from evoapproxnas.search.checkpoint import load_checkpoint, save_checkpoint
+from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
 from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.executor import TaskFailure, WorkerPool
 from evoapproxnas.search.problem import CampaignProblem, load_data
 from evoapproxnas.search.records import EvaluationRecord, FrontMember
-from evoapproxnas.search.results import hypervolume, pareto_front, vectors
+from evoapproxnas.search.results import history_entry, pareto_front, vectors
 from evoapproxnas.search.rundir import RunDir, RunFront
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDir:
-    """Validate everything (config, dataset, multipliers, CGP spec), then create ``out``."""
+    """Validate everything (config, dataset, multipliers, CGP spec, the Dask scheduler), then
+    create ``out``."""
     cfg = load_config(config_path, list(overrides))
     dataset = load_data(cfg)
     CampaignProblem.build(cfg, dataset.input_shape, dataset.n_classes)  # bad names -> UserError
+    if cfg.search.executor == "dask":
+        from evoapproxnas.search.dask_executor import check_scheduler
+
+        check_scheduler(cfg.search.scheduler)
     return RunDir.create(out, cfg, dataset.input_shape, dataset.n_classes, str(config_path),
                          overwrite)
 
@@ -53,6 +54,16 @@ def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool) -> RunFront:
     problem = run.problem
     archive = run.archive
     cache = {r.hash: r for r in archive.records()}
+    if s.mode == "asynchronous":
+        from evoapproxnas.search.asynchronous import run_asynchronous
+
+        pool = make_pool(cfg, run)
+        try:
+            evaluator = Evaluator(problem, archive, cache, pool)
+            history = run_asynchronous(cfg, run, evaluator, quiet)
+            return _finalize(cfg, run, cache, pool, history, quiet, evaluate_test)
+        finally:
+            pool.close()
     state = load_checkpoint(run.path, warn=log)
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
@@ -60,8 +71,7 @@ def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool) -> RunFront:
     if cache and not quiet:
         log(f"resuming {run.path} at generation {state['generation']} "
             f"({len(cache)} archived evaluations)")
-    threads = max(1, (os.cpu_count() or 1) // s.workers)
-    pool = WorkerPool(s.workers, _init, (str(run.path), threads))
+    pool = make_pool(cfg, run)
     try:
         evaluator = Evaluator(problem, archive, cache, pool)
         while state["generation"] < s.generations:
@@ -69,6 +79,21 @@ def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool) -> RunFront:
         return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
     finally:
         pool.close()
+
+
+def make_pool(cfg, run: RunDir):
+    """The executor of ``search.executor``: local worker processes or a Dask cluster."""
+    s = cfg.search
+    local = s.executor == "process" or s.scheduler == "local"
+    # TensorFlow threads per worker: this machine's cores shared by its workers; on a remote
+    # cluster each worker uses its own machine's default.
+    threads = max(1, (os.cpu_count() or 1) // s.workers) if local else 0
+    if s.executor == "dask":
+        from evoapproxnas.search.dask_executor import DaskPool
+
+        return DaskPool(s.workers, _init, (str(run.path), threads), scheduler=s.scheduler,
+                        retries=s.retries, resources=dict(s.resources))
+    return WorkerPool(s.workers, _init, (str(run.path), threads))
 
 
 def _init(run_dir, threads):
@@ -83,12 +108,7 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     engine = state["engine"]
     start = time.perf_counter()
     genomes = engine.ask()
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(genomes), desc=f"generation {gen + 1}/{s.generations}",
-                   unit="cand", leave=False, file=sys.stderr, disable=None)
+    bar = progress(len(genomes), f"generation {gen + 1}/{s.generations}", quiet=quiet)
     try:
         records = evaluator.evaluate(genomes, gen, progress=bar)
     finally:
@@ -99,16 +119,7 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     # Everything evaluated up to this generation (a replay after a lost checkpoint finds later
     # generations in the cache too; they do not count yet).
     so_far = [r for r in cache.values() if r.generation <= gen]
-    entry = {
-        "generation": gen,
-        "evaluations": len(so_far),
-        "new": sum(r.generation == gen for r in so_far),
-        "failed": sum(r.status == "failed" for r in records),
-        "infeasible": sum(r.status == "infeasible" for r in records),
-        "front_size": len(pareto_front(so_far, s.objectives)),
-        "hypervolume": hypervolume(so_far, s.objectives, cfg.hv_reference()),
-        "population": [r.hash for r in records],
-    }
+    entry = history_entry(cfg, gen, so_far, records)
     state["history"] = [h for h in state["history"] if h["generation"] < gen] + [entry]
     state["generation"] = gen + 1
     save_checkpoint(run.path, state)
@@ -126,13 +137,9 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
 
     records = list(cache.values())
     front = pareto_front(records, cfg.search.objectives)
-    bar = None
     if not quiet and evaluate_test:
-        from tqdm import tqdm
-
         log(f"re-evaluating the {len(front)} front members on the held-out test set")
-        bar = tqdm(total=len(front), desc="test set", unit="net", leave=False, file=sys.stderr,
-                   disable=None)
+    bar = progress(len(front), "test set", "net", quiet=quiet or not evaluate_test)
     results = [None] * len(front)
     if evaluate_test:
         results = pool.map(test_task, [{"genome": r.genome, "hash": r.hash} for r in front],

@@ -11,9 +11,17 @@ import time
 
 from evoapproxnas.search.archive import Archive
 from evoapproxnas.search.executor import TaskFailure, WorkerPool
-from evoapproxnas.search.problem import CampaignProblem, training_seed
+from evoapproxnas.search.problem import CampaignProblem, CandidateFailure, training_seed
 from evoapproxnas.search.records import EvaluationRecord
 from evoapproxnas.search.worker import train_task
+
+NOT_TRAINED = "not trained yet"
+"""Reason of a prepared record waiting for training."""
+
+
+def needs_training(record: EvaluationRecord) -> bool:
+    """True for a record ``Evaluator.prepare`` left waiting for training (not final)."""
+    return record.status == "failed" and record.reason == NOT_TRAINED
 
 
 class Evaluator:
@@ -34,6 +42,61 @@ class Evaluator:
         debug = self.cfg.debug
         return key in debug.fail_hashes or int(key[:8], 16) / 2**32 < debug.fail_fraction
 
+    @property
+    def task_timeout_s(self) -> float:
+        """Hard limit of one training task (training stops itself at ``time_limit_s``)."""
+        return self.cfg.search.time_limit_s + 120
+
+    def prepare(self, genome, key: str, generation: int, index: int) -> EvaluationRecord:
+        """Decode and price a new candidate: a final record if it breaks a cheap constraint
+        (``infeasible``) or cannot be priced (``failed``: a cost-model error, e.g. no FPGA
+        design fits; the campaign goes on), else one waiting for training (status ``failed``
+        and reason ``NOT_TRAINED`` until done: ``needs_training``)."""
+        start = time.perf_counter()
+        graph = self.problem.decode(genome)
+        try:
+            metrics, failure = self.problem.cheap_metrics(graph), None
+        except CandidateFailure as exc:
+            metrics, failure = exc.metrics, exc.reason
+        violation = 0.0 if failure else self.problem.violation(metrics)
+        record = EvaluationRecord(
+            hash=key, generation=generation, index=index, genome=[int(v) for v in genome],
+            status="infeasible", reason=None, violation=violation, metrics=metrics,
+            seed=training_seed(self.cfg.search.seed, key),
+            timings={"cheap_s": time.perf_counter() - start})
+        if failure:
+            record.status, record.reason = "failed", failure
+            return _finish(record, self.cfg.search.objectives)
+        if violation > 0:
+            record.reason = "violates " + ", ".join(
+                str(c) for c in self.cfg.parsed_constraints
+                if c.violation(metrics[c.metric]) > 0)
+            return _finish(record, self.cfg.search.objectives)
+        record.status, record.reason = "failed", NOT_TRAINED
+        return record
+
+    def payload(self, record: EvaluationRecord) -> dict:
+        """What ``train_task`` needs to train the candidate of ``record``."""
+        debug = self.cfg.debug
+        return {"genome": record.genome, "hash": record.hash, "seed": record.seed,
+                "crash": self._should_crash(record.hash),
+                "die_once": int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction}
+
+    def complete(self, record: EvaluationRecord, result) -> EvaluationRecord:
+        """``record`` finished with a training result (or a ``TaskFailure``); a final record
+        (not ``needs_training``) stays as it is."""
+        if not needs_training(record):
+            return record
+        if isinstance(result, TaskFailure):
+            record.status, record.reason = "failed", result.reason
+        else:
+            record.status, record.reason = result["status"], result["reason"]
+            record.metrics["val_accuracy"] = result["val_accuracy"]
+            record.metrics["val_accuracy_exact"] = result["val_accuracy_exact"]
+            record.timings.update(train_s=result["train_seconds"],
+                                  eval_s=result["eval_seconds"])
+        return _finish(record, self.cfg.search.objectives)
+
     def evaluate(self, genomes, generation: int, progress=None) -> list[EvaluationRecord]:
         """Records for ``genomes`` (cached ones reused); new ones are archived in order."""
         keys = [self.problem.space.key(g) for g in genomes]
@@ -44,20 +107,9 @@ class Evaluator:
             if key in self.cache or key in fresh:
                 continue
             fresh[key] = i
-            start = time.perf_counter()
-            graph = self.problem.decode(genome)
-            metrics = self.problem.cheap_metrics(graph)
-            violation = self.problem.violation(metrics)
-            record = EvaluationRecord(
-                hash=key, generation=generation, index=i, genome=[int(v) for v in genome],
-                status="infeasible", reason=None, violation=violation, metrics=metrics,
-                seed=training_seed(self.cfg.search.seed, key),
-                timings={"cheap_s": time.perf_counter() - start})
-            if violation > 0:
-                record.reason = "violates " + ", ".join(
-                    str(c) for c in self.cfg.parsed_constraints
-                    if c.violation(metrics[c.metric]) > 0)
-                records[i] = _finish(record, self.cfg.search.objectives)
+            record = self.prepare(genome, key, generation, i)
+            if not needs_training(record):
+                records[i] = record
             else:
                 jobs.append((i, record))
         written = 0
@@ -71,15 +123,7 @@ class Evaluator:
 
         def done(job_index: int, result) -> None:
             i, record = jobs[job_index]
-            if isinstance(result, TaskFailure):
-                record.status, record.reason = "failed", result.reason
-            else:
-                record.status, record.reason = result["status"], result["reason"]
-                record.metrics["val_accuracy"] = result["val_accuracy"]
-                record.metrics["val_accuracy_exact"] = result["val_accuracy_exact"]
-                record.timings.update(train_s=result["train_seconds"],
-                                      eval_s=result["eval_seconds"])
-            records[i] = _finish(record, self.cfg.search.objectives)
+            records[i] = self.complete(record, result)
             flush()
             if progress is not None:
                 progress.update(1)
@@ -87,11 +131,9 @@ class Evaluator:
         flush()
         if progress is not None:
             progress.update(len(genomes) - len(jobs))
-        payloads = [{"genome": r.genome, "hash": r.hash, "seed": r.seed,
-                     "crash": self._should_crash(r.hash)} for _, r in jobs]
+        payloads = [self.payload(r) for _, r in jobs]
         if payloads:
-            self.pool.map(train_task, payloads, timeout_s=self.cfg.search.time_limit_s + 120,
-                          on_result=done)
+            self.pool.map(train_task, payloads, timeout_s=self.task_timeout_s, on_result=done)
         flush()
         for key, i in fresh.items():
             self.cache[key] = records[i]

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evoapproxnas.config import CampaignConfig, uses_hardware
-from evoapproxnas.errors import UserError
+from evoapproxnas.cgp.spec import HEAD_MODES
+from evoapproxnas.config import BUILTIN_METRICS, CampaignConfig, uses_hardware
+from evoapproxnas.errors import UserError, closest_names
 
 
 def load_data(cfg: CampaignConfig):
@@ -41,12 +42,54 @@ def allowed_multipliers(cfg: CampaignConfig) -> list:
         raise UserError(f"{cfg.source}: multipliers.allowed: {exc}") from None
 
 
-def make_spec(cfg: CampaignConfig, n_multipliers: int):
-    """The campaign's ``[cgp]`` spec with its multiplier genes sized to the allowed set."""
+def make_spec(cfg: CampaignConfig, multipliers: list):
+    """The campaign's ``[cgp]`` spec with its multiplier genes sized to the allowed set and
+    a ``head_multiplier`` name resolved to its gene (``UserError`` if it is not allowed)."""
+    head = cfg.cgp.head_multiplier
+    if isinstance(head, str) and head not in HEAD_MODES:
+        names = [m.name for m in multipliers]
+        if head not in names:
+            raise UserError(
+                f"{cfg.source}: cgp.head_multiplier = {head!r} is not an allowed multiplier"
+                f"{closest_names(head, names)}; use 'exact', 'gene' or one of "
+                + (", ".join(names) if len(names) <= 10 else "multipliers.allowed"))
+        head = names.index(head)
     try:
-        return dataclasses.replace(cfg.cgp, n_multipliers=n_multipliers)
+        return dataclasses.replace(cfg.cgp, n_multipliers=len(multipliers),
+                                   head_multiplier=head)
     except UserError as exc:
         raise UserError(f"{cfg.source}: [cgp]: {exc}") from None
+
+
+def check_hardware(cfg: CampaignConfig) -> None:
+    """``UserError`` for a ``[hardware]`` section no candidate could be priced with (a bad
+    preset or override, a search metric or a hardware objective/constraint the model does
+    not compute), so a configuration mistake stops the campaign before it starts."""
+    from evoapproxnas.hardware import get_cost_model
+
+    hw = cfg.hardware
+    try:
+        model = get_cost_model(hw.model, hw.preset or None, **dict(hw.overrides))
+    except UserError as exc:
+        raise UserError(f"{cfg.source}: [hardware]: {exc}") from None
+    wanted = [("hardware.search_metric", hw.search_metric)] if hw.search else []
+    wanted += [("search.objectives", m) for m in cfg.search.objectives]
+    wanted += [("search.constraints", c.metric) for c in cfg.parsed_constraints]
+    for key, metric in wanted:
+        if metric not in BUILTIN_METRICS and metric not in model.METRICS:
+            raise UserError(
+                f"{cfg.source}: {key}: the {hw.model} cost model does not compute {metric!r}"
+                f"{closest_names(metric, model.METRICS)}; it gives {', '.join(model.METRICS)}")
+
+
+class CandidateFailure(Exception):
+    """A candidate its cheap metrics cannot price (e.g. no FPGA design of it fits the
+    device): it is recorded ``failed`` with ``reason`` and never trained; the campaign goes
+    on. ``metrics`` holds what was measured before the failure."""
+
+    def __init__(self, reason: str, metrics: dict) -> None:
+        super().__init__(reason)
+        self.reason, self.metrics = reason, dict(metrics)
 
 
 def training_seed(campaign_seed: int, key: str) -> int:
@@ -74,7 +117,9 @@ class CampaignProblem:
     def build(cls, cfg: CampaignConfig, input_shape, n_classes: int) -> CampaignProblem:
         """Resolve the allowed multipliers and the CGP spec (``UserError`` on bad names)."""
         multipliers = allowed_multipliers(cfg)
-        return cls(cfg, make_spec(cfg, len(multipliers)), multipliers,
+        if uses_hardware(cfg):
+            check_hardware(cfg)
+        return cls(cfg, make_spec(cfg, multipliers), multipliers,
                    tuple(int(v) for v in input_shape), int(n_classes))
 
     @property
@@ -115,14 +160,18 @@ class CampaignProblem:
                  for layer in multiply_layers(graph)}
         metrics["multipliers"] = names
         if uses_hardware(self.cfg):
-            metrics.update(self._hardware(graph))
+            try:
+                metrics.update(self._hardware(graph))
+            except UserError as exc:  # this candidate only: the campaign goes on
+                raise CandidateFailure(f"hardware cost model: {exc}", metrics) from None
         return metrics
 
     def _hardware(self, graph) -> dict:
+        """The hardware metrics; the hardware search keeps to the campaign's constraints."""
         from evoapproxnas.hardware import layers_from_graph
 
         layers = layers_from_graph(graph, self.choice)
-        result = self.cfg.hardware.estimate(layers)
+        result = self.cfg.hardware.estimate(layers, self.cfg.parsed_constraints)
         return {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
 
     def violation(self, metrics: dict) -> float:

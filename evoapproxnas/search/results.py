@@ -82,3 +82,20 @@ def hypervolume(records: list[EvaluationRecord], objectives, reference) -> float
     F, _ = vectors(pool, objectives)
     ref, scale = scaled_reference(objectives, reference)
     return float(HV(ref_point=ref)(F / scale))
+
+
+def history_entry(cfg, generation: int, so_far: list[EvaluationRecord],
+                  batch: list[EvaluationRecord]) -> dict:
+    """One ``history.json`` entry: the search after ``generation`` (``so_far``: every record
+    evaluated up to it; ``batch``: that generation's population)."""
+    s = cfg.search
+    return {
+        "generation": generation,
+        "evaluations": len(so_far),
+        "new": sum(r.generation == generation for r in so_far),
+        "failed": sum(r.status == "failed" for r in batch),
+        "infeasible": sum(r.status == "infeasible" for r in batch),
+        "front_size": len(pareto_front(so_far, s.objectives)),
+        "hypervolume": hypervolume(so_far, s.objectives, cfg.hv_reference()),
+        "population": [r.hash for r in batch],
+    }

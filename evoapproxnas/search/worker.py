@@ -12,7 +12,10 @@ from pathlib import Path
 
 
 def init_worker(run_dir: str, threads: int) -> dict:
-    """Per-process state: the run directory, its config, problem and dataset."""
+    """Per-process state: the run directory, its config, problem and dataset.
+
+    ``threads`` sizes TensorFlow's thread pools (0 = TensorFlow's default, all cores).
+    """
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import logging
@@ -22,8 +25,9 @@ def init_worker(run_dir: str, threads: int) -> dict:
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
 
-    tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-    tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+    if threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     from evoapproxnas.search.problem import load_data
     from evoapproxnas.search.rundir import RunDir
 
@@ -47,6 +51,11 @@ def train_task(state: dict, payload: dict) -> dict:
     """Train one candidate; save its weights; return accuracies and timings."""
     if payload.get("crash"):
         os._exit(3)  # injected failure (debug.fail_fraction / debug.fail_hashes)
+    if payload.get("die_once"):  # injected worker death, once per candidate (debug.die_once_*)
+        marker = state["run"].models_dir / f".died-{payload['hash']}"
+        if not marker.exists():
+            marker.touch()
+            os._exit(9)
     from evoapproxnas.nn import train_and_evaluate
 
     cfg, problem = state["cfg"], state["problem"]

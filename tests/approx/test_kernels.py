@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import platform
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from evoapproxnas.approx import build, ops
 from evoapproxnas.approx import reference as ref
 from evoapproxnas.errors import UserError
 
 from .conftest import random_codes
+
+pytestmark = pytest.mark.tf
 
 BACKENDS = ("op", "tf")
 TABLES = ("random_u", "random_s", "exact_u", "exact_s", "zero_u", "L40_u")
@@ -25,6 +30,17 @@ CONV_CASES = [
     (1, 6, 7, 9, 4, 4, 64, (3, 2), "same"),
     (4, 3, 3, 2, 3, 3, 1, (1, 1), "VALID"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled_op():
+    """Compile the op (or find it in the cache) once, before the first test: on a cold cache
+    that is the module's slowest step (10-20 s on two cores). A failure is left to the tests
+    of the op to report; those of the TensorFlow path still run."""
+    try:
+        build.load()
+    except build.BuildError:
+        pass
 
 
 def _seed(*parts) -> int:
@@ -187,9 +203,46 @@ def test_quantized_conv2d_matches_centred_reference(tables, table, case, backend
         np.testing.assert_allclose(a, want_mm, rtol=1e-6, atol=1e-6 * np.abs(want_mm).max())
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (independent of the op's CPUID test)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo to read the CPU's features from (not Linux)")
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), None)
+    if flags is None or platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("not an x86-64 CPU with a flags line in /proc/cpuinfo")
+    return set(flags.split(":", 1)[1].split())
+
+
+@pytest.fixture
+def no_simd_request(monkeypatch):
+    """No $EVOAPPROXNAS_OP_SIMD, and the once-per-value check of ops forgotten."""
+    monkeypatch.delenv(build.ENV_SIMD, raising=False)
+    monkeypatch.delitem(ops._op_state, "simd_checked", raising=False)
+    return monkeypatch
+
+
+def test_simd_info_reports_the_best_kernel_the_cpu_flags_allow(no_simd_request):
+    flags = cpu_flags()
+    want = ["avx512"] if {"avx512f", "avx512bw", "avx512vl"} <= flags else []
+    want += ["avx2"] if {"avx2", "fma"} <= flags else []
+    info = ops.simd_info()
+    assert info.supported == (*want, "generic")
+    assert info.kernel == info.supported[0] and info.requested is None and not info.fallback
+    assert info.quantize_kernel == ("avx512" if want[:1] == ["avx512"] else "generic")
+    assert f"SIMD kernel in use: {info.kernel}" in info.describe()
+    assert info.library.name == build.library_path().name  # this source, these flags
+
+
 @pytest.mark.parametrize("simd", ["avx512", "avx2", "generic"])
-def test_every_simd_build_of_the_hot_loop_is_bit_exact(tables, simd, monkeypatch):
-    monkeypatch.setenv("EVOAPPROXNAS_OP_SIMD", simd)  # caps the run-time dispatch
+def test_every_simd_build_of_the_hot_loop_is_bit_exact(tables, simd, no_simd_request):
+    no_simd_request.setenv(build.ENV_SIMD, simd)  # asks the run-time dispatch for this build
+    info = build.simd_info()
+    if simd not in info.supported:
+        pytest.skip(f"this CPU lacks {build.SIMD_NAMES[simd]}: the {simd} kernel cannot run "
+                    f"here (the op would fall back to {info.kernel})")
+    assert info.kernel == simd and not info.fallback  # the build under test really runs
     rng = np.random.default_rng(_seed("simd", simd))
     for table, cout in (("random_u", 80), ("random_s", 48), ("L40_u", 16)):
         signed = _signed(table)
@@ -199,6 +252,67 @@ def test_every_simd_build_of_the_hot_loop_is_bit_exact(tables, simd, monkeypatch
         np.testing.assert_array_equal(got, ref.ref_conv2d(x, k, tables[table], (2, 1), "SAME", 0))
     test_fused_quantization_matches_the_tensorflow_formula(False)
     test_fused_quantization_matches_the_tensorflow_formula(True)
+
+
+def test_a_kernel_the_cpu_lacks_runs_the_best_one_with_one_warning(tables, no_simd_request):
+    supported = build.simd_info().supported
+    missing = [k for k in build.SIMD_KERNELS if k not in supported]
+    if not missing:
+        pytest.skip(f"this CPU supports every SIMD build ({', '.join(supported)}): no kernel it "
+                    "lacks to fall back from")
+    no_simd_request.setenv(build.ENV_SIMD, missing[-1])
+    info = build.simd_info()
+    assert info.fallback and info.kernel == supported[0] and info.requested == missing[-1]
+    assert "lacks" in info.describe()
+    rng = np.random.default_rng(8)
+    x = random_codes(rng, (2, 6, 6, 5), False)
+    k = random_codes(rng, (3, 3, 5, 20), False)
+    with pytest.warns(RuntimeWarning, match=f"lacks {build.SIMD_NAMES[missing[-1]]}"):
+        got = ops.lut_conv2d(x, k, tables["L40_u"], (1, 1), "SAME", 3, backend="op").numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per value of the variable
+        ops.lut_conv2d(x, k, tables["L40_u"], 1, "SAME", 3, backend="op")
+    np.testing.assert_array_equal(got, ref.ref_conv2d(x, k, tables["L40_u"], (1, 1), "SAME", 3))
+
+
+def test_fallback_report_and_warning_with_the_dispatcher_answer_stubbed(no_simd_request):
+    """The reporting side of a fallback, on any CPU: the dispatcher's answer is stubbed as an
+    AVX2-only CPU asked for AVX-512 (the test above runs the real one where a CPU lacks one)."""
+    stub = build.SimdInfo(kernel="avx2", supported=("avx2", "generic"), requested="avx512",
+                          library=Path("lut_ops.so"))
+    assert stub.fallback and stub.quantize_kernel == "generic"
+    assert stub.fallback_message() == (
+        "EVOAPPROXNAS_OP_SIMD=avx512 asks for the AVX-512 kernel but this CPU lacks AVX-512; "
+        "the op uses AVX2 (avx2) instead")
+    text = stub.describe()
+    assert "SIMD kernel in use: avx2" in text and "CPU supports: avx2, generic" in text
+    assert "warning: " in text
+    no_simd_request.setattr(build, "simd_info", lambda: stub)
+    no_simd_request.setenv(build.ENV_SIMD, "avx512")
+    a = np.ones((2, 3), np.uint8)
+    lut = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    with pytest.warns(RuntimeWarning, match="lacks AVX-512; the op uses AVX2"):
+        ops.lut_matmul(a, a.T, lut, backend="op")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ops.lut_matmul(a, a.T, lut, backend="op")
+
+
+def test_unknown_simd_name_is_refused_by_python_and_by_the_op(tables, no_simd_request):
+    no_simd_request.setenv(build.ENV_SIMD, "avx-512")
+    x = np.zeros((1, 4, 4, 2), np.uint8)
+    k = np.zeros((3, 3, 2, 1), np.uint8)
+    with pytest.raises(UserError, match="EVOAPPROXNAS_OP_SIMD must be one of avx512, avx2"):
+        ops.lut_conv2d(x, k, tables["random_u"], backend="op")
+    with pytest.raises(UserError, match="'avx-512'"):
+        build.simd_info()
+    table = ops.check_table(tables["random_u"])[0]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be avx512, avx2 or generic"):
+        build.load().evo_lut_conv2d(x, k, table, 0, strides=[1, 1], pads=[0, 0, 0, 0],
+                                    out_type=tf.int32)
+    ops.lut_conv2d(x, k, tables["random_u"], backend="tf")  # the TensorFlow path ignores it
+    no_simd_request.setenv(build.ENV_SIMD, "AVX2")  # names are case-insensitive
+    assert build.simd_info().requested == "avx2"
 
 
 @pytest.mark.parametrize("signed", [False, True])

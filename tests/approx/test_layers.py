@@ -19,6 +19,8 @@ from evoapproxnas.approx import reference as ref
 from evoapproxnas.errors import UserError
 from evoapproxnas.multipliers import load_library
 
+pytestmark = pytest.mark.tf
+
 U8, S8 = "evoapproxlib8u", "evoapproxlib8s"
 MULTIPLIERS = [(U8, "mul8u_L40"), (U8, "mul8u_1JFF"), (S8, "mul8s_1L2H"), (S8, "mul8s_1KV8")]
 

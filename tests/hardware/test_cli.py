@@ -71,6 +71,8 @@ def test_presets_listing(capsys):
     assert "fpga zcu102:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+@pytest.mark.tf
 def test_estimate_keras_model(tmp_path, capsys):
     import keras
     inputs = keras.Input((16, 16, 3))
@@ -121,3 +123,77 @@ def test_estimate_run_front_members(tmp_path, capsys):
         assert out["networks"][f"h{i}"] == pytest.approx(model.estimate(layers))
     assert main(["hw", "estimate", "--run", str(tmp_path / "nope")]) == 2
     assert "is not a run directory" in capsys.readouterr().err
+
+
+def _fpga_run(tmp_path, *extra):
+    """A run directory of the tiny campaign (FPGA objectives) with a two-member front."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from evoapproxnas import cgp
+    from evoapproxnas.config import load_config
+    from evoapproxnas.search.records import EvaluationRecord, FrontMember
+    from evoapproxnas.search.rundir import RunDir, RunFront
+
+    tiny = Path(__file__).parents[1] / "search" / "tiny.toml"
+    cfg = load_config(tiny, ["search.objectives=['error','fps']", "hardware.model='fpga'",
+                             "hardware.preset='zynq7020-lut'", "cgp.head_multiplier='gene'",
+                             "search.hv_reference={error=1.0, fps=0}", *extra])
+    run = RunDir.create(tmp_path / "run", cfg, (8, 8, 1), 3, str(tiny))
+    rng = np.random.default_rng(3)
+    genomes = [cgp.random_genome(run.problem.spec, rng) for _ in range(2)]
+    members = [FrontMember(EvaluationRecord(hash=f"h{i}", generation=0, index=i,
+                                            genome=g.tolist(), status="ok", reason=None,
+                                            violation=0.0, metrics={}, seed=0))
+               for i, g in enumerate(genomes)]
+    run.write_front(RunFront(["error", "fps"], members, 2, 0))
+    return run, genomes
+
+
+def test_pipeline_command(tmp_path, capsys):
+    from evoapproxnas.hardware import layers_from_graph, search_pipeline
+
+    run, genomes = _fpga_run(tmp_path)
+    layers = layers_from_graph(run.problem.decode(genomes[1]), run.problem.choice)
+    want = search_pipeline(layers, ["zynq7020", "zynq7020"], "zynq7020-lut")
+    assert main(["hw", "pipeline", "--run", str(run.path), "--member", "1",
+                 "--fpgas", "zynq7020,zynq7020", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["hash"] == "h1" and out["fps"] == pytest.approx(want.fps)
+    assert out["efficiency"] == pytest.approx(want.efficiency)
+    assert [s["cycles"] for s in out["stages"]] == list(want.stage_cycles)
+    assert sum(len(s["layers"]) for s in out["stages"]) == len(layers)
+    assert main(["hw", "pipeline", "--run", str(run.path), "--member", "1",
+                 "--fpgas", "zynq7020, xc7z020"]) == 0
+    text = capsys.readouterr().out
+    assert "stage 0: zynq7020" in text and "stage 1: xc7z020" in text
+    assert "pipeline:" in text and "fps" in text and "efficiency" in text
+    assert main(["hw", "pipeline", "--run", str(tmp_path / "nope"), "--member", "0",
+                 "--fpgas", "zynq7020"]) == 2
+    assert "is not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--member", "2", "--fpgas", "zynq7020"], "--member 2 is out of range"),
+    (["--member", "0", "--fpgas", "zynq7020,,zynq7020"], "comma-separated"),
+    (["--member", "0", "--fpgas", "zynq7030"], "unknown FPGA 'zynq7030'"),
+    (["--member", "0", "--fpgas", ",".join(["zynq7020"] * 40)], "use fewer devices"),
+    (["--member", "0", "--fpgas", "zynq7020", "--set", "tm_max=2"], "unknown hardware setting"),
+])
+def test_pipeline_command_errors_are_one_line(tmp_path, capsys, args, needle):
+    run, _ = _fpga_run(tmp_path)
+    assert main(["hw", "pipeline", "--run", str(run.path), *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_estimate_run_reproduces_the_campaigns_search(tmp_path, capsys):
+    run, genomes = _fpga_run(tmp_path, "hardware.search=true", "hardware.search_metric='fps'",
+                             "search.constraints=['luts <= 6000']")
+    assert main(["hw", "estimate", "--run", str(run.path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["networks"]
+    for i, g in enumerate(genomes):
+        recorded = run.problem.cheap_metrics(run.problem.decode(g))
+        assert out[f"h{i}"]["fps"] == pytest.approx(recorded["fps"])
+        assert out[f"h{i}"]["luts"] == pytest.approx(recorded["luts"]) and recorded["luts"] <= 6000

@@ -13,7 +13,12 @@ from evoapproxnas.hardware import (
     search_pipeline,
 )
 from evoapproxnas.hardware.partition import Design
-from evoapproxnas.hardware.pipeline import brute_force_pipeline, stage_latencies
+from evoapproxnas.hardware.pipeline import (
+    assign_stages,
+    brute_force_pipeline,
+    fpga_models,
+    stage_latencies,
+)
 
 
 def _random_options(rng, n):
@@ -62,6 +67,7 @@ def test_infeasible_specification_gives_empty_set():
     assert _costs(pareto_designs(options, max_latency=6.0)) == [(40.0, 5.0)]
     assert pareto_designs([], 10.0) == []
 
+
 def test_fpga_partition_designs_agree_with_brute_force():
     net = [conv_layer(16, 16, 3, 16, 3), conv_layer(16, 16, 16, 32, 3, 2),
            conv_layer(8, 8, 32, 32, 3), conv_layer(8, 8, 32, 64, 1)]
@@ -82,9 +88,11 @@ def test_pipeline_matches_brute_force_and_formulas():
            conv_layer(8, 8, 64, 64, 3)]
     devices = ["xc7z020", "zcu102", "xc7z020"]
     pipe = search_pipeline(net, devices, "zynq7020-partition")
-    lats = [stage_latencies(net, get_cost_model("fpga", "zynq7020-partition", device=d))
-            for d in devices]
-    assert pipe.slowest_cycles == brute_force_pipeline(lats, len(net))
+    lats = [stage_latencies(net, m) for m in fpga_models(devices, "zynq7020-partition")]
+    assert (pipe.slowest_cycles, sum(pipe.stage_cycles)) == brute_force_pipeline(lats, len(net))
+    starts = (0, *pipe.bounds[:-1])
+    assert pipe.stage_cycles == tuple(lats[s][a][b]
+                                      for s, (a, b) in enumerate(zip(starts, pipe.bounds)))
     assert len(pipe.stage_cycles) == 3 and pipe.bounds[-1] == len(net)
     assert pipe.efficiency == pytest.approx(sum(pipe.stage_cycles)
                                             / (3 * max(pipe.stage_cycles)))
@@ -93,3 +101,55 @@ def test_pipeline_matches_brute_force_and_formulas():
     assert one.slowest_cycles >= pipe.slowest_cycles and one.efficiency == 1.0
     with pytest.raises(UserError, match="fewer devices"):
         search_pipeline(net[:2], devices, "zynq7020-partition")
+
+
+def _table(n, entries):
+    lat = [[math.inf] * (n + 1) for _ in range(n + 1)]
+    for (a, b), value in entries.items():
+        lat[a][b] = float(value)
+    return lat
+
+
+def test_pipeline_dp_is_optimal_on_both_keys():
+    """A prefix with a larger slowest stage but a smaller sum wins once a slow stage follows:
+    stages [0,1) [1,3) give (5, 10), stages [0,2) [2,3) give (7, 8); with the last stage at 8
+    cycles the second is better, (8, 16) against (8, 18)."""
+    lats = [_table(4, {(0, 1): 5, (0, 2): 7}),
+            _table(4, {(1, 3): 5, (2, 3): 1, (1, 2): 20}),
+            _table(4, {(3, 4): 8, (2, 4): 20})]
+    assert assign_stages(lats, 4) == (8.0, 16.0, (2, 3, 4))
+    assert brute_force_pipeline(lats, 4) == (8.0, 16.0)
+
+
+def test_pipeline_dp_equals_brute_force_on_random_cases():
+    rng = np.random.default_rng(12)
+    for _ in range(3000):
+        n = int(rng.integers(1, 8))
+        k = int(rng.integers(1, min(n, 4) + 1))
+        lats = [[[float(rng.integers(1, 25)) if b > a and rng.random() > 0.15 else math.inf
+                  for b in range(n + 1)] for a in range(n + 1)] for _ in range(k)]
+        slowest, total, bounds = assign_stages(lats, n)
+        assert (slowest, total) == brute_force_pipeline(lats, n)
+        if slowest < math.inf:  # the bounds reproduce both keys
+            stages = [lats[s][a][b] for s, (a, b) in enumerate(zip((0, *bounds[:-1]), bounds))]
+            assert (max(stages), sum(stages)) == (slowest, total) and bounds[-1] == n
+    assert assign_stages([], 3)[0] == math.inf
+
+
+def test_pipeline_fpgas_are_presets_or_devices():
+    net = [conv_layer(16, 16, 3, 16, 3), conv_layer(16, 16, 16, 32, 3, 2),
+           conv_layer(8, 8, 32, 32, 3)]
+    by_preset = search_pipeline(net, ["zynq7020-partition", "zynq7020-partition"])
+    by_device = search_pipeline(net, ["xc7z020", "xc7z020"], "zynq7020-partition")
+    assert by_preset.stage_cycles == by_device.stage_cycles
+    assert len(by_preset.stage_designs) == 2 and "engines=" in by_preset.stage_designs[0]
+    models = fpga_models(["zcu102", "xc7z020", "cyclone4-ep4ce115"], "zynq7020-lut")
+    assert [m.config["device"] for m in models] == ["zcu102", "xc7z020", "cyclone4-ep4ce115"]
+    assert models[0].config["clock_mhz"] == 200.0  # the zcu102 preset
+    assert not models[1].config["exact_on_dsp"] and not models[2].config["exact_on_dsp"]
+    with pytest.raises(UserError, match="unknown FPGA 'zynq7030'"):
+        fpga_models(["zynq7030"])
+    # every stage fits its device in DSPs too (exact multipliers on DSPs)
+    dsp = search_pipeline(net, ["zynq7020", "zynq7020"])
+    for (a, b), cycles in zip(dsp.stages, dsp.stage_cycles):
+        assert cycles < math.inf and b > a

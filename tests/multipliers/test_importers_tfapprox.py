@@ -20,21 +20,21 @@ from evoapproxnas.multipliers.importers import (
 from evoapproxnas.multipliers.library import load_library
 from evoapproxnas.multipliers.model import Multiplier
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "evoapproxlib"
+# EvoApproxLib's published figures, shipped with the tests (see its README.md)
+METRICS_CSV = Path(__file__).resolve().parents[1] / "data" / "evoapproxlib" / "metrics.csv"
 NAMES = ["mul8u_1JFF", "mul8u_FTA", "mul8u_L40"]  # exact, low-rank error, dense error
 
 
 def published_rows() -> dict[str, dict[str, str]]:
-    with open(SHARED / "metrics.csv", newline="") as fh:
+    with open(METRICS_CSV, newline="") as fh:
         return {row["name"]: row for row in csv.DictReader(fh)}
 
 
 @pytest.fixture(scope="module")
 def bundled_tables() -> dict[str, np.ndarray]:
-    with np.load(SHARED / "lut_unsigned.npz") as npz:
-        tables = {n: npz[n] for n in NAMES}
-    with np.load(SHARED / "lut_signed.npz") as npz:
-        tables["mul8s_1KR6"] = npz["mul8s_1KR6"]
+    """Tables of the bundled libraries (test_library checks them against the source data)."""
+    tables = {n: load_library("evoapproxlib8u")[n].lut for n in NAMES}
+    tables["mul8s_1KR6"] = load_library("evoapproxlib8s")["mul8s_1KR6"].lut
     return tables
 
 
@@ -94,7 +94,7 @@ def write_bins(folder: Path, tables: dict[str, np.ndarray]) -> list[Path]:
 def test_import_library_with_metadata_csv(tmp_path, bundled_tables):
     files = write_bins(tmp_path / "bins", {n: bundled_tables[n] for n in NAMES})
     out = import_library("tfapprox-bin", files, tmp_path / "lib", name="mine",
-                         metadata=SHARED / "metrics.csv")
+                         metadata=METRICS_CSV)
     lib = load_library(out)
     assert lib.name == "mine" and lib.names == NAMES
     assert lib.exact.name == "mul8u_1JFF"

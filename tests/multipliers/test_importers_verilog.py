@@ -55,6 +55,7 @@ def test_a_port_chooses_the_activation_operand(tmp_path):
     assert not (tmp_path / "lib").exists()
 
 
+@pytest.mark.slow  # yosys synth_xilinx
 def test_signed_ports_and_xilinx_luts(tmp_path):
     path = tmp_path / "smul.v"
     path.write_text(SIGNED)

@@ -1,6 +1,10 @@
 """Bundled libraries, load_library and write_library."""
 
+import csv
+import hashlib
 import json
+import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -19,7 +23,98 @@ from evoapproxnas.multipliers import (
 from evoapproxnas.multipliers.metrics import exact_products
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "evoapproxlib"
+# EvoApproxLib reference data shipped with the tests (written by the build script, see README.md)
+DATA = REPO / "tests" / "data" / "evoapproxlib"
+LIBS = {"evoapproxlib8u": False, "evoapproxlib8s": True}
+
+
+def source_manifest() -> dict[str, dict[str, str]]:
+    """name -> signed, dtype and sha256 of the EvoApproxLib source tables."""
+    with open(DATA / "tables_sha256.csv", newline="") as fh:
+        return {row["name"]: row for row in csv.DictReader(fh)}
+
+
+def sha256_le(table: np.ndarray) -> str:
+    """sha256 of the table's C-order little-endian bytes (independent of the package's hash)."""
+    return hashlib.sha256(table.astype(table.dtype.newbyteorder("<")).tobytes(order="C")).hexdigest()
+
+
+# ------------------------------------------------ independent gate-level Verilog evaluator
+_TOKEN = re.compile(r"\s*(?:(1'b[01])|([A-Za-z_]\w*(?:\[\d+\])?)|([~&|^()]))")
+
+
+def _python(expr: str) -> str:
+    """A Verilog bit expression as Python (~ & ^ | bind in the same order in both)."""
+    out, pos, expr = [], 0, expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"cannot read {expr[pos:]!r}")
+        const, name, op = m.groups()
+        out.append(f"K{const[-1]}" if const else f"v[{name!r}]" if name else op)
+        pos = m.end()
+    return " ".join(out)
+
+
+def _concat(text: str) -> list[str]:
+    return [p.strip() for p in text.strip().strip("{}").split(",")]
+
+
+def verilog_table(text: str, top: str) -> np.ndarray:
+    """Exhaustive output of module ``top`` of an EvoApproxLib gate-level file: ``out[x, y]`` for
+    ports ``A = x``, ``B = y`` (16-bit, unsigned). Handles what the library's files use: bit
+    assigns with ~ & | ^, cell instances defined in the same file, a concatenated output and
+    one ``{...} = {...} + {...}`` adder."""
+    text = re.sub(r"//[^\n]*", "", re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL))
+    mods = {m[1]: m[2] for m in re.finditer(r"module\s+(\w+)\s*\(.*?\)\s*;(.*?)endmodule",
+                                            text, re.DOTALL)}
+    rules: list = []  # (driven nets, python expression or ("add", x bits, y bits))
+    for stmt in mods[top].split(";"):
+        stmt = " ".join(stmt.split())
+        if not stmt or stmt.split()[0] in ("input", "output", "wire"):
+            continue
+        if m := re.fullmatch(r"assign \{(.*)\} = \{(.*)\} \+ \{(.*)\}", stmt):
+            lhs, x, y = (_concat(g)[::-1] for g in m.groups())  # LSB first
+            rules.append((lhs, ("add", [_python(e) for e in x], [_python(e) for e in y])))
+        elif m := re.fullmatch(r"assign (\w+) = \{(.*)\}", stmt):
+            rules += [([f"{m[1]}[{i}]"], _python(e)) for i, e in enumerate(_concat(m[2])[::-1])]
+        elif m := re.fullmatch(r"assign (\w+(?:\[\d+\])?) = (.*)", stmt):
+            rules.append(([m[1]], _python(m[2])))
+        elif m := re.fullmatch(r"(\w+) \w+ ?\((.*)\)", stmt):
+            ports = dict(re.findall(r"\.(\w+)\(((?:[^()]|\([^()]*\))*)\)", m[2]))
+            for out, expr in re.findall(r"assign (\w+) = ([^;]*);", mods[m[1]]):
+                wired = re.sub(r"\b[A-Za-z_]\w*\b", lambda t, p=ports: f"({p[t[0]]})", expr)
+                rules.append(([ports[out]], _python(wired)))
+        else:
+            raise ValueError(f"unsupported statement in {top}: {stmt}")
+    a, b = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    env = {"K0": np.zeros(a.shape, bool), "K1": np.ones(a.shape, bool)}
+    v = {f"{p}[{i}]": (x >> i & 1).astype(bool) for p, x in (("A", a), ("B", b)) for i in range(8)}
+
+    def value(expr: str) -> np.ndarray:
+        return np.broadcast_to(eval(expr, {**env, "v": v}), a.shape)  # expressions built by _python
+
+    while rules:  # drive nets in dependency order, whatever order the file lists them in
+        left = []
+        for nets, rule in rules:
+            try:
+                if isinstance(rule, tuple):
+                    x, y = (sum(value(e).astype(np.int64) << i for i, e in enumerate(bits))
+                            for bits in rule[1:])
+                    v.update({n: ((x + y) >> i & 1).astype(bool) for i, n in enumerate(nets)})
+                else:
+                    v[nets[0]] = value(rule)
+            except KeyError:
+                left.append((nets, rule))
+        if len(left) == len(rules):
+            raise ValueError(f"{top}: nets never driven: {[n for n, _ in left][:5]}")
+        rules = left
+    return sum(v[f"O[{i}]"].astype(np.int64) << i for i in range(16))
+
+
+def verilog_header(text: str) -> dict[str, float]:
+    """The published figures of a Verilog file's header (``// MAE = 581`` lines)."""
+    return {k: float(x) for k, x in re.findall(r"^// ([\w%]+) = ([-\d.]+)", text, re.MULTILINE)}
 
 
 def small_muls(n: int = 3) -> list[Multiplier]:
@@ -50,17 +145,72 @@ def test_bundled_names_and_sizes():
 
 
 def test_bundled_tables_equal_source_data():
-    if not SHARED.is_dir():
-        pytest.fail(f"source data {SHARED} missing")
-    for lib, fname in (("evoapproxlib8u", "lut_unsigned.npz"), ("evoapproxlib8s", "lut_signed.npz")):
-        with np.load(SHARED / fname) as src:
-            library = load_library(lib)
-            assert set(src.files) == set(library.names)
-            for name in src.files:
-                assert np.array_equal(src[name], library[name].lut), name
-                assert src[name].dtype == library[name].lut.dtype
+    """Every bundled table is byte for byte the EvoApproxLib source table (pinned by sha256)."""
+    manifest = source_manifest()
+    assert len(manifest) == 49
+    for lib, signed in LIBS.items():
+        library = load_library(lib)
+        expected = {n for n, row in manifest.items() if row["signed"] == str(int(signed))}
+        assert set(library.names) == expected, lib
+        for name in library.names:
+            lut = library[name].lut
+            assert lut.dtype.name == manifest[name]["dtype"] and lut.shape == (256, 256), name
+            assert sha256_le(lut) == manifest[name]["sha256"], name
 
 
+@pytest.mark.parametrize("path", sorted((DATA / "verilog").glob("*.v")), ids=lambda p: p.stem)
+def test_bundled_tables_match_the_gate_level_verilog(path):
+    """The circuits' own gate-level Verilog, simulated here on all 65536 operand pairs, gives
+    the bundled table: unsigned tables (TFApprox order) are indexed ``[B, A]`` by the Verilog
+    ports, signed ones ``[A, B]`` (two's complement). The header figures are metrics.csv's."""
+    name = path.stem
+    signed = name.startswith("mul8s")
+    text = path.read_text()
+    out = verilog_table(text, name)
+    if signed:
+        want = np.where(out >= 32768, out - 65536, out)
+    else:
+        want = out.T
+    lut = load_library("evoapproxlib8s" if signed else "evoapproxlib8u")[name].lut
+    np.testing.assert_array_equal(lut.astype(np.int64), want)
+    with open(DATA / "metrics.csv", newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["name"] == name)
+    header = verilog_header(text)
+    assert header["MAE"] == float(row["mae"]) and header["WCE"] == float(row["wce"])
+    assert header["PDK45_PWR"] == float(row["power_mw"])
+    assert header["PDK45_AREA"] == float(row["area_um2"])
+
+
+def test_verilog_evaluator_on_hand_written_modules():
+    """The evaluator used above, on modules whose outputs numpy gives directly."""
+    text = """module t ( A, B, O );
+  input [7:0] A; input [7:0] B; output [15:0] O;
+  wire w1, w2, c, s;
+  assign O[15] = w2;  // used before it is driven
+  assign w2 = ~(A[7] | B[7]);
+  assign w1 = A[0] & B[1] ^ A[2] | B[3];
+  HA u1 (.A(A[1]), .B(~(B[0] & A[3])), .YS(s), .YC(c));
+  assign O[0] = w1; assign O[1] = s; assign O[2] = c; assign O[3] = 1'b1;
+  assign {O[6], O[5], O[4]} = {A[5], A[4]} + {1'b1, B[4]};
+"""
+    text += "".join(f"  assign O[{i}] = 1'b0;\n" for i in range(7, 15))
+    text += """endmodule
+module HA( input A, input B, output YS, output YC );
+    assign YS = A ^ B;
+    assign YC = A & B;
+endmodule
+"""
+    x, y = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+
+    def bit(v: np.ndarray, i: int) -> np.ndarray:
+        return (v >> i) & 1
+
+    w1 = (bit(x, 0) & bit(y, 1)) ^ bit(x, 2) | bit(y, 3)
+    nand = 1 - (bit(y, 0) & bit(x, 3))
+    total = (x >> 4 & 3) + 2 + bit(y, 4)
+    want = (w1 | (bit(x, 1) ^ nand) << 1 | (bit(x, 1) & nand) << 2 | 8 | (total & 7) << 4
+            | (1 - (bit(x, 7) | bit(y, 7))) << 15)
+    np.testing.assert_array_equal(verilog_table(text, "t"), want)
 def test_bundled_license_names_evoapproxlib():
     for lib in ("evoapproxlib8u", "evoapproxlib8s"):
         text = (load_library(lib).path / "LICENSE").read_text()
@@ -187,16 +337,38 @@ def test_library_class_refuses_duplicates():
 
 
 def test_build_script_reproduces_bundled_folders(tmp_path):
-    """Rebuilding from the shared source gives byte-identical tables and the same index."""
-    if not SHARED.is_dir():
-        pytest.fail(f"source data {SHARED} missing")
+    """The build script, fed the published figures (the shipped metrics.csv) and the source
+    tables (those the sha256 manifest pins: the bundled ones, checked here first), rebuilds
+    byte-identical library folders: the index, README and LICENSE are the script's output, not
+    hand edits. It also rewrites the shipped test data from such a source folder unchanged."""
     import runpy
 
+    source = tmp_path / "source"
+    (source / "verilog8x8").mkdir(parents=True)
+    manifest = source_manifest()
+    for lib, fname in (("evoapproxlib8u", "lut_unsigned.npz"), ("evoapproxlib8s", "lut_signed.npz")):
+        tables = {m.name: m.lut for m in load_library(lib)}
+        assert all(sha256_le(t) == manifest[n]["sha256"] for n, t in tables.items())
+        np.savez(source / fname, **tables)
+    for fname in ("metrics.csv", "LICENSE.md"):
+        shutil.copyfile(DATA / fname, source / fname)
+    for path in (DATA / "verilog").glob("*.v"):
+        shutil.copyfile(path, source / "verilog8x8" / path.name)
+
     build = runpy.run_path(str(REPO / "scripts" / "build_evoapproxlib.py"))["main"]
-    assert build(["--source", str(SHARED), "--dest", str(tmp_path)]) == 0
-    for lib in ("evoapproxlib8u", "evoapproxlib8s"):
+    dest = tmp_path / "out"
+    assert build(["--source", str(source), "--dest", str(dest)]) == 0
+    for lib in LIBS:
         bundled = load_library(lib).path
         for fname in ("tables.npz", "library.json", "LICENSE", "README.md"):
-            assert (tmp_path / lib / fname).read_bytes() == (bundled / fname).read_bytes(), fname
-    assert build(["--source", str(SHARED), "--dest", str(tmp_path)]) == 2  # exists, no --force
+            assert (dest / lib / fname).read_bytes() == (bundled / fname).read_bytes(), fname
+    assert build(["--source", str(source), "--dest", str(dest)]) == 2  # exists, no --force
     assert build(["--source", str(tmp_path / "missing"), "--dest", str(tmp_path / "o")]) == 2
+
+    data = tmp_path / "data"
+    assert build(["--source", str(source), "--test-data", str(data)]) == 0
+    shipped = sorted(p.relative_to(DATA) for p in DATA.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file()) == shipped
+    for rel in shipped:
+        assert (data / rel).read_bytes() == (DATA / rel).read_bytes(), rel
+    assert build(["--source", str(source), "--test-data", str(data)]) == 2  # exists

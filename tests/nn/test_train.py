@@ -12,6 +12,8 @@ from evoapproxnas.nn import TrainBudget, build_model, evaluate, train_and_evalua
 
 from ..cgp.helpers import genome, node
 
+pytestmark = pytest.mark.tf
+
 SPEC = CGPSpec(rows=1, columns=6, levels_back=6,
                functions=("conv2d", "max_pooling", "batch_norm"),
                choices={"conv2d": {"filters": [32, 64]}})
@@ -30,10 +32,15 @@ def small_cnn(input_shape, n_classes):
 
 @pytest.fixture(scope="module")
 def fashion():
-    return load_dataset("fashion_mnist", seed=0)
+    """Fashion-MNIST from the system's dataset package (not shipped in the repository)."""
+    try:
+        return load_dataset("fashion_mnist", seed=0)
+    except UserError as exc:
+        pytest.skip(f"Fashion-MNIST is not installed, the accuracy checks need it: {exc}")
 
 
-BUDGET = TrainBudget(epochs=3, train_samples=3000, val_samples=600, batch_size=64)
+# 2000 images x 3 epochs: exact accuracy ~0.68 (chance 0.10), 8 s on two cores
+BUDGET = TrainBudget(epochs=3, train_samples=2000, val_samples=600, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +58,7 @@ def accuracy_with(graph, weights, multiplier, data):
     return evaluate(model, data.x_val[:BUDGET.val_samples], data.y_val[:BUDGET.val_samples], 200)
 
 
+@pytest.mark.slow
 def test_training_beats_chance_and_coarser_multiplier_costs_accuracy(fashion, trained):
     graph, result = trained
     assert result.status == "ok", result.reason
@@ -62,6 +70,7 @@ def test_training_beats_chance_and_coarser_multiplier_costs_accuracy(fashion, tr
     assert result.test_accuracy is None
 
 
+@pytest.mark.slow
 def test_approximation_aware_finetuning_recovers_accuracy(fashion, trained):
     graph, result = trained
     # training does not use the table, so the same seed gives the same weights for any
@@ -73,6 +82,7 @@ def test_approximation_aware_finetuning_recovers_accuracy(fashion, trained):
     assert tuned.val_accuracy > before + 0.1
 
 
+@pytest.mark.slow
 def test_same_seed_same_result():
     data = load_dataset("synthetic", n_train=300, n_test=50, seed=2)
     graph = small_cnn(data.input_shape, data.n_classes)

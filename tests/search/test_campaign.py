@@ -202,3 +202,30 @@ def test_viewing_a_run_never_unpickles_its_checkpoint(reference, tmp_path, capsy
     assert not marker.exists()
     pickle.loads(trap)  # the trap is real: unpickling it does leave the file
     assert marker.exists()
+
+
+def test_dask_with_killed_workers_and_client_then_resume_equals_the_process_run(reference,
+                                                                             tmp_path):
+    pytest.importorskip("distributed", reason="the [dask] extra is not installed")
+    out = tmp_path / "dask"
+    settings = ["--set", "search.executor=dask", "--set", "debug.die_once_fraction=0.3",
+                "--set", "search.generations=3"]
+    proc = cli("run", TINY, "--out", out, *settings, "--quiet", "--no-plots")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        records = read_records(out / "archive.jsonl") if out.exists() else []
+        if any(r.generation >= 1 for r in records) or len(records) >= 4:
+            break
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.fail(f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}")
+    proc.send_signal(signal.SIGKILL)  # the client; its LocalCluster's processes follow
+    proc.communicate()
+    assert not (out / "front.json").exists()
+    finish(cli("resume", out, "--quiet", "--no-plots"))
+    records = read_records(out / "archive.jsonl")
+    assert len(records) == len({r.hash for r in records})  # each candidate archived once
+    died = list((out / "models").glob(".died-*"))
+    assert died, "no worker was killed: the test proves nothing"
+    assert all(r.status == "ok" for r in records if f".died-{r.hash}" in {p.name for p in died})
+    assert comparable(out) == comparable(reference)

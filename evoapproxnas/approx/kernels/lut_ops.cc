@@ -16,6 +16,7 @@
 // scaled to float, offsets computed exactly from code sums), EvoLutDepthwiseConv2D, and
 // EvoQuantizeCodes (float -> 8-bit codes in one pass).
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -240,24 +241,47 @@ void AddRowsGeneric(const Segment* segs, int nseg, int64_t np, int32_t* acc) {
 
 using AddFn = void (*)(const Segment*, int, int64_t, int32_t*);
 
-// Run-time dispatch on the CPU's features; $EVOAPPROXNAS_OP_SIMD = avx512 | avx2 | generic
-// caps the choice (used by the tests to check every build of the hot loop).
-// The SIMD level to use: the CPU's best, capped by $EVOAPPROXNAS_OP_SIMD (2 = AVX-512,
-// 1 = AVX2, 0 = generic).
-int SimdLevel() {
+// Run-time dispatch on the CPU's features. Levels: 2 = AVX-512 (F, BW, VL), 1 = AVX2 (with
+// FMA, as the AVX2 build is compiled), 0 = generic. $EVOAPPROXNAS_OP_SIMD = avx512 | avx2 |
+// generic asks for one build (the tests use it to check each); when the CPU lacks it, the op
+// runs the best build the CPU has, and EvoApproxSimdInfo (below) reports both, so that the
+// Python side can say so. Any other non-empty value is refused by the ops.
+
+// The best level this CPU supports.
+int CpuSimdLevel() {
 #ifdef EVO_X86
   __builtin_cpu_init();
-  const char* env = std::getenv("EVOAPPROXNAS_OP_SIMD");
-  const std::string cap = env ? env : "";
-  const int limit = cap == "generic" ? 0 : cap == "avx2" ? 1 : 2;
-  const int cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl")
-                      ? 2
-                      : __builtin_cpu_supports("avx2") ? 1 : 0;
-  return std::min(limit, cpu);
-#else
-  return 0;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    return 2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
 #endif
+  return 0;
+}
+
+// The level $EVOAPPROXNAS_OP_SIMD asks for (case-insensitive): -1 when unset or empty, -2 when
+// it names no build.
+int RequestedSimdLevel() {
+  const char* env = std::getenv("EVOAPPROXNAS_OP_SIMD");
+  std::string want = env ? env : "";
+  for (char& ch : want) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (want.empty()) return -1;
+  if (want == "generic") return 0;
+  if (want == "avx2") return 1;
+  if (want == "avx512") return 2;
+  return -2;
+}
+
+// The level the ops use now: the requested one capped by the CPU's, else the CPU's best.
+int SimdLevel() {
+  const int cpu = CpuSimdLevel(), requested = RequestedSimdLevel();
+  return requested < 0 ? cpu : std::min(requested, cpu);
+}
+
+Status CheckSimdRequest() {
+  if (RequestedSimdLevel() != -2) return OkStatus();
+  return errors::InvalidArgument("EVOAPPROXNAS_OP_SIMD must be avx512, avx2 or generic, got '",
+                                 std::getenv("EVOAPPROXNAS_OP_SIMD"), "'");
 }
 
 AddFn PickAdd(bool is_signed) {
@@ -347,6 +371,7 @@ class LutConvOp : public OpKernel {
     const Tensor& lut = ctx->input(2);
     OP_REQUIRES(ctx, ctx->input(3).NumElements() == 1,
                 errors::InvalidArgument("pad_code must be a scalar"));
+    OP_REQUIRES_OK(ctx, CheckSimdRequest());
     CallParams p;
     p.pad_code = ctx->input(3).flat<int32>()(0) & 0xFF;
     OP_REQUIRES(ctx, lut.NumElements() == 65536,
@@ -524,6 +549,7 @@ class LutDepthwiseOp : public OpKernel {
     const Tensor& lut = ctx->input(2);
     OP_REQUIRES(ctx, ctx->input(3).NumElements() == 1,
                 errors::InvalidArgument("pad_code must be a scalar"));
+    OP_REQUIRES_OK(ctx, CheckSimdRequest());
     const int pad_code = ctx->input(3).flat<int32>()(0) & 0xFF;
     OP_REQUIRES(ctx, lut.NumElements() == 65536,
                 errors::InvalidArgument("lut must have 256x256 entries"));
@@ -603,6 +629,7 @@ class QuantizeCodesOp : public OpKernel {
     const Tensor& x = ctx->input(0);
     OP_REQUIRES(ctx, ctx->input(1).NumElements() == 1 && ctx->input(2).NumElements() == 1,
                 errors::InvalidArgument("scale and zero_point must be scalars"));
+    OP_REQUIRES_OK(ctx, CheckSimdRequest());
     const float scale = ctx->input(1).flat<float>()(0);
     const float zero = ctx->input(2).flat<float>()(0);
     Tensor* y = nullptr;
@@ -640,3 +667,15 @@ REGISTER_KERNEL_BUILDER(
 REGISTER_KERNEL_BUILDER(
     Name("EvoLutDepthwiseConv2D").Device(DEVICE_CPU).TypeConstraint<int64_t>("out_type"),
     LutDepthwiseOp<int64_t>);
+
+// What the dispatcher chooses, for evoapproxnas.approx.build.simd_info (through ctypes, in a
+// process that has loaded this library): *used = the level the ops run now, *cpu = the best
+// level of this CPU, *requested = the level $EVOAPPROXNAS_OP_SIMD asks for (-1 unset,
+// -2 unknown name). Levels: 2 AVX-512, 1 AVX2, 0 generic. Returns 0.
+extern "C" __attribute__((visibility("default"))) int EvoApproxSimdInfo(int* used, int* cpu,
+                                                                        int* requested) {
+  *used = SimdLevel();
+  *cpu = CpuSimdLevel();
+  *requested = RequestedSimdLevel();
+  return 0;
+}

@@ -1,0 +1,184 @@
+"""Candidates as tasks on a Dask ``distributed`` cluster (the ``[dask]`` extra).
+
+``DaskPool`` has the interface of ``executor.WorkerPool`` (``map``, ``close``) and adds
+``submit`` / ``next_done`` for the asynchronous (steady-state) campaign loop. Every task runs
+``fn(state, payload)`` where ``state = initializer(*initargs)`` is built once per Dask worker
+process and cached there (the dataset is loaded once per worker, never shipped with tasks).
+
+Faults: a task that raises is that task's ``TaskFailure``. A worker that dies in the middle
+of a task (killed, out of memory) is restarted by its nanny and Dask runs the task again on a
+worker; after ``retries`` deaths the scheduler gives up (``KilledWorker``) and the candidate
+is recorded as failed with that reason. On a ``"local"`` cluster the bound is set here; an
+external scheduler applies its own ``distributed.scheduler.allowed-failures`` (start it with
+``distributed.scheduler.worker-saturation: 1.0`` too, so that a dying worker holds no queued
+candidate).
+
+Workers must see the run directory at the same path (a shared filesystem on a real
+cluster): they read its config and write trained weights into ``models/``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from evoapproxnas.errors import UserError
+from evoapproxnas.search.executor import TaskFailure
+
+_STATE: dict[tuple, Any] = {}
+_STATE_LOCK = threading.Lock()
+
+
+def _worker_state(initializer: Callable | None, initargs: tuple) -> Any:
+    """``initializer(*initargs)``, computed once per worker process (a cached loader)."""
+    key = (initializer, initargs)
+    with _STATE_LOCK:
+        if key not in _STATE:
+            _STATE[key] = initializer(*initargs) if initializer else None
+        return _STATE[key]
+
+
+def _run_task(fn: Callable, payload: Any, initializer: Callable | None, initargs: tuple,
+              timeout_s: float | None) -> tuple[str, Any]:
+    """The task body on a worker: ("ok", result) or ("error", reason); a task that runs past
+    ``timeout_s`` ends its worker process (the only way to stop a stuck thread)."""
+    watchdog = None
+    if timeout_s:
+        watchdog = threading.Timer(timeout_s, os._exit, args=(124,))
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        state = _worker_state(initializer, initargs)
+        return "ok", fn(state, payload)
+    except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return "error", f"raised {last}"[:300]
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ModuleNotFoundError:
+        raise UserError("search.executor = 'dask' needs Dask distributed: pip install "
+                        "'evoapproxnas[dask]' (or set search.executor = 'process')") from None
+    return distributed
+
+
+def connect(scheduler: str, timeout_s: float = 5.0):
+    """A ``distributed.Client`` of a running scheduler (``UserError`` if unreachable)."""
+    distributed = _import_distributed()
+    try:
+        return distributed.Client(scheduler, timeout=f"{timeout_s}s",
+                                  set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"cannot reach the Dask scheduler {scheduler!r} ({reason[:160]}); "
+                        "start it with 'dask scheduler' or fix search.scheduler") from None
+
+
+def check_scheduler(scheduler: str) -> None:
+    """Fail early (before anything is written) when an external scheduler is unreachable."""
+    if scheduler != "local":
+        connect(scheduler).close()
+
+
+class DaskPool:
+    """Tasks on a Dask cluster: ``scheduler`` = "tcp://HOST:8786" or "local" (a
+    ``LocalCluster`` of ``n_workers`` single-threaded processes on the loopback interface)."""
+
+    def __init__(self, n_workers: int, initializer: Callable | None = None,
+                 initargs: tuple = (), *, scheduler: str = "local", retries: int = 2,
+                 resources: dict | None = None) -> None:
+        distributed = _import_distributed()
+        import dask
+
+        self._init = (initializer, initargs)
+        self._resources = dict(resources or {}) or None
+        self._cluster = None
+        self._futures: dict[Any, int] = {}
+        self._as_completed = None
+        if scheduler == "local":
+            # One task per worker thread at a time (no tasks queued on a worker): a worker's
+            # death then counts only against the candidate it was running, never against an
+            # innocent one waiting behind it.
+            settings = {"distributed.scheduler.allowed-failures": int(retries),
+                        "distributed.scheduler.worker-saturation": 1.0}
+            with dask.config.set(settings):
+                self._cluster = distributed.LocalCluster(
+                    n_workers=max(1, int(n_workers)), threads_per_worker=1, processes=True,
+                    host="127.0.0.1", dashboard_address=None, silence_logs=40,
+                    resources=self._resources)
+            self.client = distributed.Client(self._cluster, set_as_default=False)
+        else:
+            self.client = connect(scheduler)
+        self._counter = 0
+
+    # ---- one task at a time (asynchronous loop) -------------------------------------------
+
+    def submit(self, fn: Callable, payload: Any, tag: int,
+               timeout_s: float | None = None) -> None:
+        """Start ``fn(state, payload)``; ``next_done`` will return it with ``tag``."""
+        self._counter += 1
+        future = self.client.submit(_run_task, fn, payload, *self._init, timeout_s,
+                                    key=f"evoapproxnas-{os.getpid()}-{self._counter}",
+                                    pure=False, resources=self._resources)
+        if not self._futures:  # a fresh completion queue (the last one ran dry)
+            from distributed import as_completed
+
+            self._as_completed = as_completed(loop=self.client.loop)
+        self._futures[future] = tag
+        self._as_completed.add(future)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def next_done(self) -> tuple[int, Any]:
+        """The next finished task, as (tag, result or ``TaskFailure``), in completion order."""
+        future = next(self._as_completed)
+        tag = self._futures.pop(future)
+        return tag, _outcome(future)
+
+    # ---- a batch (generational loop) ------------------------------------------------------
+
+    def map(self, fn: Callable, payloads: Sequence[Any], timeout_s: float | None = None,
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """Run ``fn`` on every payload; results (or ``TaskFailure``) in payload order."""
+        results: list[Any] = [None] * len(payloads)
+        for index, payload in enumerate(payloads):
+            self.submit(fn, payload, index, timeout_s)
+        for _ in payloads:
+            index, value = self.next_done()
+            results[index] = value
+            if on_result:
+                on_result(index, value)
+        return results
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _outcome(future) -> Any:
+    try:
+        status, value = future.result()
+    except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost scheduler, ...
+        name = type(exc).__name__
+        if name == "KilledWorker":
+            return TaskFailure("every worker that ran this candidate died (KilledWorker: out "
+                               "of memory, a crash or its time limit)")
+        return TaskFailure(f"dask task failed: {name}: {str(exc)[:200]}")
+    return value if status == "ok" else TaskFailure(value)

@@ -1,0 +1,45 @@
+"""The Dask executor's pool: failures isolated, worker deaths bounded; a bad scheduler is one
+line. (The campaign on a LocalCluster, with killed workers and a killed client, is in
+test_campaign.py, beside the process executor's reference run.)
+
+The clusters listen on the loopback interface only, with the dashboard off."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed", reason="the [dask] extra is not installed")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import _tasks
+
+from evoapproxnas.cli import main
+from evoapproxnas.search.dask_executor import DaskPool
+from evoapproxnas.search.executor import TaskFailure
+
+TINY = Path(__file__).parent / "tiny.toml"
+
+
+def test_pool_isolates_failures_and_bounds_worker_deaths():
+    payloads = [("ok", 1), ("raise", 2), ("crash", 7), ("ok", 5), ("sleep", 30)]
+    with DaskPool(2, _tasks.init, (100,), retries=1) as pool:
+        results = pool.map(_tasks.work, payloads, timeout_s=3.0)
+        assert results[0][0] == 101 and results[3][0] == 105
+        assert isinstance(results[1], TaskFailure) and "ValueError: bad payload 2" in \
+            results[1].reason
+        for died in (results[2], results[4]):  # crashed / ran past its limit, on every try
+            assert isinstance(died, TaskFailure) and "KilledWorker" in died.reason
+        again = pool.map(_tasks.work, [("ok", 1)] * 4)  # restarted workers keep serving
+        assert [r[0] for r in again] == [101] * 4
+
+
+def test_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    status = main(["run", str(TINY), "--out", str(out), "--set", "search.executor=dask",
+                   "--set", "search.scheduler='tcp://127.0.0.1:9'"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "\n" not in err
+    assert "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'" in err
+    assert not out.exists()
