@@ -6,8 +6,15 @@ evaluations) for several seeds and prints, measured in this one run:
   asked for by the engine that were served from the cache instead of being trained);
 - the final hypervolume of each run and the NSGA-II / random hypervolume ratio.
 
+With ``--utilisation`` it instead runs one campaign per executor and mode (process /
+generational, dask / generational, dask / asynchronous; default 4 workers, candidates of
+uneven cost) and prints the worker utilisation, busy time / (workers x wall time of the
+search; the span from the first candidate's start to the last one's end on the workers), and
+the hypervolume each reached by the same wall time.
+
     python benchmarks/campaign.py                 # 3 seeds, population 6, 4 generations
     python benchmarks/campaign.py --seeds 1 2 3 4 --generations 6 --engines pymoo deap random
+    python benchmarks/campaign.py --utilisation --workers 4
 """
 
 from __future__ import annotations
@@ -43,6 +50,49 @@ def one_run(out: Path, engine: str, seed: int, args) -> dict:
             "front": len(front.members)}
 
 
+MODES = (("process", "generational"), ("dask", "generational"), ("dask", "asynchronous"))
+
+
+def utilisation_run(out: Path, executor: str, mode: str, args) -> dict:
+    """One campaign; busy time and wall span from the workers' own clocks."""
+    from evoapproxnas.search.results import hypervolume
+
+    overrides = [f"search.executor={executor}", f"search.mode={mode}",
+                 f"search.seed={args.seeds[0]}", f"search.population={args.population}",
+                 f"search.generations={args.generations}", f"search.workers={args.workers}",
+                 f"training.train_samples={args.train_samples}",
+                 f"training.val_samples={args.val_samples}",
+                 "cgp.choices.conv2d.filters=[8, 16, 48, 96]"]  # uneven candidate costs
+    run = create_run(CONFIG, out / f"{executor}-{mode}", overrides)
+    run_campaign(run.path, quiet=True, evaluate_test=False)
+    records = run.records()
+    spans = [(r.timings["start_unix"], r.timings["end_unix"]) for r in records
+             if "start_unix" in r.timings]
+    t0, t1 = min(a for a, _ in spans), max(b for _, b in spans)
+    busy = sum(b - a for a, b in spans)
+    cfg = run.config
+
+    def hv_at(t: float) -> float:
+        done = [r for r in records if r.timings.get("end_unix", float("inf")) <= t0 + t]
+        return hypervolume(done, cfg.search.objectives, cfg.hv_reference())
+
+    return {"executor": executor, "mode": mode, "trained": len(spans), "wall_s": t1 - t0,
+            "utilisation": busy / (args.workers * (t1 - t0)), "hv_at": hv_at}
+
+
+def utilisation(args) -> None:
+    out = args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-bench-"))
+    rows = [utilisation_run(out, executor, mode, args) for executor, mode in MODES]
+    horizon = min(r["wall_s"] for r in rows)
+    print(f"\nsetting: Fashion-MNIST, {args.train_samples} training images, population "
+          f"{args.population} x {args.generations}, {args.workers} workers; runs in {out}")
+    print(f"{'executor/mode':>22} {'trained':>7} {'wall_s':>7} {'utilisation':>11} "
+          f"{'HV at ' + format(horizon, '.0f') + ' s':>12}")
+    for r in rows:
+        print(f"{r['executor'] + '/' + r['mode']:>22} {r['trained']:7d} {r['wall_s']:7.0f} "
+              f"{r['utilisation']:11.1%} {r['hv_at'](horizon):12.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -53,7 +103,12 @@ def main() -> None:
     parser.add_argument("--train-samples", type=int, default=1000)
     parser.add_argument("--val-samples", type=int, default=500)
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
+    parser.add_argument("--utilisation", action="store_true",
+                        help="worker utilisation per executor and mode instead")
     args = parser.parse_args()
+    if args.utilisation:
+        utilisation(args)
+        return
     out = args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-bench-"))
     rows = []
     for seed in args.seeds:

@@ -103,7 +103,7 @@ def _hierarchy(spec: Any, energies: dict, path: Path) -> list[dict]:
         attrs = comp.get("attributes") or {}
         klass = str(comp.get("class", ""))
         mesh_x, mesh_y = int(_number(attrs, "meshX", 1)), int(_number(attrs, "meshY", 1))
-        if mesh_x * mesh_y not in (1, count) and mesh_x * mesh_y != count:
+        if mesh_x * mesh_y not in (1, count):
             raise UserError(f"{path}: {name} has {count} instances on a {mesh_x}x{mesh_y} mesh")
         if mesh_x * mesh_y == 1 and count > 1:
             mesh_x = count

@@ -95,6 +95,9 @@ class Evaluator:
             record.metrics["val_accuracy_exact"] = result["val_accuracy_exact"]
             record.timings.update(train_s=result["train_seconds"],
                                   eval_s=result["eval_seconds"])
+            if "started_at" in result:  # wall-clock span on the worker (utilisation)
+                record.timings.update(start_unix=result["started_at"],
+                                      end_unix=result["ended_at"])
         return _finish(record, self.cfg.search.objectives)
 
     def evaluate(self, genomes, generation: int, progress=None) -> list[EvaluationRecord]:

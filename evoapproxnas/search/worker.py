@@ -56,8 +56,11 @@ def train_task(state: dict, payload: dict) -> dict:
         if not marker.exists():
             marker.touch()
             os._exit(9)
+    import time
+
     from evoapproxnas.nn import train_and_evaluate
 
+    started_at = time.time()
     cfg, problem = state["cfg"], state["problem"]
     graph = problem.decode(payload["genome"])
     result = train_and_evaluate(graph, problem.multipliers, state["dataset"], cfg.training,
@@ -67,7 +70,8 @@ def train_task(state: dict, payload: dict) -> dict:
         save_weights(result.model, state["run"].weights_path(payload["hash"]))
     return {"status": result.status, "reason": result.reason,
             "val_accuracy": result.val_accuracy, "val_accuracy_exact": result.val_accuracy_exact,
-            "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}
+            "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds,
+            "started_at": started_at, "ended_at": time.time()}
 
 
 def test_task(state: dict, payload: dict) -> dict:

@@ -136,7 +136,7 @@ def test_importing_the_package_neither_imports_tensorflow_nor_loads_the_op():
     import sys
 
     code = (
-        "import sys, evoapproxnas, evoapproxnas.approx, evoapproxnas.approx.cli;"
+        "import sys, evoapproxnas, evoapproxnas.approx, evoapproxnas.cli.approx;"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported';"
         "from evoapproxnas.approx import build; assert not build._loaded"
     )

@@ -88,7 +88,7 @@ def test_every_random_genome_decodes_to_a_consistent_graph():
         for _ in range(100):
             graph = decode(random_genome(spec, rng), spec, (28, 28, 1), 10)
             assert nx.is_directed_acyclic_graph(graph)
-            for name, data in graph.nodes(data=True):
+            for _name, data in graph.nodes(data=True):
                 shapes = [graph.nodes[i]["output_shape"] for i in data["inputs"]]
                 assert data["input_shapes"] == shapes
                 assert min(data["output_shape"]) >= 1
