@@ -2,7 +2,8 @@
 
 ``plot_run(run)`` writes into the run directory's ``plots/`` folder:
 ``front_power.png`` (validation error vs relative multiplication power), ``front_params.png``
-(error vs parameters) with every evaluated candidate in grey and the front highlighted,
+(error vs parameters) and ``front_<metric>.png`` for every hardware objective (error vs, e.g.,
+``edap`` or ``fps``), with every evaluated candidate in grey and the front highlighted,
 ``hypervolume.png`` (per generation) and ``member_<K>.png`` (drawing of front member K).
 It reads the run's data files only (archive, front, history, config); nothing is executed
 from the directory.
@@ -64,11 +65,15 @@ def plot_run(run: RunDir, member: int = 0) -> list[Path]:
     out = run.plots_dir
     out.mkdir(exist_ok=True)
     paths = []
-    for key, label, name, log_x in (
-        ("power_rel", "multiplication power relative to the exact multiplier", "front_power",
-         False),
-        ("params", "parameters", "front_params", True),
-    ):
+    panels = [("power_rel", "multiplication power relative to the exact multiplier",
+               "front_power", False), ("params", "parameters", "front_params", True)]
+    for metric in summary.objectives:  # hardware objectives get a panel of their own
+        if metric not in ("error", "power_rel", "params"):
+            values = [r.metrics[metric] for r in records
+                      if r.status == "ok" and r.metrics.get(metric)]
+            wide = bool(values) and min(values) > 0 and max(values) / min(values) > 100
+            panels.append((metric, metric, f"front_{metric}", wide))
+    for key, label, name, log_x in panels:
         fig, ax = plt.subplots(figsize=(6, 4.5))
         _front_axes(ax, records, front, key, label, log_x)
         ax.set_title(f"{run_dir.name}: error vs {key}")

@@ -37,18 +37,21 @@ def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDi
                          overwrite)
 
 
-def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True) -> RunFront:
+def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
+                 pool=None) -> RunFront:
     """Run (or continue) the campaign of ``run_dir`` to its end; returns its front.
 
     Holds the directory's writer lock throughout (a second writer gets ``UserError``).
     ``evaluate_test=False`` skips the final test-set evaluation of the front (benchmarks).
+    ``pool`` replaces the executor of ``search.executor`` (an object with ``map``, and
+    ``submit``/``next_done`` for the asynchronous mode); the caller then closes it.
     """
     run = RunDir(run_dir)
     with run.writer():
-        return _run_locked(run, quiet, evaluate_test)
+        return _run_locked(run, quiet, evaluate_test, pool)
 
 
-def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool) -> RunFront:
+def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool, given=None) -> RunFront:
     cfg = run.config
     s = cfg.search
     problem = run.problem
@@ -57,13 +60,14 @@ def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool) -> RunFront:
     if s.mode == "asynchronous":
         from evoapproxnas.search.asynchronous import run_asynchronous
 
-        pool = make_pool(cfg, run)
+        pool = given or make_pool(cfg, run)
         try:
             evaluator = Evaluator(problem, archive, cache, pool)
             history = run_asynchronous(cfg, run, evaluator, quiet)
             return _finalize(cfg, run, cache, pool, history, quiet, evaluate_test)
         finally:
-            pool.close()
+            if given is None:
+                pool.close()
     state = load_checkpoint(run.path, warn=log)
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
@@ -71,14 +75,15 @@ def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool) -> RunFront:
     if cache and not quiet:
         log(f"resuming {run.path} at generation {state['generation']} "
             f"({len(cache)} archived evaluations)")
-    pool = make_pool(cfg, run)
+    pool = given or make_pool(cfg, run)
     try:
         evaluator = Evaluator(problem, archive, cache, pool)
         while state["generation"] < s.generations:
             _generation(cfg, state, evaluator, cache, run, quiet)
         return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
     finally:
-        pool.close()
+        if given is None:
+            pool.close()
 
 
 def make_pool(cfg, run: RunDir):

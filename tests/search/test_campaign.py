@@ -44,9 +44,9 @@ def comparable(run_dir: Path):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
-    """An uninterrupted pymoo run of 3 generations."""
+    """An uninterrupted pymoo run of 2 generations."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    finish(cli("run", TINY, "--out", out, "--set", "search.generations=3", "--quiet",
+    finish(cli("run", TINY, "--out", out, "--set", "search.generations=2", "--quiet",
                "--no-plots"))
     return out
 
@@ -54,11 +54,11 @@ def reference(tmp_path_factory) -> Path:
 def test_pymoo_campaign_end_to_end(reference):
     records = read_records(reference / "archive.jsonl")
     assert len({r.hash for r in records}) == len(records)  # each candidate trained once
-    assert {r.generation for r in records} <= {0, 1, 2}
+    assert {r.generation for r in records} == {0, 1}
     state = load_checkpoint(reference)
-    assert state["generation"] == 3 and len(state["history"]) == 3
+    assert state["generation"] == 2 and len(state["history"]) == 2
     history = RunDir(reference).history()
-    assert [len(h["population"]) for h in history] == [3, 3, 3]
+    assert [len(h["population"]) for h in history] == [3, 3]
     assert history == state["history"]
     summary = json.loads((reference / "front.json").read_text())
     assert summary["front"], "no feasible candidate on the front"
@@ -74,7 +74,7 @@ def test_pymoo_campaign_end_to_end(reference):
 
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     out = tmp_path / "run"
-    proc = cli("run", TINY, "--out", out, "--set", "search.generations=3", "--quiet",
+    proc = cli("run", TINY, "--out", out, "--set", "search.generations=2", "--quiet",
                "--no-plots")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
@@ -140,14 +140,30 @@ def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, 
     assert status == 2 and "out of range" in capsys.readouterr().err
 
 
-def test_random_search_campaign(tmp_path):
-    out = tmp_path / "run"
-    assert main(["run", str(TINY), "--out", str(out), "--set", "search.engine=random",
-                 "--set", "search.workers=1",
-                 "--quiet", "--no-plots"]) == 0
-    records = read_records(out / "archive.jsonl")
-    assert len(records) == 6 and len({r.hash for r in records}) == 6
+class InstantWorkers:
+    """A pool that "trains" in no time: accuracy is a function of the candidate's hash."""
 
+    def map(self, fn, payloads, timeout_s=None, on_result=None):
+        results = []
+        for i, payload in enumerate(payloads):
+            acc = int(payload["hash"][:4], 16) / 0xFFFF
+            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
+                            "val_accuracy_exact": acc, "train_seconds": 0.0,
+                            "eval_seconds": 0.0})
+            if on_result:
+                on_result(i, results[-1])
+        return results
+
+
+def test_random_search_campaign(tmp_path):
+    from evoapproxnas.search.campaign import create_run, run_campaign
+
+    run = create_run(TINY, tmp_path / "run", ["search.engine=random", "search.generations=3"])
+    front = run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    records = read_records(run.path / "archive.jsonl")
+    assert len(records) == 9 and len({r.hash for r in records}) == 9  # never asked twice
+    assert [len(h["population"]) for h in run.history()] == [3, 3, 3]
+    assert front.members and all(m.test_reason for m in front.members)
 
 def copy_run(src: Path, dst: Path) -> Path:
     import shutil
@@ -200,6 +216,7 @@ def test_viewing_a_run_never_unpickles_its_checkpoint(reference, tmp_path, capsy
         exported = tmp_path / f"m{finished}.keras"
         assert main(["export", str(out), "--member", "0", "--out", str(exported)]) == 0
         assert main(["hw", "estimate", "--run", str(out), "--json"]) == 0
+        capsys.readouterr()
         assert not marker.exists()
     pickle.loads(trap)  # the trap is real: unpickling it does leave the file
     assert marker.exists()
@@ -210,7 +227,7 @@ def test_dask_with_killed_workers_and_client_then_resume_equals_the_process_run(
     pytest.importorskip("distributed", reason="the [dask] extra is not installed")
     out = tmp_path / "dask"
     settings = ["--set", "search.executor=dask", "--set", "debug.die_once_fraction=0.3",
-                "--set", "search.generations=3"]
+                "--set", "search.generations=2"]
     proc = cli("run", TINY, "--out", out, *settings, "--quiet", "--no-plots")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
