@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything evoapproxnas needs on a fresh Debian machine: the Debian packages
 # (a C++ compiler for the custom op, yosys for circuit characterization, Fashion-MNIST)
-# and the Python package with its test and circuit extras.
+# and the Python package with its test, circuit and Dask extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
