@@ -32,8 +32,9 @@ def register_import(subparsers: argparse._SubParsersAction) -> None:
                         "operands and Verilog with 'signed' ports say so themselves")
     p.add_argument("--a-port", metavar="PORT",
                    help="Verilog: the input port that is the table's a (the activation; default "
-                        "the first input). EvoApproxLib's Verilog needs --a-port B to match its "
-                        "C models and TFApprox tables")
+                        "the first input). Most unsigned EvoApproxLib circuits need --a-port B "
+                        "to match their C models and TFApprox tables; the signed ones take A "
+                        "(the circuit's C signature says which)")
     p.add_argument("--no-luts", action="store_true",
                    help="Verilog: skip the Xilinx LUT mapping (faster; LUTs unknown)")
     p.set_defaults(func=cmd_import)

@@ -3,7 +3,9 @@
 
 The first input port (in declaration order) is the table's ``a`` (the activation), the second
 its ``b``, unless ``a_port`` names the port for ``a``. EvoApproxLib's Verilog circuits (ports
-``A, B, O``) need ``a_port="B"`` to match their C models (``f(B, A)``) and TFApprox tables.
+``A, B, O``) do not agree on the order: most unsigned ones need ``a_port="B"`` to match their C
+models and TFApprox tables, while the signed ones and mul8u_1JFF take ``A`` (the order of the
+circuit's C signature says which; ``scripts/synth_evoapproxlib_luts.py`` reads it from there).
 Signedness: as the caller says, else signed when both inputs are declared ``signed``.
 """
 
