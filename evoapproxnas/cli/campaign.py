@@ -23,6 +23,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("resume", help="continue a campaign that was interrupted")
     p.add_argument("run_dir")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask runs: continue on this cluster ('local' or tcp://HOST:8786) "
+                        "instead of the one the run started on")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=_resume)
@@ -50,7 +53,8 @@ def _finish(run_dir: Path, args) -> int:
     from evoapproxnas.search.console import log
     from evoapproxnas.search.rundir import RunDir
 
-    front = run_campaign(run_dir, quiet=args.quiet)
+    front = run_campaign(run_dir, quiet=args.quiet,
+                         scheduler=getattr(args, "scheduler", None))
     if not args.no_plots:
         from evoapproxnas.plots.campaign import plot_run
 

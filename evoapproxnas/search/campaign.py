@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import time
 
-from evoapproxnas.config import load_config
+from evoapproxnas.config import config_from_dict, load_config
+from evoapproxnas.errors import UserError
 from evoapproxnas.search.checkpoint import load_checkpoint, save_checkpoint
 from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
@@ -38,21 +39,32 @@ def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDi
 
 
 def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
-                 pool=None) -> RunFront:
+                 pool=None, scheduler: str | None = None) -> RunFront:
     """Run (or continue) the campaign of ``run_dir`` to its end; returns its front.
 
     Holds the directory's writer lock throughout (a second writer gets ``UserError``).
     ``evaluate_test=False`` skips the final test-set evaluation of the front (benchmarks).
     ``pool`` replaces the executor of ``search.executor`` (an object with ``map``, and
     ``submit``/``next_done`` for the asynchronous mode); the caller then closes it.
+    ``scheduler`` moves a Dask run to another cluster (results do not depend on it).
     """
     run = RunDir(run_dir)
-    with run.writer():
-        return _run_locked(run, quiet, evaluate_test, pool)
-
-
-def _run_locked(run: RunDir, quiet: bool, evaluate_test: bool, given=None) -> RunFront:
     cfg = run.config
+    if scheduler is not None:
+        if cfg.search.executor != "dask":
+            raise UserError(f"{run.path} runs on the process executor; --scheduler applies to "
+                            "runs with search.executor = 'dask'")
+        raw = cfg.to_dict()
+        raw["search"]["scheduler"] = scheduler
+        cfg = config_from_dict(raw, f"{run.path / 'config.json'} (--scheduler)")
+        from evoapproxnas.search.dask_executor import check_scheduler
+
+        check_scheduler(cfg.search.scheduler)
+    with run.writer():
+        return _run_locked(run, cfg, quiet, evaluate_test, pool)
+
+
+def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None) -> RunFront:
     s = cfg.search
     problem = run.problem
     archive = run.archive

@@ -43,3 +43,20 @@ def test_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert status == 2 and "\n" not in err
     assert "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'" in err
     assert not out.exists()
+
+
+def test_resume_on_another_scheduler_is_checked_first(tmp_path, capsys):
+    from evoapproxnas.config import load_config
+    from evoapproxnas.search.rundir import RunDir
+
+    dask_run = RunDir.create(tmp_path / "dask", load_config(TINY, ["search.executor=dask"]),
+                             (8, 8, 1), 3, str(TINY))
+    status = main(["resume", str(dask_run.path), "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "\n" not in err and "cannot reach the Dask scheduler" in err
+    status = main(["resume", str(dask_run.path), "--scheduler", "somewhere"])
+    assert status == 2 and "search.scheduler = 'somewhere'" in capsys.readouterr().err
+    assert not (dask_run.path / "archive.jsonl").exists()
+    process_run = RunDir.create(tmp_path / "process", load_config(TINY), (8, 8, 1), 3, "x")
+    status = main(["resume", str(process_run.path), "--scheduler", "local"])
+    assert status == 2 and "process executor" in capsys.readouterr().err
