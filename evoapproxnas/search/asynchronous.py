@@ -66,13 +66,16 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
         for x in waiting.pop(key):
             tell(x, record)
 
-    def submit(key: str) -> None:
-        x, number = asked_as[key]
-        record = evaluator.prepare(x, key, *divmod(number, s.population))
-        if not needs_training(record):  # cannot happen for a key asked before; be safe
-            evaluator.archive.append(record)
-            evaluator.cache[key] = record
-            finish(key, record)
+    def settle(key: str, record: EvaluationRecord) -> None:
+        """A new final record: archived (completion order), cached, told."""
+        evaluator.archive.append(record)
+        evaluator.cache[key] = record
+        finish(key, record)
+
+    def launch(key: str, record: EvaluationRecord) -> None:
+        """Train a prepared candidate, or settle it if it needs no training."""
+        if not needs_training(record):
+            settle(key, record)
             return
         pending[key] = record
         pool.submit(train_task, evaluator.payload(record), key, evaluator.task_timeout_s)
@@ -92,20 +95,12 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
         asked_as[key] = (x, number)
         record = evaluator.prepare(x, key, *divmod(number, s.population))
         old = by_key.get(key)
-        if old is not None:  # archived by the earlier run: replay it
-            if needs_training(record):
-                simulated.add(key)  # it completes where the archive says
-            else:
-                finish(key, old)  # final when asked (infeasible, or not priceable)
+        if old is None:
+            launch(key, record)
+        elif needs_training(record):  # archived by the earlier run: it completes where the
+            simulated.add(key)        # archive says
         else:
-            if not needs_training(record):
-                evaluator.archive.append(record)
-                evaluator.cache[key] = record
-                finish(key, record)
-            else:
-                pending[key] = record
-                pool.submit(train_task, evaluator.payload(record), key,
-                            evaluator.task_timeout_s)
+            finish(key, old)  # final when asked (infeasible, or not priceable)
 
     def fill() -> None:
         while len(waiting) < s.workers and asked < budget:
@@ -126,15 +121,13 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
             finish(record.hash, record)
         else:
             for key in sorted(simulated, key=lambda k: asked_as[k][1]):
-                submit(key)  # in flight when the earlier run stopped: run them now
+                x, number = asked_as[key]  # in flight when the earlier run stopped: run now
+                launch(key, evaluator.prepare(x, key, *divmod(number, s.population)))
             simulated.clear()
             if not pending:
                 break
             key, result = pool.next_done()
-            record = evaluator.complete(pending.pop(key), result)
-            evaluator.archive.append(record)
-            evaluator.cache[key] = record
-            finish(key, record)
+            settle(key, evaluator.complete(pending.pop(key), result))
         if bar is not None:
             bar.n = len(told)
             bar.refresh()
