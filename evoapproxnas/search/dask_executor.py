@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import os
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.executor import TaskFailure
+from evoapproxnas.search.executor import TaskFailure, task_error
 
 _STATE: dict[tuple, Any] = {}
 _STATE_LOCK = threading.Lock()
@@ -54,8 +53,7 @@ def _run_task(fn: Callable, payload: Any, initializer: Callable | None, initargs
         state = _worker_state(initializer, initargs)
         return "ok", fn(state, payload)
     except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return "error", f"raised {last}"[:300]
+        return "error", task_error(exc)
     finally:
         if watchdog is not None:
             watchdog.cancel()

@@ -24,6 +24,12 @@ class TaskFailure:
     reason: str
 
 
+def task_error(exc: Exception) -> str:
+    """The reason recorded for a task that raised: its exception's last line, bounded."""
+    last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return f"raised {last}"[:300]
+
+
 def _worker_main(conn, initializer, initargs) -> None:
     state = initializer(*initargs) if initializer else None
     while True:
@@ -37,8 +43,7 @@ def _worker_main(conn, initializer, initargs) -> None:
         try:
             result = ("ok", fn(state, payload))
         except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
-            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            result = ("error", f"raised {last}"[:300])
+            result = ("error", task_error(exc))
         try:
             conn.send(result)
         except OSError:  # the pool's process is gone (killed): nothing left to report to

@@ -151,7 +151,7 @@ class CampaignProblem:
         """Metrics known before training: parameters, multiplication power, hardware cost."""
         from evoapproxnas.cgp import count_params, multiplication_power, multiply_layers
 
-        power = multiplication_power(graph, self.multipliers, self.cfg.multipliers.library)
+        power = multiplication_power(graph, self.choice)
         metrics = {"params": int(count_params(graph)), "power_mw": power["power_mw"],
                    "power_rel": power["power_rel"],
                    "multiplications": int(power["multiplications"])}
