@@ -10,8 +10,8 @@ counterparts (same kernel and bias weights, same config keys) and add ``multipli
   the input range is updated (first batch: its min/max; then EMA with ``RANGE_MOMENTUM``).
 - ``training=False``: the product-table emulation on 8-bit codes through the custom op, with
   the frozen input range, so an image's output does not depend on its batch.
-- ``approx_training=True``: the training forward also uses the table, gradient of the exact
-  fake-quantized layer (straight-through).
+- ``approx_training=True``: the training forward uses the table, the gradient is the exact
+  fake-quantized layer's (straight-through); the float forward is not computed.
 Unsigned tables use asymmetric uint8 codes with exact zero-point terms; signed tables use
 symmetric int8 codes. Weights are quantized per tensor from their own min and max.
 """
@@ -105,12 +105,29 @@ class _ApproxMixin:
         if training:
             xq = quant.fake_quant(x, sa, za, signed)
             wq = quant.fake_quant(kernel, sw, zw, signed)
-            y = self._float_op(xq, wq)
             if not self.approx_training:
-                return y
-            ya = self._table_op(x, kernel, lut, signed, sa, za, sw, zw)
-            return y + tf.stop_gradient(ya - y)
+                return self._float_op(xq, wq)
+            table_out = self._table_op(x, kernel, lut, signed, sa, za, sw, zw)
+            return self._straight_through(xq, wq, table_out)
         return self._table_op(x, kernel, lut, signed, sa, za, sw, zw)
+
+    def _straight_through(self, xq, wq, table_out) -> tf.Tensor:
+        """``table_out`` forward, the exact layer's gradient at ``(xq, wq)`` backward.
+
+        The float forward is never computed: the backward pass calls the exact layer's
+        gradient kernels directly (``_float_grads``), so a training step through the tables
+        costs the table forward plus an ordinary backward pass.
+        """
+
+        @tf.custom_gradient
+        def forward(xq, wq, table_out):
+            def grad(dy):
+                dx, dw = self._float_grads(xq, wq, dy)
+                return dx, dw, tf.zeros_like(table_out)
+
+            return tf.identity(table_out), grad
+
+        return forward(xq, wq, tf.stop_gradient(table_out))
 
     def _table_op(self, x, kernel, lut, signed, sa, za, sw, zw) -> tf.Tensor:
         x, kernel = tf.stop_gradient(x), tf.stop_gradient(kernel)
@@ -190,6 +207,14 @@ class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
     def _float_op(self, x, w):
         return tf.nn.conv2d(x, w, self.strides, self.padding.upper())
 
+    def _float_grads(self, x, w, dy):
+        strides, padding = [1, *self.strides, 1], self.padding.upper()
+        dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=w, out_backprop=dy,
+                                            strides=strides, padding=padding)
+        dw = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(w), out_backprop=dy,
+                                             strides=strides, padding=padding)
+        return dx, dw
+
     def _lut_op(self, qa, qw, lut, za, zw, scale):
         return ops.quantized_conv2d(qa, qw, lut, self.strides, self.padding, za, zw, scale)
 
@@ -209,6 +234,14 @@ class ApproxDepthwiseConv2D(_SavesRange, _ApproxMixin, keras.layers.DepthwiseCon
 
     def _float_op(self, x, w):
         return tf.nn.depthwise_conv2d(x, w, (1, *self.strides, 1), self.padding.upper())
+
+    def _float_grads(self, x, w, dy):
+        strides, padding = [1, *self.strides, 1], self.padding.upper()
+        dx = tf.raw_ops.DepthwiseConv2dNativeBackpropInput(
+            input_sizes=tf.shape(x), filter=w, out_backprop=dy, strides=strides, padding=padding)
+        dw = tf.raw_ops.DepthwiseConv2dNativeBackpropFilter(
+            input=x, filter_sizes=tf.shape(w), out_backprop=dy, strides=strides, padding=padding)
+        return dx, dw
 
     def _lut_op(self, qa, qw, lut, za, zw, scale):
         sums = ops.lut_depthwise_conv2d(qa, qw, lut, self.strides, self.padding, za)
@@ -240,6 +273,13 @@ class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
 
     def _float_op(self, x, w):
         return tf.tensordot(x, w, [[x.shape.rank - 1], [0]])
+
+    def _float_grads(self, x, w, dy):
+        rows_x = tf.reshape(x, [-1, w.shape[0]])
+        rows_dy = tf.reshape(dy, [-1, w.shape[1]])
+        dx = tf.reshape(tf.matmul(rows_dy, w, transpose_b=True), tf.shape(x))
+        dw = tf.matmul(rows_x, rows_dy, transpose_a=True)
+        return dx, dw
 
     def _lut_op(self, qa, qw, lut, za, zw, scale):
         out = ops.quantized_matmul(tf.reshape(qa, [-1, qa.shape[-1]]), qw, lut, za, zw, scale)
