@@ -289,7 +289,8 @@ class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
 APPROX_LAYERS = (ApproxConv2D, ApproxDepthwiseConv2D, ApproxDense)
 
 
-def _approx_layers(model) -> list:
+def approx_layers(model) -> list:
+    """Every approximate layer of a model (nested models included), in layer order."""
     found, stack = [], [model]
     while stack:
         layer = stack.pop()
@@ -306,7 +307,7 @@ def set_multiplier(layer_or_model, multiplier, library: str | None = None) -> No
     ``layer name -> multiplier``. Weights and learned input ranges are kept (no retraining);
     a model's compiled predict/evaluate/train functions are dropped so the new tables are used.
     """
-    layers = _approx_layers(layer_or_model)
+    layers = approx_layers(layer_or_model)
     if not layers:
         raise UserError(f"{getattr(layer_or_model, 'name', layer_or_model)!r} has no Approx layers")
     if isinstance(multiplier, Mapping):

@@ -22,17 +22,21 @@ class TrainBudget:
     batch_size: int = 64
     optimizer: str = "adam"
     learning_rate: float = 1e-3
-    finetune_epochs: int = 0
-    """Epochs of approximation-aware fine-tuning (the product tables in the forward pass)."""
+    table_epochs: int = 1
+    """How many of the ``epochs`` (the last ones) train through the candidate's own product
+    tables (approximation-aware: table forward, straight-through exact gradient). 0 trains
+    exact only (the tables are used for evaluation only); ``epochs`` trains through the tables
+    from the start."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "train_samples", "val_samples", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise UserError(f"training.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
+        if not isinstance(self.table_epochs, int) or not 0 <= self.table_epochs <= self.epochs:
             raise UserError(
-                f"training.finetune_epochs must be 0 or more, got {self.finetune_epochs!r}"
+                f"training.table_epochs must be an integer from 0 to training.epochs "
+                f"({self.epochs}), got {self.table_epochs!r}"
             )
         if self.optimizer not in OPTIMIZERS:
             raise UserError(

@@ -55,19 +55,40 @@ def _deadline_callback(deadline: float | None):
     return Deadline()
 
 
-def _fit(model, x, y, budget: TrainBudget, epochs: int, learning_rate: float, deadline):
+def _fit(model, x, y, budget: TrainBudget, deadline) -> None:
+    """``budget.epochs`` epochs, the last ``budget.table_epochs`` through the product tables
+    (one optimizer throughout: the switch changes the forward pass, not the training state)."""
     import keras
 
-    model.compile(optimizer=_optimizer(budget, learning_rate),
+    model.compile(optimizer=_optimizer(budget, budget.learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    timer = _deadline_callback(deadline)
-    history = model.fit(x, y, batch_size=budget.batch_size, epochs=epochs, shuffle=True,
-                        verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), timer])
-    losses = history.history.get("loss", [])
-    if timer.exceeded:
-        raise _Failure("time limit exceeded during training")
-    if not losses or not all(math.isfinite(v) for v in losses) or model.stop_training:
-        raise _Failure("loss became NaN or infinite")
+    exact_epochs = budget.epochs - budget.table_epochs
+    phases = [(0, exact_epochs, False), (exact_epochs, budget.epochs, True)]
+    for first, last, through_tables in phases:
+        if last <= first:
+            continue
+        if through_tables:
+            set_approx_training(model, True)
+        timer = _deadline_callback(deadline)
+        history = model.fit(x, y, batch_size=budget.batch_size, epochs=last,
+                            initial_epoch=first, shuffle=True, verbose=0,
+                            callbacks=[keras.callbacks.TerminateOnNaN(), timer])
+        losses = history.history.get("loss", [])
+        if timer.exceeded:
+            raise _Failure("time limit exceeded during training")
+        if not losses or not all(math.isfinite(v) for v in losses) or model.stop_training:
+            raise _Failure("loss became NaN or infinite")
+    set_approx_training(model, False)
+
+
+def set_approx_training(model, enabled: bool) -> None:
+    """Switch every approximate layer of ``model`` to train through its tables (or not);
+    the compiled training step is dropped so that the next ``fit`` traces the new forward."""
+    from evoapproxnas.approx.layers import approx_layers
+
+    for layer in approx_layers(model):
+        layer.approx_training = bool(enabled)
+    model.train_function = None
 
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
@@ -104,13 +125,7 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
     xv, yv = dataset.x_val[: budget.val_samples], dataset.y_val[: budget.val_samples]
     try:
         model = build_model(graph, multipliers, seed=seed)
-        _fit(model, x, y, budget, budget.epochs, budget.learning_rate, deadline)
-        if budget.finetune_epochs and multipliers is not None:
-            tuned = build_model(graph, multipliers, approx_training=True, seed=seed)
-            tuned.set_weights(model.get_weights())
-            _fit(tuned, x, y, budget, budget.finetune_epochs, budget.learning_rate / 10, deadline)
-            model = build_model(graph, multipliers, seed=seed)
-            model.set_weights(tuned.get_weights())
+        _fit(model, x, y, budget, deadline)
         result.train_seconds = time.perf_counter() - start
         eval_start = time.perf_counter()
         result.val_accuracy = evaluate(model, xv, yv, budget.batch_size)

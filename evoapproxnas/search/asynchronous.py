@@ -83,7 +83,8 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
     def ask() -> None:
         nonlocal asked
         x = engine.ask_one()
-        key, number = space.key(x), asked
+        space.take_rejected()  # re-drawn candidates: not archived here, the archive is the
+        key, number = space.key(x), asked  # completion order the replay follows
         asked += 1
         if key in told:
             tell(x, told[key])

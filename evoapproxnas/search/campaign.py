@@ -84,6 +84,7 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None) 
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
         state = {"engine": engine, "generation": 0, "history": []}
+    state["engine"].space.set_filter(problem.meets_cheap_constraints)  # not in checkpoints
     if cache and not quiet:
         log(f"resuming {run.path} at generation {state['generation']} "
             f"({len(cache)} archived evaluations)")
@@ -125,8 +126,10 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     engine = state["engine"]
     start = time.perf_counter()
     genomes = engine.ask()
+    redrawn = engine.space.take_rejected()
     bar = progress(len(genomes), f"generation {gen + 1}/{s.generations}", quiet=quiet)
     try:
+        evaluator.record_redrawn(redrawn, gen)
         records = evaluator.evaluate(genomes, gen, progress=bar)
     finally:
         if bar is not None:

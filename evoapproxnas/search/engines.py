@@ -44,6 +44,7 @@ class PymooEngine:
             SpaceSampling,
         )
 
+        self.space = space
         self.problem = SpaceProblem(space, n_obj)
         self.algorithm = NSGA2(pop_size=pop_size, sampling=SpaceSampling(),
                                crossover=NoCrossover(), mutation=SpaceMutation(),

@@ -100,6 +100,20 @@ class Evaluator:
                                       end_unix=result["ended_at"])
         return _finish(record, self.cfg.search.objectives)
 
+    def record_redrawn(self, genomes, generation: int) -> None:
+        """Archive the draws the space re-drew because they broke a cheap constraint
+        (``index`` -1: they took no population slot), each once, in draw order."""
+        for genome in genomes:
+            key = self.problem.space.key(genome)
+            if key in self.cache:
+                continue
+            record = self.prepare(genome, key, generation, -1)
+            if needs_training(record):  # cannot happen with the campaign's own filter
+                continue
+            record.reason = f"{record.reason}; re-drawn"
+            self.archive.append(record)
+            self.cache[key] = record
+
     def evaluate(self, genomes, generation: int, progress=None) -> list[EvaluationRecord]:
         """Records for ``genomes`` (cached ones reused); new ones are archived in order."""
         keys = [self.problem.space.key(g) for g in genomes]

@@ -124,11 +124,22 @@ class CampaignProblem:
 
     @property
     def space(self):
+        """The campaign's ``CGPSpace``; its draws that break a cheap constraint are re-drawn
+        (``meets_cheap_constraints``)."""
         from evoapproxnas.search.space import CGPSpace
 
         if getattr(self, "_space", None) is None:
             self._space = CGPSpace(self.spec, self.input_shape, self.n_classes)
+            self._space.set_filter(self.meets_cheap_constraints)
         return self._space
+
+    def meets_cheap_constraints(self, genome) -> bool:
+        """True when the genome's network can be priced and keeps every constraint that is
+        known before training."""
+        try:
+            return self.violation(self.cheap_metrics(self.decode(genome))) <= 0
+        except CandidateFailure:
+            return False
 
     @property
     def choice(self):

@@ -28,6 +28,8 @@ class EvaluationRecord:
     ``multiplications``, ``multipliers`` per layer, hardware metrics, ``val_accuracy`` ...);
     ``objectives`` the values of the campaign's objectives (``None`` when unknown, e.g. the
     error of a failed candidate); ``timings`` wall-clock seconds (differ between runs).
+    ``index`` is the candidate's slot in its generation's population, -1 for a draw that
+    broke a cheap constraint and was re-drawn (it took no slot).
     """
 
     hash: str

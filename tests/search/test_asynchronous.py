@@ -48,9 +48,11 @@ class FakeWorkers:
                      "val_accuracy_exact": acc, "train_seconds": 1.0, "eval_seconds": 0.1}
 
 
-def campaign(run: RunDir, workers: FakeWorkers):
+def campaign(run: RunDir, workers: FakeWorkers, redraw: bool = True):
     cache = {r.hash: r for r in run.records()}
     evaluator = Evaluator(run.problem, run.archive, cache, workers)
+    if not redraw:  # let candidates that break a constraint through, to see them settled
+        evaluator.problem.space.set_filter(None)
     return run_asynchronous(run.config, run, evaluator, quiet=True)
 
 
@@ -61,7 +63,7 @@ def new_run(path: Path) -> RunDir:
 def test_workers_stay_busy_and_every_ask_is_answered(tmp_path):
     run = new_run(tmp_path / "run")
     workers = FakeWorkers(3)
-    history = campaign(run, workers)
+    history = campaign(run, workers, redraw=False)
     records = run.records()
     assert workers.most_in_flight == 3
     assert len(records) == len({r.hash for r in records}) <= 4 * 5
@@ -70,6 +72,14 @@ def test_workers_stay_busy_and_every_ask_is_answered(tmp_path):
     trained = [r for r in records if r.status == "ok"]
     order = [r.hash for r in trained]
     assert order != sorted(order)  # archived in completion order, not ask order
+
+
+def test_candidates_that_break_a_cheap_constraint_are_redrawn(tmp_path):
+    run = new_run(tmp_path / "run")
+    campaign(run, FakeWorkers(3))
+    records = run.records()
+    assert len(records) == 20 and all(r.status == "ok" for r in records)
+    assert all(r.metrics["params"] <= 400 for r in records)
 
 
 @pytest.mark.parametrize("stop_after", [0, 1, 4, 7])
