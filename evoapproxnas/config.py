@@ -106,6 +106,13 @@ class SearchConfig:
     mode: str = "generational"
     """"generational" (NSGA-II generation by generation) or "asynchronous" (steady state: a
     new candidate whenever a worker frees up; needs executor "dask")."""
+    rungs: tuple = ()
+    """Successive halving (generational mode): training epochs of the lower-fidelity rungs,
+    increasing and below ``training.epochs`` (the last rung). Every feasible candidate of a
+    generation trains for ``rungs[0]`` epochs; the best ``1/eta`` of each rung continue to the
+    next (``search.fidelity.promote``). Empty: every candidate gets the full budget."""
+    eta: int = 3
+    """Successive halving: each rung keeps ``ceil(n / eta)`` of its ``n`` trained candidates."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +312,14 @@ def _validate(c: CampaignConfig) -> None:
            is not None, c, "search.scheduler", "use 'local' or an address like "
            "'tcp://HOST:8786'", s.scheduler)
     _check(s.retries >= 0, c, "search.retries", "use an integer >= 0", s.retries)
+    rungs = list(s.rungs)
+    _check(all(isinstance(e, int) and not isinstance(e, bool) for e in rungs)
+           and all(a < b for a, b in zip([0, *rungs], [*rungs, c.training.epochs])),
+           c, "search.rungs", f"give increasing epoch counts below training.epochs "
+           f"({c.training.epochs}), e.g. [1]", rungs)
+    _check(not rungs or s.mode == "generational", c, "search.rungs",
+           "successive halving runs in the generational mode only", rungs)
+    _check(s.eta >= 2, c, "search.eta", "use an integer >= 2", s.eta)
     _check(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                for v in s.resources.values()), c, "search.resources",
            "give positive numbers, e.g. { GPU = 1 }", s.resources)

@@ -18,6 +18,7 @@ from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
 from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.executor import TaskFailure, WorkerPool
+from evoapproxnas.search.fidelity import at_full_fidelity
 from evoapproxnas.search.problem import CampaignProblem, load_data
 from evoapproxnas.search.records import EvaluationRecord, FrontMember
 from evoapproxnas.search.results import history_entry, pareto_front, vectors
@@ -156,7 +157,7 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
     from evoapproxnas.search.worker import test_task
 
     records = list(cache.values())
-    front = pareto_front(records, cfg.search.objectives)
+    front = pareto_front(at_full_fidelity(records, cfg), cfg.search.objectives)
     if not quiet and evaluate_test:
         log(f"re-evaluating the {len(front)} front members on the held-out test set")
     bar = progress(len(front), "test set", "net", quiet=quiet or not evaluate_test)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from evoapproxnas.search import fidelity
 from evoapproxnas.search.archive import Archive
 from evoapproxnas.search.executor import TaskFailure, WorkerPool
 from evoapproxnas.search.problem import CampaignProblem, CandidateFailure, training_seed
@@ -37,6 +38,12 @@ class Evaluator:
         self.problem, self.archive = problem, archive
         self.cache, self.pool = cache, pool
         self.cfg = problem.cfg
+        self.rungs = fidelity.schedule(self.cfg)
+        # (hash, epochs) -> the record of that rung (successive halving; rebuilt on resume)
+        self.by_rung: dict[tuple[str, int], EvaluationRecord] = {}
+        if len(self.rungs) > 1:
+            self.by_rung = {(r.hash, r.fidelity): r for r in archive.records()
+                            if r.fidelity is not None}
 
     def _should_crash(self, key: str) -> bool:
         debug = self.cfg.debug
@@ -73,12 +80,15 @@ class Evaluator:
                 if c.violation(metrics[c.metric]) > 0)
             return _finish(record, self.cfg.search.objectives)
         record.status, record.reason = "failed", NOT_TRAINED
+        record.fidelity = self.rungs[0]
         return record
 
     def payload(self, record: EvaluationRecord) -> dict:
-        """What ``train_task`` needs to train the candidate of ``record``."""
+        """What ``train_task`` needs to train the candidate of ``record`` (for
+        ``record.fidelity`` epochs)."""
         debug = self.cfg.debug
         return {"genome": record.genome, "hash": record.hash, "seed": record.seed,
+                "epochs": record.fidelity,
                 "crash": self._should_crash(record.hash),
                 "die_once": int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction}
 
@@ -129,8 +139,20 @@ class Evaluator:
                 records[i] = record
             else:
                 jobs.append((i, record))
+        self._train(jobs, records, sorted(fresh.values()), progress)
+        for key, i in fresh.items():
+            self.cache[key] = records[i]
+            self._remember_rung(records[i])
+        if progress is not None:
+            progress.update(len(genomes) - len(fresh))
+        for level in range(1, len(self.rungs)):
+            self._next_rung(keys, generation, level)
+        return [self.cache[key] for key in keys]
+
+    def _train(self, jobs, records, order, progress=None) -> None:
+        """Train ``jobs`` ((slot, record) pairs) in the pool; archive ``records[order]`` in
+        that order as soon as each and all before it are final."""
         written = 0
-        order = sorted(fresh.values())
 
         def flush() -> None:
             nonlocal written
@@ -147,15 +169,44 @@ class Evaluator:
 
         flush()
         if progress is not None:
-            progress.update(len(genomes) - len(jobs))
+            progress.update(sum(records[i] is not None for i in order))
         payloads = [self.payload(r) for _, r in jobs]
         if payloads:
             self.pool.map(train_task, payloads, timeout_s=self.task_timeout_s, on_result=done)
         flush()
-        for key, i in fresh.items():
-            self.cache[key] = records[i]
-        return [self.cache[key] for key in keys]
 
+    def _remember_rung(self, record: EvaluationRecord) -> None:
+        if len(self.rungs) > 1 and record.fidelity is not None:
+            self.by_rung[(record.hash, record.fidelity)] = record
+
+    def _next_rung(self, keys: list[str], generation: int, level: int) -> None:
+        """Successive halving: train the best of the previous rung for ``rungs[level]``."""
+        previous, epochs = self.rungs[level - 1], self.rungs[level]
+        candidates, seen = [], set()
+        for key in keys:
+            record = self.by_rung.get((key, previous))
+            if key in seen or record is None:
+                continue
+            seen.add(key)
+            if record.generation == generation and record.status == "ok":
+                candidates.append(record)
+        keep = fidelity.promote(candidates, self.cfg.search.objectives,
+                                fidelity.n_promoted(len(candidates), self.cfg.search.eta))
+        records: list[EvaluationRecord | None] = [None] * len(keep)
+        jobs = []
+        for i, low in enumerate(keep):
+            done = self.by_rung.get((low.hash, epochs))
+            if done is not None:
+                records[i] = done  # archived before a kill
+                continue
+            record = EvaluationRecord.from_dict(low.to_dict())
+            record.status, record.reason, record.fidelity = "failed", NOT_TRAINED, epochs
+            record.timings = {}
+            jobs.append((i, record))
+        self._train(jobs, records, [i for i, _ in jobs])
+        for record in records:
+            self.cache[record.hash] = record
+            self._remember_rung(record)
 
 def _finish(record: EvaluationRecord, objectives) -> EvaluationRecord:
     acc = record.val_accuracy

@@ -43,6 +43,9 @@ class EvaluationRecord:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     objectives: dict[str, float | None] = field(default_factory=dict)
+    fidelity: int | None = None
+    """Training epochs behind ``val_accuracy`` (``None``: not trained, or an archive written
+    before fidelities were recorded, i.e. the full budget)."""
 
     @property
     def val_accuracy(self) -> float | None:
@@ -69,7 +72,8 @@ class EvaluationRecord:
         if not isinstance(data, dict):
             raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
-        required = [f.name for f in fields(cls) if f.name not in ("timings", "objectives")]
+        required = [f.name for f in fields(cls)
+                    if f.name not in ("timings", "objectives", "fidelity")]
         missing = [n for n in required if n not in data]
         if missing:
             raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")

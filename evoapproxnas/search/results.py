@@ -87,15 +87,19 @@ def hypervolume(records: list[EvaluationRecord], objectives, reference) -> float
 def history_entry(cfg, generation: int, so_far: list[EvaluationRecord],
                   batch: list[EvaluationRecord]) -> dict:
     """One ``history.json`` entry: the search after ``generation`` (``so_far``: every record
-    evaluated up to it; ``batch``: that generation's population)."""
+    evaluated up to it; ``batch``: that generation's population). Front and hypervolume count
+    full-fidelity results only."""
+    from evoapproxnas.search.fidelity import at_full_fidelity
+
     s = cfg.search
+    full = at_full_fidelity(so_far, cfg)
     return {
         "generation": generation,
         "evaluations": len(so_far),
         "new": sum(r.generation == generation for r in so_far),
         "failed": sum(r.status == "failed" for r in batch),
         "infeasible": sum(r.status == "infeasible" for r in batch),
-        "front_size": len(pareto_front(so_far, s.objectives)),
-        "hypervolume": hypervolume(so_far, s.objectives, cfg.hv_reference()),
+        "front_size": len(pareto_front(full, s.objectives)),
+        "hypervolume": hypervolume(full, s.objectives, cfg.hv_reference()),
         "population": [r.hash for r in batch],
     }

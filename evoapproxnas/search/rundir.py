@@ -35,6 +35,7 @@ from evoapproxnas.atomic import new_directory, write_json
 from evoapproxnas.config import CampaignConfig, config_from_dict, read_raw
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.archive import Archive, read_records
+from evoapproxnas.search.fidelity import at_full_fidelity
 from evoapproxnas.search.problem import CampaignProblem
 from evoapproxnas.search.records import EvaluationRecord, FrontMember, RecordError
 from evoapproxnas.search.results import pareto_front
@@ -204,7 +205,8 @@ class RunDir:
             return RunFront.from_dict(read_raw(path), str(path))
         records = self.records()
         objectives = list(self.config.search.objectives)
-        return RunFront(objectives, [FrontMember(r) for r in pareto_front(records, objectives)],
+        full = at_full_fidelity(records, self.config)
+        return RunFront(objectives, [FrontMember(r) for r in pareto_front(full, objectives)],
                         len(records), sum(r.status == "failed" for r in records),
                         self.history(), unfinished=True)
 

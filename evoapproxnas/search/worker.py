@@ -6,6 +6,7 @@ Each worker opens the run directory and loads the dataset and multipliers once
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -63,7 +64,12 @@ def train_task(state: dict, payload: dict) -> dict:
     started_at = time.time()
     cfg, problem = state["cfg"], state["problem"]
     graph = problem.decode(payload["genome"])
-    result = train_and_evaluate(graph, problem.multipliers, state["dataset"], cfg.training,
+    budget = cfg.training
+    epochs = payload.get("epochs") or budget.epochs
+    if epochs != budget.epochs:  # a lower rung of successive halving
+        budget = dataclasses.replace(budget, epochs=epochs,
+                                     table_epochs=min(budget.table_epochs, epochs))
+    result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
                                 payload["seed"], time_limit_s=cfg.search.time_limit_s,
                                 return_model=True)
     if result.status == "ok":

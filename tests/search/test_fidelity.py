@@ -1,0 +1,113 @@
+"""Successive halving: who continues, what the archive and the front hold, and the same
+decisions after a run is stopped at any point and resumed (no training: a stand-in pool)."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from evoapproxnas.search.archive import read_records
+from evoapproxnas.search.campaign import create_run, run_campaign
+from evoapproxnas.search.fidelity import n_promoted, promote
+from evoapproxnas.search.records import EvaluationRecord
+
+TINY = Path(__file__).parent / "tiny.toml"
+SH = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
+      "search.population=6", "search.generations=3"]
+
+
+class Stop(Exception):
+    pass
+
+
+class RungWorkers:
+    """Trains in no time: accuracy grows with the epochs by a hash-dependent amount, so a
+    rung's ranking is not the next rung's. Raises ``Stop`` (a killed run) after
+    ``stop_after`` results."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.stop_after, self.done, self.epochs = stop_after, 0, []
+
+    def map(self, fn, payloads, timeout_s=None, on_result=None):
+        results = []
+        for i, payload in enumerate(payloads):
+            if self.stop_after is not None and self.done >= self.stop_after:
+                raise Stop
+            h = int(payload["hash"][:6], 16)
+            acc = 0.3 + 0.4 * (h % 997) / 997 + 0.1 * payload["epochs"] * ((h >> 8) % 7) / 7
+            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
+                            "val_accuracy_exact": acc, "train_seconds": 0.0,
+                            "eval_seconds": 0.0})
+            self.done += 1
+            self.epochs.append(payload["epochs"])
+            if on_result:
+                on_result(i, results[-1])
+        return results
+
+
+def record(i: int, error: float, power: float) -> EvaluationRecord:
+    return EvaluationRecord(hash=f"h{i}", generation=0, index=i, genome=[], status="ok",
+                            reason=None, violation=0.0, metrics={}, seed=0,
+                            objectives={"error": error, "power_rel": power})
+
+
+def test_promote_takes_the_first_fronts_then_the_most_isolated():
+    # first front 0, 1, 2 (0 and 2 its extremes), second front 3, then 4
+    pool = [record(0, 0.1, 0.9), record(1, 0.5, 0.5), record(2, 0.9, 0.1),
+            record(3, 0.6, 0.6), record(4, 0.95, 0.95)]
+    objectives = ["error", "power_rel"]
+    assert [r.hash for r in promote(pool, objectives, 2)] == ["h0", "h2"]  # the extremes
+    assert [r.hash for r in promote(pool, objectives, 3)] == ["h0", "h1", "h2"]
+    assert [r.hash for r in promote(pool, objectives, 4)] == ["h0", "h1", "h2", "h3"]
+    assert promote(pool, objectives, 9) == pool
+    assert n_promoted(5, 3) == 2 and n_promoted(6, 3) == 2 and n_promoted(0, 3) == 0
+
+
+def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
+    run = create_run(TINY, tmp_path / "run", SH)
+    workers = RungWorkers()
+    front = run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+    records = read_records(run.path / "archive.jsonl")
+    for gen in range(3):
+        low = [r for r in records if r.generation == gen and r.fidelity == 1]
+        high = [r for r in records if r.generation == gen and r.fidelity == 3]
+        ok = [r for r in low if r.status == "ok"]
+        assert len(high) == math.ceil(len(ok) / 2) and {r.hash for r in high} <= {
+            r.hash for r in ok}
+        # the promoted ones are the first-ranked of the rung
+        kept = promote(ok, ["error", "power_rel", "params"], len(high))
+        assert {r.hash for r in kept} == {r.hash for r in high}
+    assert sorted(set(workers.epochs)) == [1, 3]
+    assert front.members and all(m.record.fidelity == 3 for m in front.members)
+    assert all(h["front_size"] >= 1 for h in run.history())
+
+
+@pytest.mark.parametrize("stop_after", [1, 4, 7, 11])
+def test_decisions_are_the_same_after_a_stop_and_resume(tmp_path, stop_after):
+    whole = create_run(TINY, tmp_path / "whole", SH)
+    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=RungWorkers())
+    parted = create_run(TINY, tmp_path / "parted", SH)
+    with pytest.raises(Stop):
+        run_campaign(parted.path, quiet=True, evaluate_test=False,
+                     pool=RungWorkers(stop_after))
+    resumed = RungWorkers()
+    run_campaign(parted.path, quiet=True, evaluate_test=False, pool=resumed)
+
+    def archive(run):
+        return [(r.hash, r.fidelity, r.status, r.objectives)
+                for r in read_records(run.path / "archive.jsonl")]
+
+    assert archive(parted) == archive(whole)
+    trained = sum(r.fidelity is not None for r in read_records(whole.path / "archive.jsonl"))
+    assert resumed.done == trained - stop_after  # nothing trained twice
+    front = [m.record.hash for m in parted.front().members]
+    assert front == [m.record.hash for m in whole.front().members]
+
+
+def test_rungs_must_increase_below_the_epochs(tmp_path):
+    from evoapproxnas.errors import UserError
+
+    for bad in ("search.rungs=[3]", "search.rungs=[2, 1]", "search.rungs=[0]"):
+        with pytest.raises(UserError, match="search.rungs"):
+            create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
+    assert not (tmp_path / "bad").exists()
