@@ -57,8 +57,11 @@ CITATION = (
     "doi:10.23919/DATE.2017.7926993"
 )
 
-LICENSE_TEXT = f"""The product tables and hardware figures in this folder are data derived from
-EvoApproxLib (EvoApprox8b), the library of approximate circuits by the EHW group,
+def license_text(citation: str, library: str = "EvoApproxLib (EvoApprox8b)") -> str:
+    """The LICENSE note of a folder of data derived from EvoApproxLib: where the data comes
+    from, EvoApproxLib's MIT license with its copyright holder, and the article to cite."""
+    return f"""The product tables and hardware figures in this folder are data derived from
+{library}, the library of approximate circuits by the EHW group,
 Faculty of Information Technology, Brno University of Technology
 (https://ehw.fit.vutbr.cz/approxlib). EvoApproxLib is distributed under the MIT License:
 
@@ -81,8 +84,11 @@ OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SO
 
 If you use these multipliers in published work, cite:
 
-{CITATION}
+{citation}
 """
+
+
+LICENSE_TEXT = license_text(CITATION)
 
 
 def readme_text(name: str, description: str, muls: list[Multiplier]) -> str:

@@ -14,7 +14,9 @@ def register_import(subparsers: argparse._SubParsersAction) -> None:
         help="build a multiplier library from TFApprox tables, C models or Verilog",
         description="Import multipliers into a new library folder (written atomically). "
         "TFApprox .bin: 65,536 little-endian uint16, index (a << 8) | b, named after the file. "
-        "C: EvoApproxLib-style functions, compiled with the system C compiler. "
+        "C: EvoApproxLib-style functions, compiled with the system C compiler, 8x8 or 8xN "
+        "(mul8x4u_1AV(A, B): A the 8-bit operand, B the N-bit one, N from the name or "
+        "--weight-bits). "
         "Verilog: a module with two 8-bit inputs and a 16-bit output, through yosys. "
         "The first operand of each circuit is the table's a (the activation).",
     )
@@ -35,6 +37,9 @@ def register_import(subparsers: argparse._SubParsersAction) -> None:
                         "the first input). Most unsigned EvoApproxLib circuits need --a-port B "
                         "to match their C models and TFApprox tables; the signed ones take A "
                         "(the circuit's C signature says which)")
+    p.add_argument("--weight-bits", type=int, metavar="N", choices=range(2, 9),
+                   help="C models: the width N (2..8) of the second operand (the weight) of "
+                        "every file, an 8xN multiplier (default: from a mul8x<N>u_ name, else 8)")
     p.add_argument("--no-luts", action="store_true",
                    help="Verilog: skip the Xilinx LUT mapping (faster; LUTs unknown)")
     p.set_defaults(func=cmd_import)
@@ -50,6 +55,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         signed=True if args.signed else None,
         luts=not args.no_luts,
         a_port=args.a_port,
+        weight_bits=args.weight_bits,
     )
     print(f"wrote library {out} ({len(args.files)} multipliers)")
     return 0

@@ -12,9 +12,9 @@ from evoapproxnas.multipliers.model import FIGURES, Multiplier
 
 METRIC_ROWS = (
     ("mae", "MAE"),
-    ("mae_pct", "MAE [% of 2^16]"),
+    ("mae_pct", "MAE [% of 2^{out}]"),
     ("wce", "WCE"),
-    ("wce_pct", "WCE [% of 2^16]"),
+    ("wce_pct", "WCE [% of 2^{out}]"),
     ("mre_pct", "MRE [%]"),
     ("wcre_pct", "WCRE [%]"),
     ("ep_pct", "error probability [%]"),
@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("plot", help="power and area vs MAE%% scatter with the Pareto front")
+    p = sub.add_parser("plot", help="power and area vs MAE%% scatter with the Pareto front "
+                       "(libraries mixing 8xN widths: one marker per width)")
     library_arg(p)
     p.add_argument("--out", required=True, metavar="FILE.png", help="image file to write")
     p.add_argument("--no-area", action="store_true", help="draw only the power panel")
@@ -69,6 +70,8 @@ def list_row(mul: Multiplier) -> dict[str, Any]:
         "name": mul.name,
         "key": mul.key,
         "table_hash": mul.table_hash,
+        "width": mul.width,
+        "weight_bits": mul.weight_bits,
         "signed": mul.signed,
         "power_mw": mul.power_mw,
         "area_um2": mul.area_um2,
@@ -86,15 +89,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    head = ("name", "signed", "power_mw", "area_um2", "mae_pct", "wce_pct", "hash")
+    head = ("name", "width", "signed", "power_mw", "area_um2", "mae_pct", "wce_pct", "hash")
     table = [head] + [
-        (r["name"], "yes" if r["signed"] else "no", _fmt(r["power_mw"]), _fmt(r["area_um2"]),
-         _fmt(r["mae_pct"], 3), _fmt(r["wce_pct"], 3), r["table_hash"][:12])
+        (r["name"], r["width"], "yes" if r["signed"] else "no", _fmt(r["power_mw"]),
+         _fmt(r["area_um2"]), _fmt(r["mae_pct"], 3), _fmt(r["wce_pct"], 3), r["table_hash"][:12])
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    print(f"# library {lib.identifier}: {len(lib)} multipliers, exact = "
-          f"{next((m.name for m in lib if m.is_exact), '-')}")
+    exact = next((m for m in lib if m.is_exact), None)
+    exact_name = "-" if exact is None else lib.exact.name
+    mixed = f", widths {' '.join(lib.widths)}" if len(lib.widths) > 1 else ""
+    note = "" if lib.widths == ["8x8"] else "; mae_pct, wce_pct: % of 2^(8+N) for 8xN"
+    print(f"# library {lib.identifier}: {len(lib)} multipliers{mixed}, exact = {exact_name}"
+          f"{note}")
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     return 0
@@ -106,7 +113,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(mul.to_dict(), indent=2))
         return 0
-    print(f"{mul.name} ({'signed' if mul.signed else 'unsigned'} {mul.bits}x{mul.bits} bit)")
+    print(f"{mul.name} ({'signed' if mul.signed else 'unsigned'} {mul.width} bit: "
+          f"{mul.activation_bits}-bit activation x {mul.weight_bits}-bit weight, "
+          f"table {mul.lut.shape[0]}x{mul.lut.shape[1]})")
     print(f"  library      {mul.library}")
     print(f"  table hash   {mul.table_hash}")
     print("hardware figures:")
@@ -116,6 +125,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("error metrics (computed from the table" + (", published beside)" if published else ")"))
     values = mul.metrics.to_dict()
     for key, label in METRIC_ROWS:
+        label = label.format(out=mul.output_bits)
         extra = f"   published {_fmt(published[key])}" if key in published else ""
         print(f"  {label:<22} {_fmt(values[key], 6):>12}{extra}")
     other = {k: v for k, v in mul.info.items() if k != "published"}
@@ -129,6 +139,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     lib = load_library(args.library)
     costs = ("power_mw",) if args.no_area else ("power_mw", "area_um2")
-    fronts = plot_library(list(lib), args.out, title=f"{lib.name}: cost vs MAE", costs=costs)
-    print(f"wrote {args.out}; Pareto front (power vs MAE%): {', '.join(fronts['power_mw'])}")
+    if len(lib.widths) == 1:
+        fronts = plot_library(list(lib), args.out, title=f"{lib.name}: cost vs MAE", costs=costs)
+        print(f"wrote {args.out}; Pareto front (power vs MAE%): {', '.join(fronts['power_mw'])}")
+        return 0
+    fronts = plot_library(list(lib), args.out, costs=costs,
+                          title=f"{lib.name} ({', '.join(lib.widths)}): cost vs MAE, by width")
+    by_width: dict[str, list[str]] = {}
+    for name in fronts["power_mw"]:
+        by_width.setdefault(lib[name].width, []).append(name)
+    text = "; ".join(f"{w}: {', '.join(names)}" for w, names in by_width.items())
+    print(f"wrote {args.out}; Pareto fronts per width (power vs MAE%): {text}")
     return 0

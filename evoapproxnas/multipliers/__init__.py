@@ -1,7 +1,8 @@
-"""Approximate 8x8-bit multipliers: the model, libraries (bundled and user), error metrics.
+"""Approximate 8xN-bit multipliers: the model, libraries (bundled and user), error metrics.
 
 Free of TensorFlow. ``load_library(name_or_path)`` returns a cached :class:`MultiplierLibrary`;
-``lib[name]`` a :class:`Multiplier` with ``lut[a, b]`` (a = activation code, b = weight code).
+``lib[name]`` a :class:`Multiplier` with ``lut[a, b]`` (a = 8-bit activation code, b = weight
+code of ``weight_bits`` N = 2..8 bits; ``lut.shape == (256, 2**N)``, 256x256 for 8x8).
 :class:`MultiplierChoice` resolves multiplier genes (``None`` = the exact multiplier) and
 ``relative_power`` measures a multiplier against the exact one of its own library.
 """

@@ -9,6 +9,12 @@ multiplier of the same signedness in the multiplier's own library (``reference_e
 (``library == ""``, or an object that is not a ``Multiplier``, e.g. a test double with the
 figure attributes) is measured against the exact multiplier of the bundled EvoApproxLib
 library of its signedness: ``mul8u_1JFF`` (evoapproxlib8u) or ``mul8s_1KV8`` (evoapproxlib8s).
+
+Operand widths: a library may mix 8xN multipliers (``evoapproxlib8xNu``: 8x2 .. 8x7 and the
+exact 8x8). It has ONE reference exact multiplier, the exact one of the widest weight (the exact
+8x8 where there is one), and every multiplier's relative power is measured against it, whatever
+its own width: an exact 8x4 (0.137 mW) is 0.35 of the exact 8x8 (0.391 mW), not 1.0. The exact
+multiplier of a narrower width is not a reference; it is an ordinary cheap multiplier.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.multipliers.library import DEFAULT_LIBRARY, MultiplierLibrary, load_library
+from evoapproxnas.multipliers.library import (
+    DEFAULT_LIBRARY,
+    MultiplierLibrary,
+    load_library,
+    widest_exact,
+)
 from evoapproxnas.multipliers.model import Multiplier
 
 FALLBACK_LIBRARIES = {False: "evoapproxlib8u", True: "evoapproxlib8s"}
@@ -45,16 +56,16 @@ def library_exact(library: LibraryLike, signed: bool | None = None) -> Multiplie
     """The exact multiplier of ``library`` (bundled name, folder path or loaded library).
 
     With ``signed``, the exact multiplier of that signedness: the library's ``exact`` entry when
-    it matches, else the first multiplier of that signedness whose table is the exact product.
-    Raises ``UserError`` when there is none.
+    it matches, else the first exact multiplier of that signedness with the widest weight (the
+    exact 8x8 where there is one). Raises ``UserError`` when there is none.
     """
     lib = _library(library)
     exact = lib.exact
     if signed is None or exact.signed == bool(signed):
         return exact
-    for mul in lib:
-        if mul.signed == bool(signed) and mul.is_exact:
-            return mul
+    found = widest_exact(m for m in lib if m.signed == bool(signed))
+    if found is not None:
+        return found
     kind = "signed" if signed else "unsigned"
     raise UserError(
         f"library {lib.identifier} has no exact {kind} multiplier (its exact one, "

@@ -2,6 +2,12 @@
 
 ``load_library`` finds bundled libraries by name and user libraries by path and caches them;
 ``write_library`` writes a whole folder atomically.
+
+Index entries: ``name``, ``signed``, ``bits`` (the activation width, 8), ``weight_bits`` (N,
+written only for 8xN multipliers with N != 8; an entry without it is 8x8, so older indexes load
+unchanged), the figures, ``sources``, ``table_hash`` and ``info``. A library may mix widths; its
+exact multiplier (``exact``, the reference of relative power) is the exact one of the widest
+weight, i.e. the exact 8x8 where there is one.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 from evoapproxnas.atomic import new_directory
 from evoapproxnas.errors import UserError, closest_names
 from evoapproxnas.multipliers.bundled import INDEX_FILE, bundled_names, bundled_path
+from evoapproxnas.multipliers.metrics import BITS
 from evoapproxnas.multipliers.model import FIGURES, Multiplier, table_dtype
 
 DEFAULT_LIBRARY = "evoapproxlib8u"
@@ -80,15 +87,22 @@ class MultiplierLibrary:
             ) from None
 
     @property
+    def widths(self) -> list[str]:
+        """The operand widths present (``"8x4"``, ``"8x8"``...), narrowest weight first."""
+        return [f"8x{n}" for n in sorted({m.weight_bits for m in self})]
+
+    @property
     def exact(self) -> Multiplier:
-        """The library's error-free multiplier (the index's ``exact`` entry, else the first
-        multiplier whose table is the exact product)."""
+        """The library's error-free multiplier: the index's ``exact`` entry, else the first
+        multiplier of the widest weight (8x8 where there is one) whose table is the exact
+        product. In a library mixing widths this one exact multiplier is the reference of
+        relative power for all of them (an exact 8x4 counts 0.137 / 0.391 of the exact 8x8)."""
         if self._exact_name is not None:
             return self[self._exact_name]
-        for mul in self:
-            if mul.is_exact:
-                self._exact_name = mul.name
-                return mul
+        found = widest_exact(self)
+        if found is not None:
+            self._exact_name = found.name
+            return found
         raise UserError(
             f"library {self.identifier} has no exact multiplier; add one whose table is the "
             "exact product"
@@ -96,6 +110,15 @@ class MultiplierLibrary:
 
     def __repr__(self) -> str:
         return f"MultiplierLibrary({self.identifier!r}, {len(self)} multipliers)"
+
+
+def widest_exact(multipliers: Iterable[Multiplier]) -> Multiplier | None:
+    """The first exact multiplier of the widest weight among ``multipliers``, or ``None``."""
+    best: Multiplier | None = None
+    for mul in multipliers:
+        if (best is None or mul.weight_bits > best.weight_bits) and mul.is_exact:
+            best = mul
+    return best
 
 
 def list_libraries() -> list[str]:
@@ -212,6 +235,7 @@ def _read_library(folder: Path, identifier: str) -> MultiplierLibrary:
                 lut = npz[name]
             except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
                 raise UserError(f"{where}: table of multiplier {name!r} is corrupt ({exc})") from None
+            weight_bits = entry.get("weight_bits", BITS)
             if lut.dtype != table_dtype(signed):
                 raise UserError(
                     f"{where}: table of multiplier {name!r} has dtype {lut.dtype}, expected "
@@ -226,6 +250,7 @@ def _read_library(folder: Path, identifier: str) -> MultiplierLibrary:
                 library=identifier,
                 info=entry.get("info") or {},
                 where=where,
+                weight_bits=weight_bits,
             )
             expected = entry.get("table_hash")
             if expected is not None and expected != mul.table_hash:
@@ -246,6 +271,8 @@ def _read_library(folder: Path, identifier: str) -> MultiplierLibrary:
 
 def _index_entry(mul: Multiplier) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": mul.name, "signed": mul.signed, "bits": mul.bits}
+    if mul.weight_bits != BITS:
+        entry["weight_bits"] = mul.weight_bits
     entry.update(mul.figures())
     entry["sources"] = dict(mul.sources)
     entry["table_hash"] = mul.table_hash
@@ -288,7 +315,8 @@ def write_library(
     if not muls:
         raise UserError(f"library {name!r} has no multipliers; give at least one")
     library = MultiplierLibrary(name, muls, identifier=str(dest))  # refuses duplicates
-    exact = next((m.name for m in library if m.is_exact), None)
+    exact_mul = widest_exact(library)
+    exact = None if exact_mul is None else exact_mul.name
     index = {
         "format": FORMAT,
         "version": FORMAT_VERSION,

@@ -1,4 +1,8 @@
-"""Scatter of a multiplier library: power (and area) against MAE%, Pareto front marked."""
+"""Scatter of a multiplier library: power (and area) against MAE%, Pareto front marked.
+
+A library mixing operand widths (8xN) draws each width with its own marker and colour; MAE% is
+then relative to each multiplier's own output range 2^(8+N).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from evoapproxnas.errors import UserError
 from evoapproxnas.multipliers.model import Multiplier
 
 COST_LABELS = {"power_mw": "power [mW]", "area_um2": "area [um^2]"}
+WIDTH_STYLES = {2: ("v", "#1f77b4"), 3: ("^", "#ff7f0e"), 4: ("s", "#2ca02c"),
+                5: ("D", "#9467bd"), 6: ("P", "#8c564b"), 7: ("X", "#e377c2"),
+                8: ("o", "#d62728")}
+"""Marker and colour of each weight width N in a library that mixes widths."""
 
 
 def pareto_front(costs: np.ndarray) -> np.ndarray:
@@ -24,6 +32,40 @@ def pareto_front(costs: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=int)
     front = NonDominatedSorting().do(costs, only_non_dominated_front=True)
     return np.sort(np.asarray(front, dtype=int))
+
+
+def _draw_front(ax, muls: Sequence[Multiplier], mae: np.ndarray, value: np.ndarray) -> list[str]:
+    """One library's scatter with its Pareto front (step line, annotated); the front's names."""
+    front = pareto_front(np.column_stack([value, mae]))
+    ax.scatter(mae, value, s=18, color="#9e9e9e", label="multipliers")
+    order = front[np.argsort(mae[front])]
+    ax.step(mae[order], value[order], where="post", color="#d62728", lw=1, alpha=0.6)
+    ax.scatter(mae[front], value[front], s=30, color="#d62728", label="Pareto front")
+    for k, i in enumerate(order):  # alternate above/below so neighbours overlap less
+        ax.annotate(muls[i].name, (mae[i], value[i]), fontsize=7,
+                    xytext=(4, 3 if k % 2 == 0 else -10), textcoords="offset points")
+    return [muls[i].name for i in front]
+
+
+def _draw_widths(ax, muls: Sequence[Multiplier], mae: np.ndarray, value: np.ndarray,
+                 n_of: np.ndarray) -> list[str]:
+    """Mixed widths: per width a scatter and its own front; the fronts' names, by width."""
+    names: list[str] = []
+    for n in sorted(set(n_of.tolist())):
+        marker, colour = WIDTH_STYLES[n]
+        idx = np.flatnonzero(n_of == n)
+        ax.scatter(mae[idx], value[idx], s=16, marker=marker, color=colour, alpha=0.45,
+                   label=f"8x{n}")
+        front = idx[pareto_front(np.column_stack([value[idx], mae[idx]]))]
+        order = front[np.argsort(mae[front], kind="stable")]
+        ax.step(mae[order], value[order], where="post", color=colour, lw=1)
+        ax.scatter(mae[front], value[front], s=22, marker=marker, color=colour)
+        names += [muls[i].name for i in front]
+        for i in idx:
+            if muls[i].is_exact:
+                ax.annotate(f"exact 8x{n}", (mae[i], value[i]), fontsize=7,
+                            xytext=(4, -3), textcoords="offset points")
+    return names
 
 
 def plot_library(
@@ -38,6 +80,12 @@ def plot_library(
     Multipliers without the cost figure are left out of that panel. The Pareto front (cost vs
     MAE%) is drawn as a step line and its members are annotated. Returns the front's names per
     cost. The image is written atomically; its format follows the file suffix.
+
+    A library mixing weight widths (``weight_bits``, 8x2 .. 8x8) gets one marker and colour per
+    width and one front per width (MAE% of different widths are percentages of different output
+    ranges, and the weight quantization error is not in them, so one front over all widths would
+    hold only the narrowest ones); the exact circuit of each width is labelled, and the names
+    returned are the fronts' members, narrowest width first.
     """
     import matplotlib
 
@@ -52,6 +100,8 @@ def plot_library(
     if fmt not in ("png", "svg", "pdf"):
         raise UserError(f"{out}: unsupported image type; use a .png, .svg or .pdf file name")
     fronts: dict[str, list[str]] = {}
+    bits = sorted({int(getattr(m, "weight_bits", 8)) for m in multipliers})
+    mixed = len(bits) > 1
     fig, axes = plt.subplots(1, len(costs), figsize=(6.5 * len(costs), 5.0), squeeze=False)
     for ax, cost in zip(axes[0], costs):
         muls = [m for m in multipliers if getattr(m, cost) is not None]
@@ -61,17 +111,13 @@ def plot_library(
             continue
         mae = np.array([m.metrics.mae_pct for m in muls])
         value = np.array([getattr(m, cost) for m in muls], dtype=float)
-        front = pareto_front(np.column_stack([value, mae]))
-        fronts[cost] = [muls[i].name for i in front]
-        ax.scatter(mae, value, s=18, color="#9e9e9e", label="multipliers")
-        order = front[np.argsort(mae[front])]
-        ax.step(mae[order], value[order], where="post", color="#d62728", lw=1, alpha=0.6)
-        ax.scatter(mae[front], value[front], s=30, color="#d62728", label="Pareto front")
-        for k, i in enumerate(order):  # alternate above/below so neighbours overlap less
-            ax.annotate(muls[i].name, (mae[i], value[i]), fontsize=7,
-                        xytext=(4, 3 if k % 2 == 0 else -10), textcoords="offset points")
+        if mixed:
+            n_of = np.array([int(getattr(m, "weight_bits", 8)) for m in muls])
+            fronts[cost] = _draw_widths(ax, muls, mae, value, n_of)
+        else:
+            fronts[cost] = _draw_front(ax, muls, mae, value)
         ax.set_xscale("symlog", linthresh=1e-3)
-        ax.set_xlabel("MAE [% of 2^16]")
+        ax.set_xlabel("MAE [% of 2^(8+N)]" if mixed else f"MAE [% of 2^{8 + bits[0]}]")
         ax.set_ylabel(COST_LABELS[cost])
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper right", fontsize=8)

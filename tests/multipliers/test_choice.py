@@ -151,3 +151,19 @@ def test_coerce_takes_what_callers_pass(user_library):
         MultiplierChoice.coerce("evoapproxlib8u")
     with pytest.raises(ValueError, match="exact"):
         MultiplierChoice((approx,), None)
+
+
+def test_mixed_width_library_has_one_reference_exact(tmp_path):
+    """An exact 8x4 is an ordinary cheap multiplier of a mixed library: relative figures are
+    measured against the library's one exact multiplier, the exact 8x8."""
+    exact4 = (np.arange(256)[:, None] * np.arange(16)[None, :]).astype(np.uint16)
+    muls = [Multiplier.from_table("ex4", exact4, False, weight_bits=4, power_mw=0.137),
+            Multiplier.from_table("ex8", unsigned_exact(), False, power_mw=0.391),
+            Multiplier.from_table("t8", truncated(4), False, power_mw=0.2)]
+    lib = load_library(write_library(tmp_path / "mixed", "mixed", muls))
+    assert library_exact(lib) is lib["ex8"] and library_exact(lib, signed=False) is lib["ex8"]
+    assert reference_exact(lib["ex4"]) is lib["ex8"]
+    assert relative_power(lib["ex4"]) == pytest.approx(0.137 / 0.391)
+    choice = MultiplierChoice.from_library(lib, ["ex4", "t8"])
+    assert choice.exact is lib["ex8"] and choice.resolve(None) is lib["ex8"]
+    assert choice.relative_power(0) == pytest.approx(0.137 / 0.391)

@@ -36,9 +36,10 @@ def test_list_table_signed(capsys):
     lines = out.strip().splitlines()
     assert status == 0 and len(lines) == 2 + 13
     assert "exact = mul8s_1KV8" in lines[0]
-    assert lines[1].split() == ["name", "signed", "power_mw", "area_um2", "mae_pct", "wce_pct",
-                                "hash"]
-    assert any(line.split()[:3] == ["mul8s_1KR3", "yes", "0.052"] for line in lines)
+    assert lines[1].split() == ["name", "width", "signed", "power_mw", "area_um2", "mae_pct",
+                                "wce_pct", "hash"]
+    assert any(line.split()[:4] == ["mul8s_1KR3", "8x8", "yes", "0.052"] for line in lines)
+    assert "widths" not in lines[0] and "2^(8+N)" not in lines[0]
 
 
 def test_show_json_and_text(capsys):
@@ -106,3 +107,57 @@ def test_import_subcommand_is_registered(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert "--format" in out and "tfapprox-bin" in out
+
+
+# ------------------------------------------------------------------ 8xN operand widths
+def test_list_8xn_library_shows_widths(capsys):
+    status, out, _ = run(capsys, "list", "--library", "evoapproxlib8xNu")
+    lines = out.strip().splitlines()
+    assert status == 0 and len(lines) == 2 + 171
+    assert "widths 8x2 8x3 8x4 8x5 8x6 8x7 8x8" in lines[0] and "exact = mul8u_1JFF" in lines[0]
+    assert "% of 2^(8+N)" in lines[0]
+    row = next(line.split() for line in lines if line.startswith("mul8x4u_0S7 "))
+    assert row[:4] == ["mul8x4u_0S7", "8x4", "no", "0.071"]
+    assert lines[-1].split()[:2] == ["mul8u_1JFF", "8x8"]
+    status, out, _ = run(capsys, "list", "--library", "evoapproxlib8xNu", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["mul8x4u_0S7"]["width"] == "8x4" and rows["mul8x4u_0S7"]["weight_bits"] == 4
+    lib = load_library("evoapproxlib8xNu")
+    assert rows["mul8x4u_0S7"]["mae_pct"] == pytest.approx(
+        100 * lib["mul8x4u_0S7"].metrics.mae / 2**12)
+
+
+def test_show_8xn(capsys):
+    status, out, _ = run(capsys, "show", "mul8x4u_0S7", "--library", "evoapproxlib8xNu")
+    assert status == 0
+    assert out.splitlines()[0] == ("mul8x4u_0S7 (unsigned 8x4 bit: 8-bit activation x 4-bit "
+                                   "weight, table 256x16)")
+    assert "MAE [% of 2^12]" in out and "published 0.4" in out and "WCE [% of 2^12]" in out
+    status, out, _ = run(capsys, "show", "mul8x4u_0S7", "--library", "evoapproxlib8xNu",
+                         "--json")
+    d = json.loads(out)
+    assert (d["width"], d["weight_bits"], d["metrics"]["output_bits"]) == ("8x4", 4, 12)
+    status, out, _ = run(capsys, "show", "mul8u_FTA")
+    assert "MAE [% of 2^16]" in out and "unsigned 8x8 bit" in out
+
+
+def test_plot_mixed_widths_one_front_per_width(capsys, tmp_path):
+    exact8 = exact_products(False).astype(np.uint16)
+    a, b = np.arange(256)[:, None], np.arange(16)[None, :]
+    exact4 = (a * b).astype(np.uint16)
+    muls = [Multiplier.from_table("e8", exact8, False, power_mw=0.4),
+            Multiplier.from_table("h8", exact8 >> 1, False, power_mw=0.1),
+            Multiplier.from_table("e4", exact4, False, weight_bits=4, power_mw=0.14),
+            Multiplier.from_table("t4", exact4 & 0xFFF0, False, weight_bits=4, power_mw=0.05),
+            Multiplier.from_table("w4", exact4 & 0xFF00, False, weight_bits=4, power_mw=0.09)]
+    dest = write_library(tmp_path / "mixed", "mixed", muls)
+    png = tmp_path / "m.png"
+    status, out, _ = run(capsys, "plot", "--library", str(dest), "--out", str(png))
+    assert status == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # w4 is dominated by t4 within 8x4; across widths the exact 8x4 e4 would dominate the
+    # exact 8x8 e8 (same MAE% 0, less power), but fronts are taken per width
+    assert out.strip().endswith("Pareto fronts per width (power vs MAE%): 8x4: e4, t4; "
+                                "8x8: e8, h8")
+    status, out, _ = run(capsys, "plot", "--library", "evoapproxlib8xNu", "--no-area",
+                         "--out", str(tmp_path / "b.png"))
+    assert status == 0 and "8x2: " in out and "8x8: mul8u_1JFF" in out

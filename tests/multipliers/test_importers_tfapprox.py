@@ -192,3 +192,10 @@ def test_cli_c_compile_error_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and not out.exists()
     assert err.count("\n") == 1 and "mul8u_bad.c" in err and "does not compile" in err
+
+
+def test_8xn_multiplier_cannot_be_exported(tmp_path):
+    m = load_library("evoapproxlib8xNu")["mul8x4u_0S7"]
+    with pytest.raises(UserError, match="mul8x4u_0S7 is an 8x4 multiplier; a TFApprox .bin"):
+        export_tfapprox_bin(m, tmp_path / "x.bin")
+    assert not (tmp_path / "x.bin").exists()

@@ -374,3 +374,66 @@ def test_build_script_reproduces_bundled_folders(tmp_path):
     for rel in shipped:
         assert (data / rel).read_bytes() == (DATA / rel).read_bytes(), rel
     assert build(["--source", str(source), "--test-data", str(data)]) == 2  # exists
+
+
+# ------------------------------------------------------------------ 8xN operand widths
+def exact_8xn(n: int) -> np.ndarray:
+    return (np.arange(256)[:, None] * np.arange(1 << n)[None, :]).astype(np.uint16)
+
+
+def mixed_muls() -> list[Multiplier]:
+    """An exact 8x4 listed before the exact 8x8, and a truncated 8x3."""
+    return [
+        Multiplier.from_table("ex4", exact_8xn(4), False, weight_bits=4, power_mw=0.137),
+        Multiplier.from_table("tr3", exact_8xn(3) & 0xFFFE, False, weight_bits=3, power_mw=0.05),
+        Multiplier.from_table("ex8", exact_products(False).astype(np.uint16), False,
+                              power_mw=0.391),
+    ]
+
+
+def test_mixed_width_library_roundtrip(tmp_path):
+    dest = write_library(tmp_path / "mixed", "mixed", mixed_muls())
+    index = json.loads((dest / "library.json").read_text())
+    entries = {e["name"]: e for e in index["multipliers"]}
+    assert entries["ex4"]["weight_bits"] == 4 and entries["tr3"]["weight_bits"] == 3
+    assert "weight_bits" not in entries["ex8"]  # 8x8 entries are written as before
+    assert index["exact"] == "ex8"  # the widest exact one, though the 8x4 comes first
+    lib = load_library(dest)
+    assert lib.exact.name == "ex8" and lib.widths == ["8x3", "8x4", "8x8"]
+    for a, b in zip(lib, mixed_muls()):
+        assert a == b and a.weight_bits == b.weight_bits and a.lut.shape == b.lut.shape
+        np.testing.assert_array_equal(a.lut, b.lut)
+    assert lib["ex4"].is_exact and lib["ex4"].lut.shape == (256, 16)
+
+
+def test_exact_without_index_entry_is_the_widest(tmp_path):
+    dest = write_library(tmp_path / "mixed", "mixed", mixed_muls())
+    _edit_index(dest, lambda ix: ix.pop("exact"))
+    assert load_library(dest).exact.name == "ex8"
+    narrow = write_library(tmp_path / "narrow", "n", mixed_muls()[:2])
+    assert load_library(narrow).exact.name == "ex4"  # no 8x8: the widest exact one
+
+
+def test_index_without_weight_bits_is_8x8(tmp_path):
+    """Indexes written before 8xN have no weight_bits: their multipliers load as 8x8, and the
+    same table under a declared 8x4 is refused with the expected shape."""
+    dest = write_library(tmp_path / "old", "old", small_muls())
+    index = json.loads((dest / "library.json").read_text())
+    assert all("weight_bits" not in e for e in index["multipliers"])
+    assert all(m.weight_bits == 8 for m in load_library(dest))
+    _edit_index(dest, lambda ix: ix["multipliers"][1].update(weight_bits=4))
+    with pytest.raises(UserError, match=r"'approx1'.*8x4 multiplier must have shape "
+                                        r"\(256, 16\), got \(256, 256\)") as info:
+        load_library(dest)
+    assert "\n" not in str(info.value) and "tables.npz" in str(info.value)
+
+
+def test_index_weight_bits_missing_for_a_narrow_table(tmp_path):
+    dest = write_library(tmp_path / "mixed", "mixed", mixed_muls())
+    _edit_index(dest, lambda ix: ix["multipliers"][0].pop("weight_bits"))
+    with pytest.raises(UserError, match=r"'ex4'.*shape \(256, 256\), got \(256, 16\).*"
+                                        r"weight_bits=4"):
+        load_library(dest)
+    _edit_index(dest, lambda ix: ix["multipliers"][0].update(weight_bits="four"))
+    with pytest.raises(UserError, match="weight_bits must be a whole number 2..8"):
+        load_library(dest)

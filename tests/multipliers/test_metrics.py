@@ -112,3 +112,42 @@ def test_signed_metrics_need_signed_operands():
 def test_wrong_shape_rejected():
     with pytest.raises(ValueError, match="256, 256"):
         compute_error_metrics(np.zeros((16, 16)), signed=False)
+
+
+# ------------------------------------------------------------------ 8xN operand widths
+def test_exact_products_8xn():
+    for n in range(2, 9):
+        ex = exact_products(False, n)
+        assert ex.shape == (256, 2**n) and ex[255, 2**n - 1] == 255 * (2**n - 1)
+        assert not ex.flags.writeable
+    np.testing.assert_array_equal(exact_products(False, 8), exact_products(False))
+    with pytest.raises(ValueError, match="8x8 only"):
+        exact_products(True, 4)
+    with pytest.raises(ValueError, match="2..8"):
+        exact_products(False, 9)
+
+
+def test_hand_made_8x4_table_percentages_of_2_to_12():
+    a, b = np.arange(256)[:, None], np.arange(16)[None, :]
+    lut = (a * b) & ~3  # the two lowest output bits cleared
+    m = compute_error_metrics(lut, signed=False)
+    err = (a * b) & 3
+    n = 256 * 16
+    assert m.output_bits == 12
+    assert m.mae == pytest.approx(err.sum() / n) and m.wce == 3
+    assert m.mae_pct == pytest.approx(100 * m.mae / 2**12)
+    assert m.wce_pct == pytest.approx(100 * 3 / 4096)
+    assert m.ep_pct == pytest.approx(100 * np.count_nonzero(err) / n)
+    nonzero = (a * b) != 0
+    rel = (err / np.where(nonzero, a * b, 1))[nonzero]
+    assert m.mre_pct == pytest.approx(100 * rel.mean())
+    assert m.to_dict()["output_bits"] == 12
+    # given explicitly, the width must agree with the shape
+    assert compute_error_metrics(lut, False, weight_bits=4) == m
+    with pytest.raises(ValueError, match=r"8x5 multiplier must have shape \(256, 32\)"):
+        compute_error_metrics(lut, False, weight_bits=5)
+
+
+def test_8x8_metrics_keep_2_to_16():
+    m = load_library("evoapproxlib8u")["mul8u_2AC"].metrics
+    assert m.output_bits == 16 and m.mae_pct == pytest.approx(100 * m.mae / 2**16)

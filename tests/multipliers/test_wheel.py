@@ -36,7 +36,7 @@ def test_wheel_contains_bundled_libraries_and_loads_them(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         prefix = "evoapproxnas/multipliers/_bundled"
-        for lib in ("evoapproxlib8u", "evoapproxlib8s"):
+        for lib in ("evoapproxlib8u", "evoapproxlib8s", "evoapproxlib8xNu"):
             for fname in LIB_FILES:
                 member = f"{prefix}/{lib}/{fname}"
                 assert member in names, member
@@ -47,14 +47,16 @@ def test_wheel_contains_bundled_libraries_and_loads_them(tmp_path):
     code = (
         "import json, evoapproxnas.multipliers as m\n"
         "u = m.load_library('evoapproxlib8u'); s = m.load_library('evoapproxlib8s')\n"
+        "x = m.load_library('evoapproxlib8xNu')\n"
         "print(json.dumps([m.__file__, str(u.path), len(u), len(s), u.exact.name,"
-        " m.list_libraries()]))\n"
+        " m.list_libraries(), len(x), x.widths]))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(site))
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, check=True)
-    module_file, lib_path, n_u, n_s, exact, names = json.loads(proc.stdout)
+    module_file, lib_path, n_u, n_s, exact, names, n_x, widths = json.loads(proc.stdout)
     assert Path(module_file).is_relative_to(site)
     assert Path(lib_path).is_relative_to(site)
     assert (n_u, n_s, exact) == (36, 13, "mul8u_1JFF")
-    assert names == ["arithsgen8u", "evoapproxlib8s", "evoapproxlib8u"]
+    assert names == ["arithsgen8u", "evoapproxlib8s", "evoapproxlib8u", "evoapproxlib8xNu"]
+    assert n_x == 171 and widths == ["8x2", "8x3", "8x4", "8x5", "8x6", "8x7", "8x8"]

@@ -26,14 +26,20 @@ FORMATS: dict[str, str] = {
 
 
 def _reader(
-    fmt: str, signed: bool | None, luts: bool, a_port: str | None
+    fmt: str, signed: bool | None, luts: bool, a_port: str | None,
+    weight_bits: int | None = None,
 ) -> Callable[[Path], ImportedCircuit]:
     if a_port is not None and fmt != "verilog":
         raise UserError(f"--a-port applies to Verilog only, not to format {fmt!r}; drop it")
+    if weight_bits is not None and fmt != "evoapproxlib-c" and weight_bits != 8:
+        raise UserError(
+            f"--weight-bits {weight_bits} applies to C models only (format evoapproxlib-c); "
+            f"format {fmt!r} reads 8x8 multipliers"
+        )
     if fmt == "tfapprox-bin":
         return lambda p: read_tfapprox_bin(p, signed=bool(signed))
     if fmt == "evoapproxlib-c":
-        return lambda p: read_c_model(p, signed=signed)
+        return lambda p: read_c_model(p, signed=signed, weight_bits=weight_bits)
     if fmt == "verilog":
         return lambda p: read_verilog(p, signed=signed, luts=luts, a_port=a_port)
     raise UserError(
@@ -46,9 +52,14 @@ def read_circuits(
     fmt: str, files: Sequence[str | os.PathLike], *, signed: bool | None = None,
     luts: bool = True,
     a_port: str | None = None,
+    weight_bits: int | None = None,
 ) -> list[ImportedCircuit]:
-    """Read every file with the importer of ``fmt``; refuse missing files and duplicate names."""
-    reader = _reader(fmt, signed, luts, a_port)
+    """Read every file with the importer of ``fmt``; refuse missing files and duplicate names.
+
+    ``weight_bits`` (C models only) makes every file an 8xN multiplier; by default each C
+    model's N comes from its name (``mul8x<N>u_...``, else 8).
+    """
+    reader = _reader(fmt, signed, luts, a_port, weight_bits)
     paths = [Path(f) for f in files]
     if not paths:
         raise UserError("no input files given; name at least one file to import")
@@ -100,20 +111,22 @@ def import_library(
     signed: bool | None = None,
     luts: bool = True,
     a_port: str | None = None,
+    weight_bits: int | None = None,
 ) -> Path:
     """Import ``files`` of format ``fmt`` into a new library folder ``out`` (atomically).
 
     ``name`` defaults to the folder name; ``metadata`` is a CSV of hardware figures by name
-    (they replace figures read from the files); ``signed``, ``luts`` and ``a_port`` as for each
-    importer. Returns the folder. Raises :class:`UserError` on bad input; nothing is written then.
+    (they replace figures read from the files); ``signed``, ``luts``, ``a_port`` and
+    ``weight_bits`` as for each importer. The files may mix widths (8xN C models). Returns the folder. Raises :class:`UserError` on bad input; nothing is written then.
     """
     out = Path(out)
     if out.exists():
         raise UserError(f"{out} already exists; choose a new folder or remove it first")
     name = name or out.name
-    _reader(fmt, signed, luts, a_port)  # check the options before any slow work
+    _reader(fmt, signed, luts, a_port, weight_bits)  # check the options before any slow work
     figures, sources = read_metadata_csv(metadata) if metadata is not None else ({}, {})
-    circuits = read_circuits(fmt, files, signed=signed, luts=luts, a_port=a_port)
+    circuits = read_circuits(fmt, files, signed=signed, luts=luts, a_port=a_port,
+                             weight_bits=weight_bits)
     apply_metadata(circuits, figures, sources)
     multipliers = [c.to_multiplier(library=name) for c in circuits]
     return write_library(

@@ -15,8 +15,9 @@ from evoapproxnas.multipliers.model import Multiplier
 class ImportedCircuit:
     """A multiplier read from an outside file, before it joins a library.
 
-    ``lut[a, b]`` is the output for first operand code ``a`` and second operand code ``b``
-    (int64 values, two's-complement operand bytes when ``signed``). ``figures`` maps
+    ``lut[a, b]`` is the output for first operand code ``a`` (8 bits) and second operand code
+    ``b`` (``weight_bits`` N bits; shape ``(256, 2**N)``; int64 values, two's-complement operand
+    bytes when ``signed``). ``figures`` maps
     ``power_mw``/``area_um2``/``delay_ns``/``luts`` to numbers, ``sources`` says where each
     comes from, ``info`` holds extra JSON-able facts, ``origin`` the file it was read from.
     """
@@ -28,6 +29,7 @@ class ImportedCircuit:
     figures: dict[str, float | int] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    weight_bits: int = 8
 
     def set_figure(self, key: str, value: float, source: str) -> None:
         """Record one hardware figure and where it comes from."""
@@ -45,4 +47,5 @@ class ImportedCircuit:
             library=library,
             info=self.info,
             where=str(self.origin),
+            weight_bits=self.weight_bits,
         )

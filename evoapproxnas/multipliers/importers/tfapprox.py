@@ -34,8 +34,17 @@ def table_to_bin_bytes(lut: np.ndarray, signed: bool) -> bytes:
 
 
 def export_tfapprox_bin(multiplier: Multiplier, path: str | os.PathLike) -> Path:
-    """Write ``multiplier``'s table as a TFApprox ``.bin`` file (atomically); return the path."""
+    """Write ``multiplier``'s table as a TFApprox ``.bin`` file (atomically); return the path.
+
+    TFApprox tables are 8x8; an 8xN multiplier (N < 8) is refused with :class:`UserError`.
+    """
     path = Path(path)
+    weight_bits = getattr(multiplier, "weight_bits", 8)
+    if weight_bits != 8:
+        raise UserError(
+            f"{multiplier.name} is an 8x{weight_bits} multiplier; a TFApprox .bin table is 8x8 "
+            "(65,536 entries), so it cannot be exported as one"
+        )
     if not path.parent.is_dir():
         raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
     write_bytes(path, table_to_bin_bytes(multiplier.lut, multiplier.signed))
