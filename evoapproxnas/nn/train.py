@@ -99,12 +99,13 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> floa
 
 def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: int, *,
                        time_limit_s: float | None = None, evaluate_test: bool = False,
-                       return_model: bool = False) -> TrainResult:
+                       evaluate_exact: bool = True, return_model: bool = False) -> TrainResult:
     """Train the network of ``graph`` on the first ``budget.train_samples`` training images,
     then measure validation accuracy with its approximate multipliers and with the exact one.
 
     ``multipliers`` as for ``build_model``; ``None`` trains and evaluates a float network
-    (both accuracies are then the float accuracy). NaN loss, resource exhaustion, TensorFlow
+    (both accuracies are then the float accuracy). ``evaluate_exact=False`` skips the
+    evaluation with the exact multiplier (``val_accuracy_exact`` stays ``None``). NaN loss, resource exhaustion, TensorFlow
     runtime errors and ``time_limit_s`` (training and evaluation together) give
     ``status="failed"`` instead of raising.
     """
@@ -131,7 +132,7 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
         result.val_accuracy = evaluate(model, xv, yv, budget.batch_size)
         if multipliers is None:
             result.val_accuracy_exact = result.val_accuracy
-        else:
+        elif evaluate_exact:
             genes = list(count_multiplications(graph))
             exact = resolve_multipliers([None], multipliers)[None]
             exact_model = build_model(graph, {g: exact for g in genes if g is not None},

@@ -18,10 +18,9 @@ from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
 from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.executor import TaskFailure, WorkerPool
-from evoapproxnas.search.fidelity import at_full_fidelity
 from evoapproxnas.search.problem import CampaignProblem, load_data
 from evoapproxnas.search.records import EvaluationRecord, FrontMember
-from evoapproxnas.search.results import history_entry, pareto_front, vectors
+from evoapproxnas.search.results import at_full_fidelity, history_entry, pareto_front, vectors
 from evoapproxnas.search.rundir import RunDir, RunFront
 
 

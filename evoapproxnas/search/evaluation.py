@@ -191,7 +191,8 @@ class Evaluator:
             if record.generation == generation and record.status == "ok":
                 candidates.append(record)
         keep = fidelity.promote(candidates, self.cfg.search.objectives,
-                                fidelity.n_promoted(len(candidates), self.cfg.search.eta))
+                                fidelity.n_promoted(len(candidates), self.cfg.search.eta,
+                                                    self.cfg.search.workers))
         records: list[EvaluationRecord | None] = [None] * len(keep)
         jobs = []
         for i, low in enumerate(keep):

@@ -2,7 +2,8 @@
 
 The rungs are ``search.rungs`` (training epochs) followed by ``training.epochs``. Every
 feasible candidate of a generation trains at the first rung; of the ``n`` candidates a rung
-trained successfully, ``ceil(n / search.eta)`` continue to the next rung (trained again from
+trained successfully, ``ceil(n / search.eta)`` (rounded up to a multiple of
+``search.workers``, at most ``n``) continue to the next rung (trained again from
 the same initial weights for the rung's epochs, so every result depends on its candidate and
 its rung only). Who continues (``promote``) is decided by NSGA-II's own order on the rung's
 results: non-dominated rank first, then crowding distance (larger first, the extremes of a
@@ -11,7 +12,7 @@ recomputes the same decisions from the archived rung records.
 
 What NSGA-II sees: every candidate with the result of the highest rung it reached, so a
 candidate stopped early competes with its (pessimistic) low-fidelity error. Pareto fronts and
-hypervolumes count full-fidelity results only (``at_full_fidelity``); the archive records
+hypervolumes count full-fidelity results only (``results.at_full_fidelity``); the archive records
 every rung's result with its ``fidelity`` (the epochs it trained).
 """
 
@@ -22,6 +23,7 @@ import math
 import numpy as np
 
 from evoapproxnas.search.records import EvaluationRecord
+from evoapproxnas.search.results import vectors
 
 
 def schedule(cfg) -> list[int]:
@@ -29,9 +31,12 @@ def schedule(cfg) -> list[int]:
     return [*cfg.search.rungs, cfg.training.epochs]
 
 
-def n_promoted(n: int, eta: int) -> int:
-    """How many of ``n`` trained candidates continue to the next rung."""
-    return math.ceil(n / eta) if n else 0
+def n_promoted(n: int, eta: int, workers: int = 1) -> int:
+    """How many of ``n`` trained candidates continue to the next rung: ``ceil(n / eta)``,
+    rounded up to a multiple of ``workers`` (so that no worker idles while the rung trains),
+    at most ``n``."""
+    keep = math.ceil(n / eta) if n else 0
+    return min(n, math.ceil(keep / workers) * workers)
 
 
 def promote(records: list[EvaluationRecord], objectives, n_keep: int) -> list[EvaluationRecord]:
@@ -39,8 +44,6 @@ def promote(records: list[EvaluationRecord], objectives, n_keep: int) -> list[Ev
     then crowding distance, then order; returned in population order."""
     from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
     from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-
-    from evoapproxnas.search.results import vectors
 
     if n_keep >= len(records):
         return list(records)
@@ -53,11 +56,3 @@ def promote(records: list[EvaluationRecord], objectives, n_keep: int) -> list[Ev
         order += sorted(front, key=lambda i: (-crowding[front.index(i)], i))
     kept = sorted(order[:n_keep])
     return [records[i] for i in kept]
-
-
-def at_full_fidelity(records, cfg) -> list[EvaluationRecord]:
-    """The records measured at the full training budget (and every untrained one: their
-    status, not their accuracy, is what counts); archives written before fidelities were
-    recorded count as full."""
-    full = cfg.training.epochs
-    return [r for r in records if r.fidelity is None or r.fidelity >= full]

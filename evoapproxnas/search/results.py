@@ -84,13 +84,19 @@ def hypervolume(records: list[EvaluationRecord], objectives, reference) -> float
     return float(HV(ref_point=ref)(F / scale))
 
 
+def at_full_fidelity(records, cfg) -> list[EvaluationRecord]:
+    """The records measured at the full training budget (and every untrained one: their
+    status, not their accuracy, is what counts); archives written before fidelities were
+    recorded count as full."""
+    full = cfg.training.epochs
+    return [r for r in records if r.fidelity is None or r.fidelity >= full]
+
+
 def history_entry(cfg, generation: int, so_far: list[EvaluationRecord],
                   batch: list[EvaluationRecord]) -> dict:
     """One ``history.json`` entry: the search after ``generation`` (``so_far``: every record
     evaluated up to it; ``batch``: that generation's population). Front and hypervolume count
     full-fidelity results only."""
-    from evoapproxnas.search.fidelity import at_full_fidelity
-
     s = cfg.search
     full = at_full_fidelity(so_far, cfg)
     return {

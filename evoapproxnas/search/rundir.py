@@ -35,10 +35,9 @@ from evoapproxnas.atomic import new_directory, write_json
 from evoapproxnas.config import CampaignConfig, config_from_dict, read_raw
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.archive import Archive, read_records
-from evoapproxnas.search.fidelity import at_full_fidelity
 from evoapproxnas.search.problem import CampaignProblem
 from evoapproxnas.search.records import EvaluationRecord, FrontMember, RecordError
-from evoapproxnas.search.results import pareto_front
+from evoapproxnas.search.results import at_full_fidelity, pareto_front
 
 RUN_FORMAT = "evoapproxnas-run-1"
 LOCK_FILE = "writer.lock"

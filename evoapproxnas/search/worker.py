@@ -71,6 +71,7 @@ def train_task(state: dict, payload: dict) -> dict:
                                      table_epochs=min(budget.table_epochs, epochs))
     result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
                                 payload["seed"], time_limit_s=cfg.search.time_limit_s,
+                                evaluate_exact=epochs == cfg.training.epochs,
                                 return_model=True)
     if result.status == "ok":
         save_weights(result.model, state["run"].weights_path(payload["hash"]))

@@ -1,7 +1,6 @@
 """Successive halving: who continues, what the archive and the front hold, and the same
 decisions after a run is stopped at any point and resumed (no training: a stand-in pool)."""
 
-import math
 from pathlib import Path
 
 import pytest
@@ -61,6 +60,9 @@ def test_promote_takes_the_first_fronts_then_the_most_isolated():
     assert [r.hash for r in promote(pool, objectives, 4)] == ["h0", "h1", "h2", "h3"]
     assert promote(pool, objectives, 9) == pool
     assert n_promoted(5, 3) == 2 and n_promoted(6, 3) == 2 and n_promoted(0, 3) == 0
+    # rounded up to keep every worker busy, never more than the rung has
+    assert n_promoted(7, 3, workers=2) == 4 and n_promoted(6, 3, workers=2) == 2
+    assert n_promoted(1, 3, workers=2) == 1 and n_promoted(8, 3, workers=4) == 4
 
 
 def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
@@ -72,7 +74,7 @@ def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
         low = [r for r in records if r.generation == gen and r.fidelity == 1]
         high = [r for r in records if r.generation == gen and r.fidelity == 3]
         ok = [r for r in low if r.status == "ok"]
-        assert len(high) == math.ceil(len(ok) / 2) and {r.hash for r in high} <= {
+        assert len(high) == n_promoted(len(ok), 2, workers=2) and {r.hash for r in high} <= {
             r.hash for r in ok}
         # the promoted ones are the first-ranked of the rung
         kept = promote(ok, ["error", "power_rel", "params"], len(high))
