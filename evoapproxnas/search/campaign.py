@@ -39,7 +39,8 @@ def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDi
 
 
 def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
-                 pool=None, scheduler: str | None = None) -> RunFront:
+                 pool=None, scheduler: str | None = None,
+                 stop_after_s: float | None = None) -> RunFront:
     """Run (or continue) the campaign of ``run_dir`` to its end; returns its front.
 
     Holds the directory's writer lock throughout (a second writer gets ``UserError``).
@@ -47,6 +48,8 @@ def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
     ``pool`` replaces the executor of ``search.executor`` (an object with ``map``, and
     ``submit``/``next_done`` for the asynchronous mode); the caller then closes it.
     ``scheduler`` moves a Dask run to another cluster (results do not depend on it).
+    ``stop_after_s`` (generational mode) starts no generation after that many seconds and
+    ends the run with the generations done (equal-wall-time comparisons, ``benchmarks/``).
     """
     run = RunDir(run_dir)
     cfg = run.config
@@ -61,10 +64,11 @@ def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
 
         check_scheduler(cfg.search.scheduler)
     with run.writer():
-        return _run_locked(run, cfg, quiet, evaluate_test, pool)
+        return _run_locked(run, cfg, quiet, evaluate_test, pool, stop_after_s)
 
 
-def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None) -> RunFront:
+def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
+                stop_after_s: float | None = None) -> RunFront:
     s = cfg.search
     problem = run.problem
     archive = run.archive
@@ -91,7 +95,10 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None) 
     pool = given or make_pool(cfg, run)
     try:
         evaluator = Evaluator(problem, archive, cache, pool)
+        deadline = None if stop_after_s is None else time.perf_counter() + stop_after_s
         while state["generation"] < s.generations:
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
             _generation(cfg, state, evaluator, cache, run, quiet)
         return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
     finally:

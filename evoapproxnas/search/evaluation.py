@@ -151,7 +151,12 @@ class Evaluator:
 
     def _train(self, jobs, records, order, progress=None) -> None:
         """Train ``jobs`` ((slot, record) pairs) in the pool; archive ``records[order]`` in
-        that order as soon as each and all before it are final."""
+        that order as soon as each and all before it are final.
+
+        The most expensive candidates (by multiplications per image) are sent first, so that
+        no worker idles at the end of the batch while one trains a large network (the
+        longest-first rule); results do not depend on the order."""
+        jobs = sorted(jobs, key=lambda job: (-job[1].metrics.get("multiplications", 0), job[0]))
         written = 0
 
         def flush() -> None:

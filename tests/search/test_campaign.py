@@ -165,6 +165,21 @@ def test_random_search_campaign(tmp_path):
     assert [len(h["population"]) for h in run.history()] == [3, 3, 3]
     assert front.members and all(m.test_reason for m in front.members)
 
+def test_stop_after_s_ends_the_run_with_the_generations_done(tmp_path):
+    from evoapproxnas.search.campaign import create_run, run_campaign
+
+    run = create_run(TINY, tmp_path / "run", ["search.engine=random", "search.generations=50"])
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers(),
+                 stop_after_s=0.0)
+    assert run.history() == [] and json.loads((run.path / "run.json").read_text())[
+        "status"] == "finished"
+    again = create_run(TINY, tmp_path / "again", ["search.engine=random",
+                                                  "search.generations=100000"])
+    run_campaign(again.path, quiet=True, evaluate_test=False, pool=InstantWorkers(),
+                 stop_after_s=0.5)
+    assert 1 <= len(again.history()) < 100000
+
+
 def copy_run(src: Path, dst: Path) -> Path:
     import shutil
 
