@@ -91,7 +91,12 @@ def set_approx_training(model, enabled: bool) -> None:
     model.train_function = None
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+EVAL_BATCH = 500
+"""Images per inference batch: the table op gathers its product table once per call, so large
+batches are cheaper, and an image's output does not depend on its batch."""
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = EVAL_BATCH) -> float:
     """Top-1 accuracy of ``model`` in inference mode (approximate layers use their tables)."""
     logits = model.predict(x, batch_size=batch_size, verbose=0)
     return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y)))
@@ -99,7 +104,8 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> floa
 
 def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: int, *,
                        time_limit_s: float | None = None, evaluate_test: bool = False,
-                       evaluate_exact: bool = True, return_model: bool = False) -> TrainResult:
+                       evaluate_exact: bool = True, return_model: bool = False,
+                       weight_quantization: str = "per_tensor") -> TrainResult:
     """Train the network of ``graph`` on the first ``budget.train_samples`` training images,
     then measure validation accuracy with its approximate multipliers and with the exact one.
 
@@ -107,7 +113,8 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
     (both accuracies are then the float accuracy). ``evaluate_exact=False`` skips the
     evaluation with the exact multiplier (``val_accuracy_exact`` stays ``None``). NaN loss, resource exhaustion, TensorFlow
     runtime errors and ``time_limit_s`` (training and evaluation together) give
-    ``status="failed"`` instead of raising.
+    ``status="failed"`` instead of raising. ``weight_quantization`` (``"per_tensor"`` or
+    ``"per_channel"``) is passed to ``build_model`` for both models.
     """
     import keras
     import tensorflow as tf
@@ -125,23 +132,23 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
     x, y = dataset.x_train[: budget.train_samples], dataset.y_train[: budget.train_samples]
     xv, yv = dataset.x_val[: budget.val_samples], dataset.y_val[: budget.val_samples]
     try:
-        model = build_model(graph, multipliers, seed=seed)
+        model = build_model(graph, multipliers, seed=seed,
+                            weight_quantization=weight_quantization)
         _fit(model, x, y, budget, deadline)
         result.train_seconds = time.perf_counter() - start
         eval_start = time.perf_counter()
-        result.val_accuracy = evaluate(model, xv, yv, budget.batch_size)
+        result.val_accuracy = evaluate(model, xv, yv)
         if multipliers is None:
             result.val_accuracy_exact = result.val_accuracy
         elif evaluate_exact:
             genes = list(count_multiplications(graph))
             exact = resolve_multipliers([None], multipliers)[None]
             exact_model = build_model(graph, {g: exact for g in genes if g is not None},
-                                      seed=seed)
+                                      seed=seed, weight_quantization=weight_quantization)
             exact_model.set_weights(model.get_weights())
-            result.val_accuracy_exact = evaluate(exact_model, xv, yv, budget.batch_size)
+            result.val_accuracy_exact = evaluate(exact_model, xv, yv)
         if evaluate_test:
-            result.test_accuracy = evaluate(model, dataset.x_test, dataset.y_test,
-                                            budget.batch_size)
+            result.test_accuracy = evaluate(model, dataset.x_test, dataset.y_test)
         result.eval_seconds = time.perf_counter() - eval_start
         if deadline is not None and time.perf_counter() > deadline:
             raise _Failure("time limit exceeded during evaluation")

@@ -146,7 +146,7 @@ class Evaluator:
         if progress is not None:
             progress.update(len(genomes) - len(fresh))
         for level in range(1, len(self.rungs)):
-            self._next_rung(keys, generation, level)
+            self._next_rung(keys, generation, level, progress)
         return [self.cache[key] for key in keys]
 
     def _train(self, jobs, records, order, progress=None) -> None:
@@ -165,11 +165,17 @@ class Evaluator:
                 self.archive.append(records[order[written]])
                 written += 1
 
+        failed = 0
+
         def done(job_index: int, result) -> None:
+            nonlocal failed
             i, record = jobs[job_index]
             records[i] = self.complete(record, result)
             flush()
             if progress is not None:
+                if records[i].status == "failed":
+                    failed += 1
+                    progress.set_postfix(failed=failed, refresh=False)
                 progress.update(1)
 
         flush()
@@ -184,8 +190,9 @@ class Evaluator:
         if len(self.rungs) > 1 and record.fidelity is not None:
             self.by_rung[(record.hash, record.fidelity)] = record
 
-    def _next_rung(self, keys: list[str], generation: int, level: int) -> None:
-        """Successive halving: train the best of the previous rung for ``rungs[level]``."""
+    def _next_rung(self, keys: list[str], generation: int, level: int, progress=None) -> None:
+        """Successive halving: train the best of the previous rung for ``rungs[level]``
+        (``progress`` grows by the candidates that continue)."""
         previous, epochs = self.rungs[level - 1], self.rungs[level]
         candidates, seen = [], set()
         for key in keys:
@@ -209,7 +216,10 @@ class Evaluator:
             record.status, record.reason, record.fidelity = "failed", NOT_TRAINED, epochs
             record.timings = {}
             jobs.append((i, record))
-        self._train(jobs, records, [i for i, _ in jobs])
+        if progress is not None and jobs:
+            progress.total += len(jobs)
+            progress.set_description(f"{progress.desc.split(',')[0]}, {epochs} epochs")
+        self._train(jobs, records, [i for i, _ in jobs], progress)
         for record in records:
             self.cache[record.hash] = record
             self._remember_rung(record)

@@ -245,7 +245,8 @@ def load_trained(problem: CampaignProblem, weights: Path, genome):
 
     from evoapproxnas.nn import build_model
 
-    model = build_model(problem.decode(genome), problem.multipliers)
+    model = build_model(problem.decode(genome), problem.multipliers,
+                        weight_quantization=problem.cfg.multipliers.weight_quantization)
     with np.load(weights, allow_pickle=False) as arrays:
         model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
     return model

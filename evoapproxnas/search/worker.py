@@ -72,7 +72,8 @@ def train_task(state: dict, payload: dict) -> dict:
     result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
                                 payload["seed"], time_limit_s=cfg.search.time_limit_s,
                                 evaluate_exact=epochs == cfg.training.epochs,
-                                return_model=True)
+                                return_model=True,
+                                weight_quantization=cfg.multipliers.weight_quantization)
     if result.status == "ok":
         save_weights(result.model, state["run"].weights_path(payload["hash"]))
     return {"status": result.status, "reason": result.reason,
@@ -90,5 +91,5 @@ def test_task(state: dict, payload: dict) -> dict:
     model = load_trained(state["problem"], state["run"].weights_path(payload["hash"]),
                          payload["genome"])
     xv, yv = data.x_val[: budget.val_samples], data.y_val[: budget.val_samples]
-    return {"test_accuracy": evaluate(model, data.x_test, data.y_test, budget.batch_size),
-            "val_accuracy": evaluate(model, xv, yv, budget.batch_size)}
+    return {"test_accuracy": evaluate(model, data.x_test, data.y_test),
+            "val_accuracy": evaluate(model, xv, yv)}
