@@ -88,7 +88,10 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
         state = {"engine": engine, "generation": 0, "history": []}
-    state["engine"].space.set_filter(problem.meets_cheap_constraints)  # not in checkpoints
+    engine = state["engine"]
+    if not hasattr(engine, "space"):  # a pymoo engine checkpointed before engines kept it
+        engine.space = engine.problem.space
+    engine.space.set_filter(problem.meets_cheap_constraints)  # not in checkpoints
     if cache and not quiet:
         log(f"resuming {run.path} at generation {state['generation']} "
             f"({len(cache)} archived evaluations)")
