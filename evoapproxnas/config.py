@@ -60,6 +60,14 @@ class MultipliersConfig:
     library: str = "evoapproxlib8u"
     allowed: tuple = ()
     """Names of the multipliers the search may assign ([] or ["all"] = the whole library)."""
+    weight_quantization: str = "per_tensor"
+    """Weights of every approximate layer: "per_tensor" (one scale and zero point per layer)
+    or "per_channel" (one per output channel); N bits for an 8xN multiplier either way."""
+
+    def __post_init__(self) -> None:
+        from evoapproxnas.approx.schemes import check_weight_quantization
+
+        check_weight_quantization(self.weight_quantization, "multipliers.weight_quantization")
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ def test_overrides_apply_and_validate():
     ("[training]\noptimizer = 'adamw'", "training.optimizer"),
     ("[training]\nepochs = 0", "training.epochs"),
     ("search = 3", "[search] must be a table"),
+    ("[multipliers]\nweight_quantization = 'per_row'",
+     "multipliers.weight_quantization must be one of 'per_tensor', 'per_channel'"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path, text, needle):
     path = write(tmp_path, text)
@@ -117,3 +119,14 @@ def test_constraints_are_parsed_once_and_checked_against_known_metrics():
         load_config(TINY, ["search.constraints=['lutz <= 3']", "hardware.model=fpga"])
     with pytest.raises(UserError, match="before training"):
         load_config(TINY, ["search.constraints=['error <= 0.1']"])
+
+
+def test_weight_quantization_defaults_per_tensor_and_is_kept_in_the_resolved_dict():
+    cfg = load_config(TINY)
+    assert cfg.multipliers.weight_quantization == "per_tensor"
+    cfg = load_config(TINY, ["multipliers.weight_quantization=per_channel"])
+    again = config_from_dict(cfg.to_dict(), "config.json")
+    assert again.multipliers.weight_quantization == "per_channel"
+    old = cfg.to_dict()
+    del old["multipliers"]["weight_quantization"]  # a run directory from before the key
+    assert config_from_dict(old, "config.json").multipliers.weight_quantization == "per_tensor"

@@ -1,5 +1,6 @@
-"""Approximate 8-bit multiplication inside TensorFlow: exact product-table kernels (C++ custom
-op with a pure-TensorFlow fallback), 8-bit quantization and Keras 3 layers.
+"""Approximate 8xN multiplication inside TensorFlow: exact product-table kernels (C++ custom
+op with a pure-TensorFlow fallback), quantization (8-bit activations, N-bit weights, per tensor
+or per channel) and Keras 3 layers.
 
 Importing this package does not import TensorFlow; attributes load their module on first use.
 """
@@ -23,6 +24,7 @@ _EXPORTS = {
     "set_multiplier": "layers",
     "APPROX_LAYERS": "layers",
     "build_op": "build",
+    "WEIGHT_QUANTIZATIONS": "schemes",
 }
 
 __all__ = list(_EXPORTS)

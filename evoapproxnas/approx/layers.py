@@ -1,10 +1,11 @@
-"""Keras 3 layers whose multiplications go through an approximate 8-bit multiplier's table.
+"""Keras 3 layers whose multiplications go through an approximate 8xN multiplier's table.
 
 ``ApproxConv2D``, ``ApproxDepthwiseConv2D`` and ``ApproxDense`` subclass their Keras
 counterparts (same kernel and bias weights, same config keys) and add ``multiplier``,
-``library`` and ``approx_training``. Each adds ONE non-trainable weight, ``input_range``
-(3 floats: EMA of the input's min and max, and the number of updates), so
-``trainable params == the Keras counterpart's`` and ``layer.count_params() == counterpart + 3``.
+``library``, ``approx_training`` and ``weight_quantization``. Each adds ONE non-trainable
+weight, ``input_range`` (3 floats: EMA of the input's min and max, and the number of updates),
+so ``trainable params == the Keras counterpart's`` and ``layer.count_params() == counterpart +
+3``.
 
 - ``training=True``: fake-quantized exact layer (fast float path, straight-through gradient);
   the input range is updated (first batch: its min/max; then EMA with ``RANGE_MOMENTUM``).
@@ -12,8 +13,14 @@ counterparts (same kernel and bias weights, same config keys) and add ``multipli
   the frozen input range, so an image's output does not depend on its batch.
 - ``approx_training=True``: the training forward uses the table, the gradient is the exact
   fake-quantized layer's (straight-through); the float forward is not computed.
-Unsigned tables use asymmetric uint8 codes with exact zero-point terms; signed tables use
-symmetric int8 codes. Weights are quantized per tensor from their own min and max.
+Unsigned tables use asymmetric codes with exact zero-point terms: 8-bit activations and
+weights of the multiplier's width N (``Multiplier.weight_bits``; codes 0..2**N-1, so an 8x4
+multiplier's weights take 16 levels); signed tables (8x8 only) use symmetric int8 codes.
+Weights are quantized from their own min and max, per tensor (``weight_quantization=
+"per_tensor"``, the default) or per output channel (``"per_channel"``: one scale and zero
+point per output channel, ``c * depth_multiplier + q`` for the depthwise layer). The fake-
+quantized training path, the table path and training through the tables all use the same
+N-bit weights; swapping the multiplier for one of another width (``set_multiplier``) changes N.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from evoapproxnas.approx import ops, quant
+from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION, check_weight_quantization
 from evoapproxnas.errors import UserError, closest_names
 
 DEFAULT_MULTIPLIER = "mul8u_1JFF"
@@ -56,13 +64,24 @@ def load_table(library: str, name: str) -> tuple[np.ndarray, bool]:
 class _ApproxMixin:
     """Multiplier bookkeeping, input-range state and the shared quantized arithmetic."""
 
-    def _setup(self, multiplier, library, approx_training) -> None:
+    _CHANNEL_AXES: tuple[int, ...] = (-1,)
+    """Kernel axes that index the output channel (per-channel weight quantization)."""
+
+    def _setup(self, multiplier, library, approx_training, weight_quantization) -> None:
         name, lib = resolve_multiplier(multiplier, library)
         load_table(lib, name)  # fail now, with the library's message, on an unknown name
         self.multiplier = name
         self.library = lib
         self.approx_training = bool(approx_training)
+        self.weight_quantization = check_weight_quantization(
+            weight_quantization, f"{type(self).__name__}: weight_quantization")
         self.supports_jit = False  # the custom op has no XLA kernel
+
+    @property
+    def weight_bits(self) -> int:
+        """Weight width N of the current multiplier: the kernel is quantized to N-bit codes."""
+        lut, signed = load_table(self.library, self.multiplier)
+        return quant.BITS if signed else ops.table_weight_bits(lut)
 
     def build(self, input_shape):
         super().build(input_shape)  # the Keras layer's kernel and bias
@@ -76,7 +95,8 @@ class _ApproxMixin:
     def get_config(self):
         config = super().get_config()
         config.update(
-            multiplier=self.multiplier, library=self.library, approx_training=self.approx_training
+            multiplier=self.multiplier, library=self.library, approx_training=self.approx_training,
+            weight_quantization=self.weight_quantization,
         )
         return config
 
@@ -95,21 +115,28 @@ class _ApproxMixin:
             hi = tf.where(calibrated, state[1], UNCALIBRATED_RANGE[1])
         return quant.range_params(lo, hi, signed)
 
+    def _weight_params(self, kernel, signed: bool, bits: int):
+        """(scale, zero point) of the kernel's ``bits``-bit codes: scalars per tensor, or per
+        output channel shaped to broadcast against the kernel."""
+        axes = self._CHANNEL_AXES if self.weight_quantization == "per_channel" else None
+        return quant.weight_params(kernel, signed, bits, axes)
+
     def _forward(self, x, kernel, training) -> tf.Tensor:
         training = bool(training)
         x = tf.cast(x, tf.float32)
         kernel = tf.cast(kernel, tf.float32)
         lut, signed = load_table(self.library, self.multiplier)
+        bits = quant.BITS if signed else ops.table_weight_bits(lut)
         sa, za = self._input_params(x, training, signed)
-        sw, zw = quant.tensor_params(kernel, signed)
+        sw, zw = self._weight_params(kernel, signed, bits)
         if training:
             xq = quant.fake_quant(x, sa, za, signed)
-            wq = quant.fake_quant(kernel, sw, zw, signed)
+            wq = quant.fake_quant(kernel, sw, zw, signed, bits)
             if not self.approx_training:
                 return self._float_op(xq, wq)
-            table_out = self._table_op(x, kernel, lut, signed, sa, za, sw, zw)
+            table_out = self._table_op(x, kernel, lut, signed, bits, sa, za, sw, zw)
             return self._straight_through(xq, wq, table_out)
-        return self._table_op(x, kernel, lut, signed, sa, za, sw, zw)
+        return self._table_op(x, kernel, lut, signed, bits, sa, za, sw, zw)
 
     def _straight_through(self, xq, wq, table_out) -> tf.Tensor:
         """``table_out`` forward, the exact layer's gradient at ``(xq, wq)`` backward.
@@ -129,10 +156,12 @@ class _ApproxMixin:
 
         return forward(xq, wq, tf.stop_gradient(table_out))
 
-    def _table_op(self, x, kernel, lut, signed, sa, za, sw, zw) -> tf.Tensor:
+    def _table_op(self, x, kernel, lut, signed, bits, sa, za, sw, zw) -> tf.Tensor:
         x, kernel = tf.stop_gradient(x), tf.stop_gradient(kernel)
         qa = ops.quantize_codes(x, sa, za, signed)
-        qw = quant.to_codes(quant.quantize(kernel, sw, zw, signed), signed)
+        qw = quant.to_codes(quant.quantize(kernel, sw, zw, signed, bits), signed)
+        if sw.shape.rank:  # per channel: one value per output channel, in output order
+            sw, zw = tf.reshape(sw, [-1]), tf.reshape(zw, [-1])
         return self._lut_op(qa, qw, lut, tf.cast(za, tf.int32), tf.cast(zw, tf.int32), sa * sw)
 
     def _finish(self, y):
@@ -194,15 +223,22 @@ def _check_conv_options(layer, what: str) -> None:
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
-    """``keras.layers.Conv2D`` (NHWC) whose products come from an approximate multiplier."""
+    """``keras.layers.Conv2D`` (NHWC) whose products come from an approximate multiplier.
+
+    ``weight_quantization``: ``"per_tensor"`` (default) or ``"per_channel"`` (one scale and
+    zero point per filter); weights have the multiplier's width N (``weight_bits``).
+    """
+
+    _CHANNEL_AXES = (3,)  # HWIO: output channel o
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
                  use_bias=True, *, multiplier=DEFAULT_MULTIPLIER, library=None,
-                 approx_training=False, **kwargs):
+                 approx_training=False, weight_quantization=DEFAULT_WEIGHT_QUANTIZATION,
+                 **kwargs):
         super().__init__(filters, kernel_size, strides=strides, padding=padding,
                          activation=activation, use_bias=use_bias, **kwargs)
         _check_conv_options(self, "ApproxConv2D")
-        self._setup(multiplier, library, approx_training)
+        self._setup(multiplier, library, approx_training, weight_quantization)
 
     def _float_op(self, x, w):
         return tf.nn.conv2d(x, w, self.strides, self.padding.upper())
@@ -221,16 +257,23 @@ class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ApproxDepthwiseConv2D(_SavesRange, _ApproxMixin, keras.layers.DepthwiseConv2D):
-    """``keras.layers.DepthwiseConv2D`` (NHWC) with approximate multiplications."""
+    """``keras.layers.DepthwiseConv2D`` (NHWC) with approximate multiplications.
+
+    Per-channel weights have one scale and zero point per output channel ``c * dm + q`` (input
+    channel ``c``, depth multiplier index ``q``).
+    """
+
+    _CHANNEL_AXES = (2, 3)  # [kh, kw, C, dm]: output channel c * dm + q
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  activation=None, use_bias=True, *, multiplier=DEFAULT_MULTIPLIER,
-                 library=None, approx_training=False, **kwargs):
+                 library=None, approx_training=False,
+                 weight_quantization=DEFAULT_WEIGHT_QUANTIZATION, **kwargs):
         super().__init__(kernel_size, strides=strides, padding=padding,
                          depth_multiplier=depth_multiplier, activation=activation,
                          use_bias=use_bias, **kwargs)
         _check_conv_options(self, "ApproxDepthwiseConv2D")
-        self._setup(multiplier, library, approx_training)
+        self._setup(multiplier, library, approx_training, weight_quantization)
 
     def _float_op(self, x, w):
         return tf.nn.depthwise_conv2d(x, w, (1, *self.strides, 1), self.padding.upper())
@@ -264,12 +307,16 @@ class ApproxDepthwiseConv2D(_SavesRange, _ApproxMixin, keras.layers.DepthwiseCon
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
-    """``keras.layers.Dense`` with approximate multiplications (inputs of any rank >= 2)."""
+    """``keras.layers.Dense`` with approximate multiplications (inputs of any rank >= 2);
+    per-channel weights have one scale and zero point per unit."""
+
+    _CHANNEL_AXES = (1,)  # [K, units]
 
     def __init__(self, units, activation=None, use_bias=True, *, multiplier=DEFAULT_MULTIPLIER,
-                 library=None, approx_training=False, **kwargs):
+                 library=None, approx_training=False,
+                 weight_quantization=DEFAULT_WEIGHT_QUANTIZATION, **kwargs):
         super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
-        self._setup(multiplier, library, approx_training)
+        self._setup(multiplier, library, approx_training, weight_quantization)
 
     def _float_op(self, x, w):
         return tf.tensordot(x, w, [[x.shape.rank - 1], [0]])

@@ -1,10 +1,15 @@
-"""Exact product-table kernels on 8-bit codes: ``lut_matmul``, ``lut_conv2d``,
-``lut_depthwise_conv2d``; the dequantizing forms the layers use (``quantized_conv2d``,
-``quantized_matmul``) and the fused activation quantizer ``quantize_codes``.
+"""Exact product-table kernels on 8-bit activation and N-bit weight codes: ``lut_matmul``,
+``lut_conv2d``, ``lut_depthwise_conv2d``; the dequantizing forms the layers use
+(``quantized_conv2d``, ``quantized_matmul``, per-tensor or per-channel weight zero points and
+scales) and the fused activation quantizer ``quantize_codes``.
 
 Every product ``a * b`` is replaced by ``lut[a, b]`` (``a`` = activation code, ``b`` = weight
 code) and the products are summed exactly. Codes are ``uint8`` for ``uint16`` (unsigned) tables
 and ``int8`` for ``int16`` (signed) tables, where the two's-complement byte is the table index.
+A table of an 8xN multiplier is ``[256, 2**N]`` (N = 2..8; signed: 8x8 only) and its weight
+codes must be below ``2**N``: a larger code is a ``UserError`` when the weights are known in
+Python (eager tensors, numpy arrays), an ``InvalidArgumentError`` of the op (or of the
+fallback's check) inside a graph.
 
 Accumulators: ``int32`` whenever ``K * max|lut| <= 2**31 - 1`` (``max|lut|`` = 65535 unsigned,
 32768 signed), i.e. for any K <= 32768 taps per output (a 3x3 conv with up to 3640 input
@@ -45,8 +50,13 @@ _op_state: dict[str, object] = {}
 
 
 # ------------------------------------------------------------------------- validation
+WEIGHT_BITS = range(2, 9)
+"""Weight operand widths N of the tables the kernels take: ``lut`` is [256, 2**N]."""
+
+
 def check_table(lut) -> tuple[tf.Tensor, bool]:
-    """Validate a product table; return it as an int32 [256, 256] tensor and whether signed."""
+    """Validate a product table [256, 2**N] (N-bit weights, N = 2..8; signed: 8 only); return
+    it as an int32 tensor and whether it is signed."""
     dtype = lut.dtype if isinstance(lut, (np.ndarray, tf.Tensor, tf.Variable)) else None
     dtype = tf.as_dtype(dtype) if dtype is not None else None
     if dtype not in (tf.uint16, tf.int16):
@@ -55,12 +65,38 @@ def check_table(lut) -> tuple[tf.Tensor, bool]:
             f"{getattr(lut, 'dtype', type(lut).__name__)}; load it with "
             "evoapproxnas.multipliers.load_library(...)[name].lut"
         )
-    if tuple(lut.shape) != (256, 256):
+    shape = tuple(lut.shape)
+    widths = {2**n: n for n in WEIGHT_BITS}
+    if len(shape) != 2 or shape[0] != 256 or shape[1] not in widths:
         raise UserError(
-            f"product table must have shape (256, 256) indexed lut[activation, weight], "
-            f"got {tuple(lut.shape)}"
+            f"product table must have shape (256, 2**N) for N-bit weights, N = 2..8, indexed "
+            f"lut[activation, weight], got {shape}"
         )
+    if dtype == tf.int16 and shape[1] != 256:
+        raise UserError(f"signed product tables must be 8x8 (256, 256), got {shape}")
     return tf.cast(tf.convert_to_tensor(lut), tf.int32), dtype == tf.int16
+
+
+def table_weight_bits(lut) -> int:
+    """The weight width N of a product table ``[256, 2**N]`` (its columns are the N-bit
+    weight codes)."""
+    return int(lut.shape[1]).bit_length() - 1
+
+
+def _check_weight_range(w: tf.Tensor, table: tf.Tensor) -> None:
+    """``UserError`` for a weight code the table has no column for, when the codes are known
+    now (eager); in a graph the op and the fallback refuse them when they run."""
+    width = int(table.shape[1])
+    if width >= 256 or not tf.executing_eagerly() or not hasattr(w, "numpy"):
+        return
+    top = int(tf.reduce_max(tf.cast(w, tf.int32))) if tf.size(w) > 0 else 0
+    if top >= width:
+        n = table_weight_bits(table)
+        raise UserError(
+            f"weight code {top} does not index the table of an 8x{n} multiplier (shape "
+            f"(256, {width})): its weight codes are {n}-bit, 0..{width - 1}; quantize the "
+            f"weights to {n} bits (evoapproxnas.approx.quant, bits={n})"
+        )
 
 
 def _codes(value, signed: bool, what: str) -> tf.Tensor:
@@ -181,6 +217,7 @@ def lut_matmul(a, b, lut, *, backend: str | None = None) -> tf.Tensor:
     b = _codes(b, signed, "weight")
     _check_rank(a, 2, "a")
     _check_rank(b, 2, "b")
+    _check_weight_range(b, table)
     if a.shape[1] is not None and b.shape[0] is not None and a.shape[1] != b.shape[0]:
         raise UserError(f"inner sizes differ: a is {tuple(a.shape)}, b is {tuple(b.shape)}")
     x = tf.reshape(a, [-1, 1, 1, tf.shape(a)[1]])
@@ -204,6 +241,7 @@ def lut_conv2d(
     _check_rank(w, 4, "w (HWIO)")
     if x.shape[3] != w.shape[2]:
         raise UserError(f"x has {x.shape[3]} channels but w expects {w.shape[2]}")
+    _check_weight_range(w, table)
     strides = _pair(strides, "strides")
     pads = conv_pads(x.shape, w.shape[0], w.shape[1], strides, padding)
     return _conv(x, w, table, signed, strides, pads, _pad_code(pad_code, signed), backend)
@@ -222,6 +260,7 @@ def lut_depthwise_conv2d(
     _check_rank(w, 4, "w (kh, kw, C, depth_multiplier)")
     if x.shape[3] != w.shape[2]:
         raise UserError(f"x has {x.shape[3]} channels but w expects {w.shape[2]}")
+    _check_weight_range(w, table)
     strides = _pair(strides, "strides")
     pads = conv_pads(x.shape, w.shape[0], w.shape[1], strides, padding)
     code = _pad_code(pad_code, signed)
@@ -252,19 +291,25 @@ def quantized_conv2d(
 ) -> tf.Tensor:
     """``scale * sum_k (lut[a, w] - w_zero*a - a_zero*w + a_zero*w_zero)`` (float32): the
     dequantized approximate convolution of asymmetric codes; padded positions take ``a_zero``.
-    Signed tables use zero points 0. The offset terms are exact integers."""
+
+    ``w_zero`` and ``scale`` are scalars (per-tensor weights) or hold one value per output
+    channel (per-channel weights; any shape with that many elements). Signed tables use zero
+    points 0. The offset terms are exact integers."""
     table, signed = check_table(lut)
     x = _codes(x, signed, "activation")
     w = _codes(w, signed, "weight")
     _check_rank(x, 4, "x (NHWC)")
     _check_rank(w, 4, "w (HWIO)")
+    _check_weight_range(w, table)
     strides = _pair(strides, "strides")
     pads = conv_pads(x.shape, w.shape[0], w.shape[1], strides, padding)
     kh, kw, cin, n = (int(d) for d in w.shape)
     k = kh * kw * cin
     a_zero = tf.cast(a_zero, tf.int32)
-    w_zero = tf.cast(w_zero, tf.int32)
-    scale = tf.cast(scale, tf.float32)
+    w_zero = _per_channel(tf.cast(w_zero, tf.int32), n, "w_zero")
+    scale = _per_channel(tf.cast(scale, tf.float32), n, "scale")
+    if w_zero.shape.rank != scale.shape.rank:  # one per channel, the other shared: both [n]
+        w_zero, scale = tf.broadcast_to(w_zero, [n]), tf.broadcast_to(scale, [n])
     if k <= 32768 and _resolve_backend(backend) == "op":
         return _op_module(True).evo_lut_conv2d_dequant(
             x, w, table, a_zero, w_zero, scale, tf.zeros([n], tf.float32),
@@ -284,8 +329,22 @@ def quantized_conv2d(
     return tf.cast(acc * tf.cast(scale, f64), tf.float32)
 
 
+def _per_channel(value: tf.Tensor, n: int, what: str) -> tf.Tensor:
+    """A scalar as is; one value per output channel as a vector [n]; anything else refused."""
+    if value.shape.rank == 0:
+        return value
+    size = value.shape.num_elements()
+    if size == 1:
+        return tf.reshape(value, [])
+    if size != n:
+        raise UserError(f"{what} must be a scalar or hold one value per output channel "
+                        f"({n}), got shape {tuple(value.shape)}")
+    return tf.reshape(value, [n])
+
+
 def quantized_matmul(a, b, lut, a_zero, w_zero, scale, *, backend: str | None = None):
-    """``scale * sum_k (lut[a, b] - w_zero*a - a_zero*b + a_zero*w_zero)`` for [M, K] x [K, N]."""
+    """``scale * sum_k (lut[a, b] - w_zero*a - a_zero*b + a_zero*w_zero)`` for [M, K] x [K, N];
+    ``w_zero`` and ``scale`` scalars or one per output column (as in ``quantized_conv2d``)."""
     a = tf.convert_to_tensor(a)
     b = tf.convert_to_tensor(b)
     _check_rank(a, 2, "a")
@@ -313,7 +372,16 @@ def _tf_pad(x: tf.Tensor, pads: list[int], code: int) -> tf.Tensor:
     return tf.pad(x, [[0, 0], pads[:2], pads[2:], [0, 0]], constant_values=tf.cast(code, tf.uint8))
 
 
+def _check_weight_codes(w, table) -> None:
+    """The op refuses weight codes beyond the table's columns; so does the fallback."""
+    width = int(table.shape[1])
+    if width < 256:
+        tf.debugging.assert_less(tf.cast(w, tf.int32), width, message=(
+            f"weight codes must index a table of {width} weight codes"))
+
+
 def _tf_conv(x, w, table, strides, pads, code, out_type) -> tf.Tensor:
+    _check_weight_codes(w, table)
     kh, kw, cin, n = (int(d) for d in w.shape)
     xp = _tf_pad(x, pads, code)
     patches = tf.image.extract_patches(
@@ -321,7 +389,7 @@ def _tf_conv(x, w, table, strides, pads, code, out_type) -> tf.Tensor:
     )
     out_shape = tf.shape(patches)[:3]
     k = kh * kw * cin
-    rows = tf.reshape(tf.cast(patches, tf.int32) * 256, [-1, k])
+    rows = tf.reshape(tf.cast(patches, tf.int32) * int(table.shape[1]), [-1, k])
     cols = tf.reshape(tf.cast(w, tf.int32), [k, n])
     flat = tf.reshape(table, [-1])
     chunk = max(1, _FALLBACK_CHUNK // max(1, k * n))
@@ -339,8 +407,9 @@ def _tf_conv(x, w, table, strides, pads, code, out_type) -> tf.Tensor:
 
 
 def _tf_depthwise(x, w, table, strides, pads, code, out_type) -> tf.Tensor:
+    _check_weight_codes(w, table)
     kh, kw, c, dm = (int(d) for d in w.shape)
-    xp = tf.cast(_tf_pad(x, pads, code), tf.int32) * 256
+    xp = tf.cast(_tf_pad(x, pads, code), tf.int32) * int(table.shape[1])
     hp, wp = xp.shape[1], xp.shape[2]
     ho, wo = (hp - kh) // strides[0] + 1, (wp - kw) // strides[1] + 1
     flat = tf.reshape(table, [-1])

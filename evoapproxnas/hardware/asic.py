@@ -2,7 +2,10 @@
 
 Per layer, :mod:`asic_mapping` gives cycles and accesses per level; energies per access come
 from the preset's technology table. The multiply part of the MAC energy scales with the layer's
-multiplier power relative to the exact 8-bit multiplier (see ``layers.power_ratio``).
+multiplier power relative to the exact 8-bit multiplier (see ``layers.power_ratio``). A layer on
+an 8xN multiplier moves and stores its weights as N-bit words (``layers.stored_weight_bits``:
+DRAM and GLB traffic, weight-spad accesses, GLB capacity); the RFs stay sized in words of the
+configured ``weight_bits``, so the area does not change.
 """
 
 from __future__ import annotations
@@ -130,19 +133,38 @@ class AsicModel(CostModel):
             tech["glb_read_pj"] = tech["glb_write_pj"] = sram_read_pj(c["glb_kib"])
         self._tech = tech
         self._key = sys.intern(json.dumps(dict(c, tech=tech), sort_keys=True))
+        self._keys = {int(c["weight_bits"]): self._key}
         check_hierarchy(c["hierarchy"])
+
+    def layer_config(self, layer) -> dict:
+        """The config a layer is mapped with: the model's, with ``weight_bits`` narrowed to the
+        layer's multiplier width N where N is smaller (``layers.stored_weight_bits``)."""
+        bits = L.stored_weight_bits(layer, self.config["weight_bits"])
+        return self.config if bits == self.config["weight_bits"] \
+            else dict(self.config, weight_bits=bits)
+
+    def _layer_key(self, layer) -> str:
+        """The mapping cache's config key of ``layer`` (its weight width included)."""
+        bits = L.stored_weight_bits(layer, self.config["weight_bits"])
+        if bits not in self._keys:
+            cfg = dict(self.config, tech=self._tech, weight_bits=bits)
+            self._keys[bits] = sys.intern(json.dumps(cfg, sort_keys=True))
+        return self._keys[bits]
 
     def mac_pj(self, multiplier) -> float:
         """Energy of one MAC with ``multiplier`` (multiply part scaled by its power)."""
         return self._tech["mult_pj"] * L.power_ratio(multiplier) + self._tech["add_pj"]
 
-    def hierarchy(self) -> list[dict]:
-        """The storage levels (outer -> inner, then the MACs) that ``estimate_mapping`` uses."""
-        return self.config["hierarchy"] or template_hierarchy(self.config, self._tech)
+    def hierarchy(self, layer=None) -> list[dict]:
+        """The storage levels (outer -> inner, then the MACs) that ``estimate_mapping`` uses;
+        the template's weight spad holds ``layer``'s weight width when it is given."""
+        cfg = self.config if layer is None else self.layer_config(layer)
+        return self.config["hierarchy"] or template_hierarchy(cfg, self._tech)
 
     def best_mapping(self, layer) -> Mapping:
         """The mapping this model's mapper picks for ``layer`` (template level names)."""
-        return _map_cached((tuple(layer.dims.items()), layer.strides), self._key).nest
+        return _map_cached((tuple(layer.dims.items()), layer.strides),
+                           self._layer_key(layer)).nest
 
     def estimate_mapping(self, layer, mapping: Mapping) -> dict:
         """Evaluate a given mapping of ``layer`` exactly, as Timeloop does (``asic_nest``).
@@ -152,7 +174,7 @@ class AsicModel(CostModel):
         "fills", "updates"}`` (per-instance scalar counts; Timeloop's level and dataspace
         names). The MAC energy scales with the layer's multiplier like ``estimate``'s.
         """
-        result = analyze(layer.dims, layer.strides, self.hierarchy(), mapping,
+        result = analyze(layer.dims, layer.strides, self.hierarchy(layer), mapping,
                          self.mac_pj(layer.multiplier))
         result["edp"] = result["energy_pj"] * result["cycles"]
         return result
@@ -178,7 +200,7 @@ class AsicModel(CostModel):
         out = []
         for layer in layers:
             key = (tuple(layer.dims.items()), layer.strides)
-            cost = _map_cached(key, self._key)
+            cost = _map_cached(key, self._layer_key(layer))
             energy = dict(cost.energy_pj, mac=layer.macs * self.mac_pj(layer.multiplier))
             out.append({"name": layer.name, "macs": layer.macs, "cycles": cost.cycles,
                         "pes_used": cost.pes_used, "energy_pj": energy,

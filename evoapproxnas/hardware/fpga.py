@@ -5,13 +5,19 @@ works on ``Tr x Tc`` output tiles. Per tile: compute ``R*S*Tr*Tc`` cycles (pipel
 input, weight and output transfers of ``words x data_bits / port_bits`` cycles, overlapped by
 double buffering (see docs/hardware.md for the formulas). Exact multipliers go on DSPs (when
 ``exact_on_dsp``), approximate ones are LUT logic costed by ``layers.luts`` (their library's
-LUT figure, else 80 LUTs x area ratio). Mode ``engine`` runs all layers on one shared engine;
-mode ``partition`` gives every layer its own engine and partitions the network (Lu et al.).
+LUT figure, else the exact multiplier's LUTs x area ratio). Mode ``engine`` runs all layers on
+one shared engine; mode ``partition`` gives every layer its own engine and partitions the
+network (Lu et al.).
+
+Operand widths (8xN multipliers): a layer's weights move and are buffered in N bits
+(``layers.stored_weight_bits``), and exact narrow multipliers on DSPs pack ``dsp_packing(N)``
+products that share their activation into one DSP (``dsp_pack_bits``, docs/hardware.md).
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import ClassVar
 
 from evoapproxnas.errors import UserError
@@ -39,6 +45,9 @@ _BASE = {
     "device": "xc7z020", "clock_mhz": 100.0, "mode": "engine",
     "tm": 16, "tn": 8, "tr": 14, "tc": 14,
     "exact_on_dsp": True, "mults_per_dsp": 1, "dsps_per_mult": 1,
+    # unsigned bits of the DSP operand that carries packed weights (DSP48E1/E2: the 18-bit
+    # B port, 17 bits unsigned); 0 = no packing of narrow exact multipliers
+    "dsp_pack_bits": 17,
     # conventions (docs/hardware.md): input tiles with the sliding-window halo rows and
     # columns; the first loads and last store of a layer not hidden by double buffering
     "input_halo": True, "fill_drain": True,
@@ -55,8 +64,23 @@ PRESETS = {
     "zcu102": dict(_BASE, device="zcu102", clock_mhz=200.0, tm=64, tn=16, tr=28, tc=28,
                    port_in_bits=128, port_weight_bits=128, port_out_bits=128),
     "cyclone4": dict(_BASE, device="cyclone4-ep4ce115", tm=16, tn=16, port_in_bits=32,
-                     port_weight_bits=32, port_out_bits=32),
+                     port_weight_bits=32, port_out_bits=32,
+                     dsp_pack_bits=0),  # 9x9 multipliers: no room for a second product
 }
+
+
+def dsp_packing(weight_bits: int, pack_bits: int, tm: int) -> int:
+    """Exact 8xN products per DSP: ``k`` products of one 8-bit activation with ``k`` N-bit
+    weights packed into one operand, ``w_1 + w_2 * 2**(8+N) + ...`` (each product's 8+N bits
+    apart, so they do not overlap in the output), as long as the packed word,
+    ``(k - 1) * (8 + N) + N`` bits, fits ``pack_bits``; at most ``tm`` (the products that
+    share an activation are those of the engine's Tm output channels). 1 without packing
+    (``pack_bits = 0``) and for 8x8 on a DSP48 (24 > 17 bits): 8x2, 8x3, 8x4 pack 2, 8x5 and
+    wider 1."""
+    n = int(weight_bits)
+    if pack_bits < n:
+        return 1
+    return max(1, min(int(tm), (int(pack_bits) - n) // (8 + n) + 1))
 
 
 def _blocks(bits: float, device: dict) -> float:
@@ -73,10 +97,11 @@ def tile_cycles(layer, tm: int, tn: int, cfg: dict) -> dict:
     m, n = min(tm, d["M"]), min(tn, d["C"])
     rows, cols = ((tr - 1) * sh + d["R"], (tc - 1) * sw + d["S"]) if cfg["input_halo"] \
         else (tr, tc)
+    wb = L.stored_weight_bits(layer, db)  # an 8xN layer's weights are N-bit words
     t = {
         "t_comp": d["R"] * d["S"] * tr * tc,
         "t_in": math.ceil(n * rows * cols * db / cfg["port_in_bits"]),
-        "t_w": math.ceil(m * n * d["R"] * d["S"] * db / cfg["port_weight_bits"]),
+        "t_w": math.ceil(m * n * d["R"] * d["S"] * wb / cfg["port_weight_bits"]),
         "t_out": math.ceil(m * tr * tc * db / cfg["port_out_bits"]),
     }
     inner = math.ceil(d["C"] / tn) * max(t["t_comp"], t["t_in"], t["t_w"])
@@ -97,18 +122,20 @@ def engine_cost(layers: list, tm: int, tn: int, cfg: dict, device: dict) -> dict
         rows, cols, tr, tc = t["rows"], t["cols"], t["tr"], t["tc"]
         cycles += t["cycles"]
         buf_in = max(buf_in, rows * cols * db)
-        buf_w = max(buf_w, d["R"] * d["S"] * db)
+        buf_w = max(buf_w, d["R"] * d["S"] * L.stored_weight_bits(layer, db))
         buf_out = max(buf_out, tr * tc * cfg["acc_bits"])
     n_mult = tm * tn
     luts = cfg["control_luts"] + n_mult * cfg["acc_bits"] * cfg["adder_luts_per_bit"]
     # mixed multipliers (docs/hardware.md): one bank of the Tm x Tn multipliers per multiplier
-    # in use, sized by its share of the MACs; exact ones on DSPs (whole DSPs), the others LUTs
+    # in use, sized by its share of the MACs; exact ones on DSPs (whole DSPs; narrow exact
+    # widths packed dsp_packing(N) to a DSP), the others LUTs
     macs = L.multiplier_macs(layers)
     total = sum(n for _, n in macs) or 1
     dsp_macs = 0
     for mult, n in macs:
         if cfg["exact_on_dsp"] and L.is_exact(mult):
-            dsp_macs += n
+            pack = dsp_packing(L.weight_bits(mult), cfg["dsp_pack_bits"], tm)
+            dsp_macs += n if pack == 1 else Fraction(n, pack)
         else:
             luts += n_mult * n / total * L.luts(mult)
     dsps = -(-n_mult * dsp_macs * cfg["dsps_per_mult"] // (total * cfg["mults_per_dsp"]))
@@ -137,6 +164,10 @@ class FpgaModel(CostModel):
         c = self.config
         check_choice(c["device"], DEVICES, "fpga device")
         check_choice(c["mode"], ("engine", "partition"), "fpga mode")
+        if isinstance(c["dsp_pack_bits"], bool) or not isinstance(c["dsp_pack_bits"], int) \
+                or c["dsp_pack_bits"] < 0:
+            raise UserError("fpga setting 'dsp_pack_bits' must be an integer >= 0 (0 = no "
+                            f"packing), got {c['dsp_pack_bits']!r}")
         check_positive(c, ("clock_mhz", "tm", "tn", "tr", "tc", "mults_per_dsp",
                            "dsps_per_mult", "data_bits",
                            "acc_bits", "port_in_bits", "port_weight_bits", "port_out_bits"),

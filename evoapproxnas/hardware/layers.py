@@ -23,6 +23,24 @@ from evoapproxnas.multipliers.choice import (
 #: LUTs of an exact 8x8 multiplier built from FPGA logic (no DSP), a common Xilinx figure;
 #: used when the reference exact multiplier has no ``luts`` figure.
 EXACT_LUTS = 80.0
+#: Weight width of a layer whose multiplier says nothing (``None``, 8x8 circuits, test doubles).
+WEIGHT_BITS = 8
+
+
+def weight_bits(multiplier: Any) -> int:
+    """The weight width N of an 8xN multiplier: its ``weight_bits``, 8 when it has none (and
+    for ``None``, the exact 8x8)."""
+    value = getattr(multiplier, "weight_bits", None)
+    return WEIGHT_BITS if value is None else int(value)
+
+
+def stored_weight_bits(layer: Any, configured: int) -> int:
+    """Bits of one stored or moved weight of ``layer`` on hardware built for ``configured``-bit
+    weights: for a narrow multiplier (8xN, N < 8) its N where that is narrower than the
+    configured width (an 8x4 layer's weights are 4-bit words); otherwise (8x8 multipliers,
+    ``None``, objects without ``weight_bits``) the configured width, unchanged."""
+    n = weight_bits(getattr(layer, "multiplier", None))
+    return int(configured) if n >= WEIGHT_BITS else min(int(configured), n)
 
 
 def _pair(value: Any, what: str) -> tuple[int, int]:
@@ -64,6 +82,11 @@ class Layer:
     def macs(self) -> int:
         """Multiply-accumulates per inference."""
         return math.prod(self.dims.values())
+
+    @property
+    def weight_bits(self) -> int:
+        """Weight width N of the layer's multiplier (8 for ``None`` and 8x8 multipliers)."""
+        return weight_bits(self.multiplier)
 
     @property
     def weights(self) -> int:

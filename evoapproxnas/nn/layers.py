@@ -48,11 +48,14 @@ def layer_seed(seed: int, name: str) -> int:
 
 
 def make_layer(item: dict, multiplier=None, *, approx_training: bool = False,
-               seed: int | None = None) -> keras.layers.Layer:
+               seed: int | None = None,
+               weight_quantization: str = "per_tensor") -> keras.layers.Layer:
     """Keras layer for one primitive; ``multiplier`` (a ``Multiplier``) selects approx layers.
 
     With ``seed`` every random initializer and dropout mask is seeded from it (see
     ``layer_seed``); without, Keras draws its seeds from the global random state.
+    ``weight_quantization`` is the approximate layer's weight scheme (``"per_tensor"`` or
+    ``"per_channel"``; ignored by plain float layers).
     """
     kind = item["kind"]
     name = item["name"].replace("/", "_")
@@ -64,7 +67,8 @@ def make_layer(item: dict, multiplier=None, *, approx_training: bool = False,
         if kind == "dropout":
             seeded = {"seed": layer_seed(seed, name)}
     if kind in ("conv2d", "depthwise_conv2d", "dense") and multiplier is not None:
-        return _approx_layer(item, name, multiplier, approx_training, seeded)
+        return _approx_layer(item, name, multiplier, approx_training, seeded,
+                             weight_quantization)
     if kind == "conv2d":
         return keras.layers.Conv2D(item["filters"], item["kernel"], item["strides"], "same",
                                    activation=item["activation"], use_bias=item["use_bias"],
@@ -90,10 +94,12 @@ def make_layer(item: dict, multiplier=None, *, approx_training: bool = False,
     raise ValueError(f"unknown primitive kind {kind!r}")
 
 
-def _approx_layer(item: dict, name: str, multiplier, approx_training: bool, seeded: dict):
+def _approx_layer(item: dict, name: str, multiplier, approx_training: bool, seeded: dict,
+                  weight_quantization: str):
     from evoapproxnas import approx
 
-    common = {"multiplier": multiplier, "library": multiplier.library, "name": name, **seeded}
+    common = {"multiplier": multiplier, "library": multiplier.library, "name": name,
+              "weight_quantization": weight_quantization, **seeded}
     if approx_training:
         common["approx_training"] = True
     if item["kind"] == "conv2d":

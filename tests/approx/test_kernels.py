@@ -128,8 +128,10 @@ def test_exact_table_equals_integer_products(tables):
     [
         (np.zeros((256, 256), np.float32), "uint16 .* or int16"),
         (np.zeros((256, 256), np.int32), "uint16 .* or int16"),
-        (np.zeros((256, 255), np.uint16), r"shape \(256, 256\)"),
-        (np.zeros((65536,), np.uint16), r"shape \(256, 256\)"),
+        (np.zeros((256, 255), np.uint16), r"shape \(256, 2\*\*N\)"),
+        (np.zeros((65536,), np.uint16), r"shape \(256, 2\*\*N\)"),
+        (np.zeros((256, 2), np.uint16), r"shape \(256, 2\*\*N\)"),  # 8x1: not a width
+        (np.zeros((256, 16), np.int16), "signed product tables must be 8x8"),
         ([[0] * 256] * 256, "uint16 .* or int16"),
     ],
 )

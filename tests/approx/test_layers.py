@@ -111,7 +111,7 @@ def test_exact_table_reproduces_fake_quantized_keras_layer(kind, library, name, 
     xd = sa * (np_codes(x, sa, za, signed).astype(np.float32) - za)
     wd = sw * (np_codes(kernel, sw, zw, signed).astype(np.float32) - zw)
     cfg = {k: v for k, v in layer.get_config().items()
-           if k not in ("multiplier", "library", "approx_training")}
+           if k not in ("multiplier", "library", "approx_training", "weight_quantization")}
     plain = {"conv": keras.layers.Conv2D, "depthwise": keras.layers.DepthwiseConv2D,
              "dense": keras.layers.Dense}[kind].from_config(cfg)
     plain.build(x.shape)

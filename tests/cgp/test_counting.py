@@ -142,3 +142,26 @@ def test_power_is_relative_to_the_exact_multiplier_of_the_library(tmp_path):
         multiplication_power(graph, list(no_power) * 3)
     with pytest.raises(UserError, match="no multiplier for gene 2"):
         multiplication_power(graph, muls[:2])
+
+
+def test_power_of_mixed_widths_costs_each_layer_by_its_own_multiplier():
+    """A campaign's genes choose among 8x2, 8x4 (exact and approximate) and 8x8 circuits of
+    evoapproxlib8xNu: each layer costs its multiplications x its multiplier's published power,
+    relative to the exact 8x8 (0.391 mW), whatever the layer's width."""
+    from evoapproxnas.multipliers import MultiplierChoice, load_library
+
+    lib = load_library("evoapproxlib8xNu")
+    names = ["mul8x2u_106", "mul8x4u_3Y3", "mul8u_1JFF"]
+    choice = MultiplierChoice.from_library(lib, names)
+    assert [m.weight_bits for m in choice.allowed] == [2, 4, 8]
+    graph = residual_network()
+    counts = count_multiplications(graph)
+    published = {"mul8x2u_106": 0.033, "mul8x4u_3Y3": 0.063, "mul8u_1JFF": 0.391}
+    expected = (counts[0] * published["mul8x2u_106"] + counts[1] * published["mul8x4u_3Y3"]
+                + (counts[2] + counts[None]) * published["mul8u_1JFF"])
+    power = multiplication_power(graph, choice)
+    assert power["power_mw"] == pytest.approx(expected)
+    assert power["power_rel"] == pytest.approx(expected / (sum(counts.values()) * 0.391))
+    swapped = multiplication_power(graph, MultiplierChoice.from_library(lib, names[::-1]))
+    assert swapped["power_mw"] == pytest.approx(
+        counts[0] * 0.391 + counts[1] * 0.063 + counts[2] * 0.033 + counts[None] * 0.391)

@@ -164,3 +164,30 @@ def test_each_layer_gets_its_node_multiplier(multipliers):
     assert model.get_layer("head_dense").multiplier == load_library("evoapproxlib8u").exact.name
     with pytest.raises(UserError, match="no multiplier for gene 1"):
         build_model(graph, [multipliers[0]])
+
+
+def test_mixed_widths_and_the_weight_scheme_reach_every_approximate_layer():
+    """A network on 8x2, 8x4 and the exact 8x8 of evoapproxlib8xNu, per channel: every layer has
+    its node's multiplier, the campaign's scheme and its multiplier's weight width; the model
+    runs and its inference output changes with the scheme (same weights)."""
+    lib = load_library("evoapproxlib8xNu")
+    spec = CGPSpec(rows=1, columns=2, levels_back=2, n_multipliers=2)
+    graph = decode(genome(spec, [node(spec, "conv2d", params=(1, 0, 1, 0, 1), multiplier=1),
+                                 node(spec, "depthwise_conv2d", (1, 0), multiplier=0)],
+                          output=2), spec, (8, 8, 1), 3)
+    mults = [lib["mul8x2u_106"], lib["mul8x4u_3Y3"]]
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype(np.float32)
+    outputs = {}
+    for scheme in ("per_tensor", "per_channel"):
+        model = build_model(graph, mults, seed=3, weight_quantization=scheme)
+        layers = {name: model.get_layer(name) for name in
+                  ("node0_conv", "node1_dwconv", "head_dense")}
+        assert [(la.multiplier, la.weight_bits, la.weight_quantization)
+                for la in layers.values()] == [("mul8x4u_3Y3", 4, scheme),
+                                               ("mul8x2u_106", 2, scheme),
+                                               ("mul8u_1JFF", 8, scheme)]
+        model(x, training=True)
+        outputs[scheme] = model.predict(x, verbose=0)
+    assert np.all(np.isfinite(outputs["per_channel"]))
+    assert not np.allclose(outputs["per_tensor"], outputs["per_channel"])
+    assert build_model(graph, mults).get_layer("node0_conv").weight_quantization == "per_tensor"

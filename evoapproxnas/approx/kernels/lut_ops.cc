@@ -2,6 +2,7 @@
 //
 // out[m, n] = sum_k lut[a[m, k], w[k, n]]  (exact integer sums), with convolutions mapped onto
 // the same kernel: a row m is one output pixel, k runs over the (kh, kw, cin) taps in HWIO order.
+// lut is [256, 2^N]: 8-bit activation codes a, N-bit weight codes w (N = 2..8).
 //
 // Speed: the weights are fixed for one call, so the kernel first gathers a table
 //   T[k][a][n] = lut[a, w[k, n]]   (uint16 or int16, n padded to a multiple of 16)
@@ -83,7 +84,8 @@ REGISTER_OP("EvoLutConv2D")
     .SetShapeFn([](shape_inference::InferenceContext* c) { return PadShape(c, false); });
 
 // Same sums, centred on zero points and scaled: y = scale * sum_k (lut[a, w] - w_zero * a
-// - pad_code * w + pad_code * w_zero) + bias[n], where pad_code is the activation zero point.
+// - pad_code * w + pad_code * w_zero) + bias[n], where pad_code is the activation zero point;
+// w_zero and scale are scalars (per-tensor weights) or one per output channel n.
 REGISTER_OP("EvoLutConv2DDequant")
     .Input("x: uint8")
     .Input("w: uint8")
@@ -293,12 +295,31 @@ AddFn PickAdd(bool is_signed) {
   return is_signed ? AddRowsGeneric<true> : AddRowsGeneric<false>;
 }
 
+// The product table [256, W] (W = 2^N weight codes, N = 2..8) and its width; weight codes must
+// be < W.
+Status ReadTable(const Tensor& lut, const Tensor& w, int64_t* width) {
+  if (lut.dims() != 2 || lut.dim_size(0) != 256 || lut.dim_size(1) < 1 ||
+      lut.dim_size(1) > 256)
+    return errors::InvalidArgument("lut must have shape [256, 2^N] with N <= 8, got ",
+                                   lut.shape().DebugString());
+  *width = lut.dim_size(1);
+  if (*width == 256) return OkStatus();
+  const uint8_t* W = w.flat<uint8>().data();
+  for (int64_t i = 0; i < w.NumElements(); ++i)
+    if (W[i] >= *width)
+      return errors::InvalidArgument("weight code ", static_cast<int>(W[i]),
+                                     " does not index a table of ", *width, " weight codes");
+  return OkStatus();
+}
+
 // Per-call values of the conv ops (activation zero point = padding code, and for the
 // dequantizing variant the weight zero point, scale and bias).
 struct CallParams {
   int pad_code = 0;
-  int w_zero = 0;
-  double scale = 1.0;
+  int64_t width = 256;            // weight codes of the table (its second dimension)
+  const int32_t* w_zero = nullptr;  // weight zero point(s): 1 or one per output channel
+  const float* scale = nullptr;     // scale(s): 1 or one per output channel
+  bool per_channel = false;
   const float* bias = nullptr;
 };
 
@@ -374,24 +395,27 @@ class LutConvOp : public OpKernel {
     OP_REQUIRES_OK(ctx, CheckSimdRequest());
     CallParams p;
     p.pad_code = ctx->input(3).flat<int32>()(0) & 0xFF;
-    OP_REQUIRES(ctx, lut.NumElements() == 65536,
-                errors::InvalidArgument("lut must have 256x256 entries"));
     Geometry g;
     OP_REQUIRES_OK(ctx, ReadGeometry(ctx, x, w, strides_, pads_, false, &g));
+    OP_REQUIRES_OK(ctx, ReadTable(lut, w, &p.width));
     if (kDequant) {
-      OP_REQUIRES(ctx, ctx->input(4).NumElements() == 1 && ctx->input(5).NumElements() == 1,
-                  errors::InvalidArgument("w_zero and scale must be scalars"));
+      const int64_t nz = ctx->input(4).NumElements(), ns = ctx->input(5).NumElements();
+      p.per_channel = nz == g.n_per_c && ns == g.n_per_c && g.n_per_c > 1;
+      OP_REQUIRES(ctx, (nz == 1 && ns == 1) || p.per_channel,
+                  errors::InvalidArgument("w_zero and scale must be scalars or have one value "
+                                          "per output channel"));
       OP_REQUIRES(ctx, ctx->input(6).NumElements() == g.n_per_c,
                   errors::InvalidArgument("bias must have one value per output channel"));
       OP_REQUIRES(ctx, g.kh * g.kw * g.c <= 32768,
                   errors::InvalidArgument("dequantizing op supports K <= 32768"));
-      p.w_zero = ctx->input(4).flat<int32>()(0);
-      p.scale = ctx->input(5).flat<float>()(0);
+      p.w_zero = ctx->input(4).flat<int32>().data();
+      p.scale = ctx->input(5).flat<float>().data();
       p.bias = ctx->input(6).flat<float>().data();
     }
     const int32_t* L = lut.flat<int32>().data();
+    const int64_t entries = 256 * p.width;
     int32_t lo = L[0], hi = L[0];
-    for (int i = 1; i < 65536; ++i) lo = std::min(lo, L[i]), hi = std::max(hi, L[i]);
+    for (int64_t i = 1; i < entries; ++i) lo = std::min(lo, L[i]), hi = std::max(hi, L[i]);
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             0, TensorShape({g.batch, g.ho, g.wo, g.n_per_c}), &y));
@@ -426,7 +450,7 @@ class LutConvOp : public OpKernel {
         const uint8_t* wk = W + k * N;
         uint16_t* tk = T + k * 256 * np;
         for (int64_t a = 0; a < 256; ++a) {
-          const int32_t* la = L + a * 256;
+          const int32_t* la = L + a * p.width;
           uint16_t* dst = tk + a * np;
           for (int64_t n = 0; n < N; ++n) dst[n] = static_cast<uint16_t>(la[wk[n]]);
           for (int64_t n = N; n < np; ++n) dst[n] = 0;
@@ -446,13 +470,15 @@ class LutConvOp : public OpKernel {
     const int64_t tiles = (M + kTileRows - 1) / kTileRows;
     const int64_t cost = kTileRows * K * np / 4 + 1;
     // Dequantizing variant: exact offsets from code sums (rows over k, columns of w).
-    std::vector<double> col_term(N, 0.0);
-    const double za = pad_code, zw = p.w_zero;
+    std::vector<double> col_term(N, 0.0), zw(N, 0.0), scale(N, 1.0);
+    const double za = pad_code;
     if (kDequant) {
       for (int64_t n = 0; n < N; ++n) {
+        zw[n] = p.w_zero[p.per_channel ? n : 0];
+        scale[n] = p.scale[p.per_channel ? n : 0];
         int64_t sum = 0;
         for (int64_t k = 0; k < K; ++k) sum += W[k * N + n];
-        col_term[n] = -za * static_cast<double>(sum) + static_cast<double>(K) * za * zw;
+        col_term[n] = -za * static_cast<double>(sum) + static_cast<double>(K) * za * zw[n];
       }
     }
     // Code sum of every input pixel (over channels); a row's sum adds those of its taps.
@@ -505,9 +531,10 @@ class LutConvOp : public OpKernel {
           for (int64_t r = 0; r < mr; ++r) {
             const int32_t* src = &acc[r * np];
             float* dst = reinterpret_cast<float*>(Y) + (m0 + r) * N;
-            const double row_term = -zw * static_cast<double>(row_sum[r]);
+            const double rs = static_cast<double>(row_sum[r]);
             for (int64_t n = 0; n < N; ++n)
-              dst[n] = static_cast<float>(p.scale * (src[n] + row_term + col_term[n])) + p.bias[n];
+              dst[n] = static_cast<float>(scale[n] * (src[n] - zw[n] * rs + col_term[n])) +
+                       p.bias[n];
           }
         } else {
           Flush(acc, mr, np, N, m0, Y, sizeof(OutT) > 4);
@@ -551,10 +578,10 @@ class LutDepthwiseOp : public OpKernel {
                 errors::InvalidArgument("pad_code must be a scalar"));
     OP_REQUIRES_OK(ctx, CheckSimdRequest());
     const int pad_code = ctx->input(3).flat<int32>()(0) & 0xFF;
-    OP_REQUIRES(ctx, lut.NumElements() == 65536,
-                errors::InvalidArgument("lut must have 256x256 entries"));
     Geometry g;
     OP_REQUIRES_OK(ctx, ReadGeometry(ctx, x, w, strides_, pads_, true, &g));
+    int64_t width = 256;
+    OP_REQUIRES_OK(ctx, ReadTable(lut, w, &width));
     const int64_t C = g.c, dm = g.n_per_c, taps = g.kh * g.kw, M = g.batch * g.ho * g.wo;
     Tensor* y = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({g.batch, g.ho, g.wo, C * dm}), &y));
@@ -568,7 +595,7 @@ class LutDepthwiseOp : public OpKernel {
       for (int64_t cq = 0; cq < C * dm; ++cq) {
         const uint8_t wv = W[t * C * dm + cq];
         int32_t* dst = &col[(t * C * dm + cq) * 256];
-        for (int a = 0; a < 256; ++a) dst[a] = L[a * 256 + wv];
+        for (int a = 0; a < 256; ++a) dst[a] = L[a * width + wv];
       }
     const std::vector<uint8_t> pad_row(C, static_cast<uint8_t>(pad_code));
     OutT* Y = y->flat<OutT>().data();
