@@ -25,15 +25,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np
+
+from fixed_network import SPEC, fixed_network  # benchmarks/ is the script's sys.path[0]
 
 from evoapproxnas.cgp import (
-    CGPSpec,
     count_multiplications,
     count_params,
-    decode,
     multiplication_power,
-    random_genome,
 )
 from evoapproxnas.data import load_dataset
 from evoapproxnas.multipliers import load_library
@@ -44,21 +42,6 @@ EXACT = ("mul8x2u_106", "mul8x3u_0KE", "mul8x4u_2UU", "mul8x5u_4E8", "mul8x6u_04
          "mul8x7u_0V5", "mul8u_1JFF")
 APPROXIMATE = ("mul8x4u_3JN", "mul8x4u_3Y3", "mul8x6u_3DQ", "mul8x6u_4RX")
 SCHEMES = ("per_tensor", "per_channel")
-SPEC = CGPSpec(rows=2, columns=5, levels_back=2, min_active_nodes=4,
-               functions=("conv2d", "basic_residual", "max_pooling"),
-               choices={"conv2d": {"filters": [16, 32, 48]},
-                        "basic_residual": {"filters": [16, 32, 48]}})
-
-
-def fixed_network(data, seed: int):
-    """The first draw of ``SPEC`` with 1-3 M multiplications per image."""
-    rng = np.random.default_rng(seed)
-    while True:
-        graph = decode(random_genome(SPEC, rng), SPEC, data.input_shape, data.n_classes)
-        if 1e6 <= sum(count_multiplications(graph).values()) <= 3e6:
-            return graph
-
-
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
