@@ -218,7 +218,8 @@ class Evaluator:
             jobs.append((i, record))
         if progress is not None and jobs:
             progress.total += len(jobs)
-            progress.set_description(f"{progress.desc.split(',')[0]}, {epochs} epochs")
+            base = getattr(progress, "desc", "").split(",")[0]  # a disabled bar has none
+            progress.set_description(f"{base}, {epochs} epochs")
         self._train(jobs, records, [i for i, _ in jobs], progress)
         for record in records:
             self.cache[record.hash] = record

@@ -68,7 +68,8 @@ def test_promote_takes_the_first_fronts_then_the_most_isolated():
 def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
     run = create_run(TINY, tmp_path / "run", SH)
     workers = RungWorkers()
-    front = run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+    # not quiet: the bars (disabled off a terminal) and lines of every rung are exercised
+    front = run_campaign(run.path, quiet=False, evaluate_test=False, pool=workers)
     records = read_records(run.path / "archive.jsonl")
     for gen in range(3):
         low = [r for r in records if r.generation == gen and r.fidelity == 1]
