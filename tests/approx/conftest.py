@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -30,3 +32,21 @@ def random_codes(rng: np.random.Generator, shape, signed: bool) -> np.ndarray:
     if signed:
         return rng.integers(-128, 128, shape).astype(np.int8)
     return rng.integers(0, 256, shape).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def compiled_op():
+    """Compile the op (or find it in the cache) once, before the first test that asks: on a
+    cold cache that is the slowest step (10-20 s on two cores). A failure is left to the tests
+    of the op to report; those of the TensorFlow path still run."""
+    from evoapproxnas.approx import build
+
+    try:
+        build.load()
+    except build.BuildError:
+        pass
+
+
+def case_seed(*parts) -> int:
+    """A generator seed that depends only on a test case's parameters."""
+    return zlib.crc32(repr(parts).encode())

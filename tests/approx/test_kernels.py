@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +14,9 @@ from evoapproxnas.approx import build, ops
 from evoapproxnas.approx import reference as ref
 from evoapproxnas.errors import UserError
 
-from .conftest import random_codes
+from .conftest import case_seed, random_codes
 
-pytestmark = pytest.mark.tf
+pytestmark = [pytest.mark.tf, pytest.mark.usefixtures("compiled_op")]
 
 BACKENDS = ("op", "tf")
 TABLES = ("random_u", "random_s", "exact_u", "exact_s", "zero_u", "L40_u")
@@ -32,21 +31,6 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compiled_op():
-    """Compile the op (or find it in the cache) once, before the first test: on a cold cache
-    that is the module's slowest step (10-20 s on two cores). A failure is left to the tests
-    of the op to report; those of the TensorFlow path still run."""
-    try:
-        build.load()
-    except build.BuildError:
-        pass
-
-
-def _seed(*parts) -> int:
-    return zlib.crc32(repr(parts).encode())
-
-
 def _signed(name: str) -> bool:
     return name.endswith("_s")
 
@@ -56,7 +40,7 @@ def _signed(name: str) -> bool:
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:7])) + c[8])
 def test_conv2d_bit_exact(tables, table, case, backend):
     b, h, w, cin, kh, kw, cout, strides, padding = case
-    rng = np.random.default_rng(_seed(table, case))
+    rng = np.random.default_rng(case_seed(table, case))
     signed = _signed(table)
     x = random_codes(rng, (b, h, w, cin), signed)
     k = random_codes(rng, (kh, kw, cin, cout), signed)
@@ -73,7 +57,7 @@ def test_conv2d_bit_exact(tables, table, case, backend):
 @pytest.mark.parametrize("case", CONV_CASES[:5], ids=lambda c: "x".join(map(str, c[:7])) + c[8])
 def test_depthwise_bit_exact(tables, table, dm, case, backend):
     b, h, w, cin, kh, kw, _, strides, padding = case
-    rng = np.random.default_rng(_seed(table, dm, case))
+    rng = np.random.default_rng(case_seed(table, dm, case))
     signed = _signed(table)
     x = random_codes(rng, (b, h, w, cin), signed)
     k = random_codes(rng, (kh, kw, cin, dm), signed)
@@ -89,7 +73,7 @@ def test_depthwise_bit_exact(tables, table, dm, case, backend):
 @pytest.mark.parametrize("shape", [(1, 1, 1), (33, 100, 21), (7, 300, 130)])
 def test_matmul_bit_exact(tables, table, shape, backend):
     m, k, n = shape
-    rng = np.random.default_rng(_seed(table, shape))
+    rng = np.random.default_rng(case_seed(table, shape))
     signed = _signed(table)
     a = random_codes(rng, (m, k), signed)
     b = random_codes(rng, (k, n), signed)
@@ -186,7 +170,7 @@ def test_fallback_warns_once_and_matches_the_op(tables, monkeypatch):
 @pytest.mark.parametrize("case", CONV_CASES[:4], ids=lambda c: "x".join(map(str, c[:7])) + c[8])
 def test_quantized_conv2d_matches_centred_reference(tables, table, case, backend):
     b, h, w, cin, kh, kw, cout, strides, padding = case
-    rng = np.random.default_rng(_seed("q", table, case))
+    rng = np.random.default_rng(case_seed("q", table, case))
     signed = _signed(table)
     x = random_codes(rng, (b, h, w, cin), signed)
     k = random_codes(rng, (kh, kw, cin, cout), signed)
@@ -245,7 +229,7 @@ def test_every_simd_build_of_the_hot_loop_is_bit_exact(tables, simd, no_simd_req
         pytest.skip(f"this CPU lacks {build.SIMD_NAMES[simd]}: the {simd} kernel cannot run "
                     f"here (the op would fall back to {info.kernel})")
     assert info.kernel == simd and not info.fallback  # the build under test really runs
-    rng = np.random.default_rng(_seed("simd", simd))
+    rng = np.random.default_rng(case_seed("simd", simd))
     for table, cout in (("random_u", 80), ("random_s", 48), ("L40_u", 16)):
         signed = _signed(table)
         x = random_codes(rng, (2, 9, 7, 13), signed)

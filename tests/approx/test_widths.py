@@ -3,8 +3,6 @@ the op and the pure-TensorFlow fallback against the independent numpy reference.
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,9 +11,9 @@ from evoapproxnas.approx import build, ops
 from evoapproxnas.approx import reference as ref
 from evoapproxnas.errors import UserError
 
-from .conftest import library_table
+from .conftest import case_seed, library_table
 
-pytestmark = pytest.mark.tf
+pytestmark = [pytest.mark.tf, pytest.mark.usefixtures("compiled_op")]
 
 BACKENDS = ("op", "tf")
 WIDTHS = tuple(range(2, 9))
@@ -33,18 +31,6 @@ CASES = [
 CASE_IDS = ["x".join(map(str, c[:7])) + c[8] for c in CASES]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compiled_op():
-    try:
-        build.load()
-    except build.BuildError:
-        pass
-
-
-def _seed(*parts) -> int:
-    return zlib.crc32(repr(parts).encode())
-
-
 def width_table(n: int, kind: str) -> np.ndarray:
     """A (256, 2**n) uint16 table: random values of an 8xn product (< 2**(8+n)), or the
     bundled circuit of that width."""
@@ -52,7 +38,7 @@ def width_table(n: int, kind: str) -> np.ndarray:
         table = library_table(XN, APPROXIMATE[n])
         assert table.shape == (256, 2**n)
         return table
-    rng = np.random.default_rng(_seed("table", n))
+    rng = np.random.default_rng(case_seed("table", n))
     return rng.integers(0, 2 ** (8 + n), (256, 2**n)).astype(np.uint16)
 
 
@@ -72,7 +58,7 @@ def activation_codes(rng, shape) -> np.ndarray:
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_conv2d_with_n_bit_weights_is_bit_exact(case, n, kind, backend):
     b, h, w, cin, kh, kw, cout, strides, padding = case
-    rng = np.random.default_rng(_seed("conv", n, kind, case))
+    rng = np.random.default_rng(case_seed("conv", n, kind, case))
     table = width_table(n, kind)
     x = activation_codes(rng, (b, h, w, cin))
     k = weight_codes(rng, (kh, kw, cin, cout), n)
@@ -87,7 +73,7 @@ def test_conv2d_with_n_bit_weights_is_bit_exact(case, n, kind, backend):
 @pytest.mark.parametrize("case", CASES[:3], ids=CASE_IDS[:3])
 def test_depthwise_with_n_bit_weights_is_bit_exact(case, n, dm, backend):
     b, h, w, cin, kh, kw, _, strides, padding = case
-    rng = np.random.default_rng(_seed("dw", n, dm, case))
+    rng = np.random.default_rng(case_seed("dw", n, dm, case))
     table = width_table(n, "random")
     x = activation_codes(rng, (b, h, w, cin))
     k = weight_codes(rng, (kh, kw, cin, dm), n)
@@ -102,7 +88,7 @@ def test_depthwise_with_n_bit_weights_is_bit_exact(case, n, dm, backend):
 @pytest.mark.parametrize("shape", [(1, 1, 1), (33, 100, 21), (7, 300, 130)])
 def test_matmul_with_n_bit_weights_is_bit_exact(shape, n, backend):
     m, k, cols = shape
-    rng = np.random.default_rng(_seed("mm", n, shape))
+    rng = np.random.default_rng(case_seed("mm", n, shape))
     table = width_table(n, "library")
     a = activation_codes(rng, (m, k))
     b = weight_codes(rng, (k, cols), n)
@@ -133,7 +119,7 @@ def centred_reference(x, k, table, strides, padding, za, zw, scale) -> np.ndarra
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_dequantized_conv2d_per_tensor_and_per_channel(case, n, per_channel, backend):
     b, h, w, cin, kh, kw, cout, strides, padding = case
-    rng = np.random.default_rng(_seed("q", n, per_channel, case))
+    rng = np.random.default_rng(case_seed("q", n, per_channel, case))
     table = width_table(n, "library" if cout % 2 else "random")
     x = activation_codes(rng, (b, h, w, cin))
     k = weight_codes(rng, (kh, kw, cin, cout), n)
@@ -151,7 +137,7 @@ def test_dequantized_conv2d_per_tensor_and_per_channel(case, n, per_channel, bac
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_per_channel_zero_points_with_a_shared_scale_and_the_reverse(backend):
-    rng = np.random.default_rng(_seed("mixed"))
+    rng = np.random.default_rng(case_seed("mixed"))
     table = width_table(5, "library")
     x = activation_codes(rng, (2, 6, 6, 3))
     k = weight_codes(rng, (3, 3, 3, 7), 5)
@@ -166,7 +152,7 @@ def test_per_channel_zero_points_with_a_shared_scale_and_the_reverse(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("n", (2, 4, 6, 8))
 def test_dequantized_matmul_per_channel(n, backend):
-    rng = np.random.default_rng(_seed("qmm", n))
+    rng = np.random.default_rng(case_seed("qmm", n))
     table = width_table(n, "library")
     a = activation_codes(rng, (29, 70))
     b = weight_codes(rng, (70, 11), n)
