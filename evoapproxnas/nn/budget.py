@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from evoapproxnas.errors import UserError
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class TrainBudget:
     tables (approximation-aware: table forward, straight-through exact gradient). 0 trains
     exact only (the tables are used for evaluation only); ``epochs`` trains through the tables
     from the start."""
+    lr_schedule: str = "constant"
+    """``"constant"``: ``learning_rate`` throughout; ``"cosine"``: cosine decay from
+    ``learning_rate`` to 0 over the candidate's whole training (all ``epochs``, exact and table
+    epochs together; a lower rung of successive halving decays over its own epochs)."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "train_samples", "val_samples", "batch_size"):
@@ -42,6 +47,11 @@ class TrainBudget:
             raise UserError(
                 f"training.optimizer: unknown optimizer {self.optimizer!r}; use one of "
                 f"{', '.join(OPTIMIZERS)}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise UserError(
+                f"training.lr_schedule: unknown schedule {self.lr_schedule!r}; use one of "
+                f"{', '.join(LR_SCHEDULES)}"
             )
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
             raise UserError(

@@ -33,12 +33,16 @@ class _Failure(Exception):
     """A candidate failed in a way that is its own, not the campaign's."""
 
 
-def _optimizer(budget: TrainBudget, learning_rate: float):
+def _optimizer(budget: TrainBudget, steps: int):
+    """The budget's optimizer; with the cosine schedule its rate decays to 0 over ``steps``."""
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
                "rmsprop": keras.optimizers.RMSprop}
-    return classes[budget.optimizer](learning_rate=learning_rate)
+    rate = budget.learning_rate
+    if budget.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps))
+    return classes[budget.optimizer](learning_rate=rate)
 
 
 def _deadline_callback(deadline: float | None):
@@ -60,7 +64,8 @@ def _fit(model, x, y, budget: TrainBudget, deadline) -> None:
     (one optimizer throughout: the switch changes the forward pass, not the training state)."""
     import keras
 
-    model.compile(optimizer=_optimizer(budget, budget.learning_rate),
+    steps = math.ceil(len(x) / budget.batch_size) * budget.epochs
+    model.compile(optimizer=_optimizer(budget, steps),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     exact_epochs = budget.epochs - budget.table_epochs
     phases = [(0, exact_epochs, False), (exact_epochs, budget.epochs, True)]

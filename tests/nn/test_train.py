@@ -119,3 +119,28 @@ def test_bad_budget_is_a_user_error():
         TrainBudget(epochs=0)
     with pytest.raises(UserError, match="table_epochs"):
         TrainBudget(epochs=2, table_epochs=3)
+    with pytest.raises(UserError, match="lr_schedule"):
+        TrainBudget(lr_schedule="step")
+
+
+def test_cosine_schedule_decays_the_rate_to_zero_over_the_whole_training():
+    import math
+
+    from evoapproxnas.nn.train import _optimizer
+
+    data = load_dataset("synthetic", n_train=200, n_test=20, seed=0)
+    graph = small_cnn(data.input_shape, data.n_classes)
+    budget = TrainBudget(epochs=2, table_epochs=0, train_samples=100, val_samples=20,
+                         batch_size=20, learning_rate=0.01, lr_schedule="cosine")
+    result = train_and_evaluate(graph, None, data, budget, seed=0, return_model=True)
+    optimizer = result.model.optimizer
+    assert int(optimizer.iterations) == 10  # 2 epochs of 5 batches
+    assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    fresh = _optimizer(budget, steps=8)
+    for step in (0, 2, 4, 6):  # the closed form of cosine decay (no warm-up, floor 0)
+        fresh.iterations.assign(step)
+        want = 0.01 * 0.5 * (1 + math.cos(math.pi * step / 8))
+        assert float(fresh.learning_rate) == pytest.approx(want, rel=1e-5)
+    constant = train_and_evaluate(graph, None, data, replace(budget, lr_schedule="constant"),
+                                  seed=0, return_model=True)
+    assert float(constant.model.optimizer.learning_rate) == pytest.approx(0.01)
