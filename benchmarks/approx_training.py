@@ -8,7 +8,8 @@ validation accuracy after exact training (``table_epochs = 0``: the tables only 
 evaluation), after exact epochs then one epoch through the tables (``table_epochs = 1``, the
 shipped default) and through the tables from the start (``table_epochs = epochs``). Then, in
 the same run, the wall time of one training epoch through the tables against one exact
-epoch of the same model (ratio; the target is <= 1.6).
+epoch of the same model (medians of three alternating measurements; ratio, the target is
+<= 1.6), on one TensorFlow thread by default, as a campaign worker trains.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,8 +32,12 @@ from evoapproxnas.nn import TrainBudget, build_model, evaluate, train_and_evalua
 
 MULTIPLIERS = ("mul8u_1JFF", "mul8u_QJD", "mul8u_2AC", "mul8u_NGR", "mul8u_DM1", "mul8u_17KS",
                "mul8u_FTA", "mul8u_L40", "mul8u_JV3")
-def epoch_seconds(graph, mult, data, budget: TrainBudget) -> tuple[float, float]:
-    """Wall seconds of one exact epoch and one epoch through the tables, same model."""
+
+
+def epoch_seconds(graph, mult, data, budget: TrainBudget, repeats: int = 3) -> tuple[float, float]:
+    """Wall seconds of one exact epoch and one epoch through the tables, same model: the
+    medians of ``repeats`` alternating measurements (so that a slow spell of a shared
+    machine does not land on one side only)."""
     import keras
 
     from evoapproxnas.nn.train import set_approx_training
@@ -40,14 +46,17 @@ def epoch_seconds(graph, mult, data, budget: TrainBudget) -> tuple[float, float]
     model = build_model(graph, [mult] * SPEC.n_multipliers, seed=0)
     model.compile(optimizer="adam",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    times = []
-    for through_tables in (False, True):
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for through_tables in (False, True):  # trace both training steps before timing
         set_approx_training(model, through_tables)
         model.fit(x[:640], y[:640], batch_size=budget.batch_size, epochs=1, verbose=0)
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=budget.batch_size, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
-    return times[0], times[1]
+    for _ in range(repeats):
+        for through_tables in (False, True):
+            set_approx_training(model, through_tables)
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=budget.batch_size, epochs=1, verbose=0)
+            times[through_tables].append(time.perf_counter() - start)
+    return statistics.median(times[False]), statistics.median(times[True])
 
 
 def main() -> None:
@@ -57,7 +66,15 @@ def main() -> None:
     parser.add_argument("--val-samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--multipliers", nargs="+", default=list(MULTIPLIERS))
+    parser.add_argument("--threads", type=int, default=1,
+                        help="TensorFlow threads (1: as a campaign worker on a two-core "
+                             "machine with two workers; 0: TensorFlow's default)")
     args = parser.parse_args()
+    if args.threads > 0:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     data = load_dataset("fashion_mnist", seed=0)
     library = load_library("evoapproxlib8u")

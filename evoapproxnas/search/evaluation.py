@@ -60,9 +60,8 @@ class Evaluator:
         design fits; the campaign goes on), else one waiting for training (status ``failed``
         and reason ``NOT_TRAINED`` until done: ``needs_training``)."""
         start = time.perf_counter()
-        graph = self.problem.decode(genome)
         try:
-            metrics, failure = self.problem.cheap_metrics(graph), None
+            metrics, failure = self.problem.price(genome), None
         except CandidateFailure as exc:
             metrics, failure = exc.metrics, exc.reason
         violation = 0.0 if failure else self.problem.violation(metrics)

@@ -6,6 +6,7 @@ genome means the same network everywhere. No TensorFlow here.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 from dataclasses import dataclass
@@ -137,9 +138,30 @@ class CampaignProblem:
         """True when the genome's network can be priced and keeps every constraint that is
         known before training."""
         try:
-            return self.violation(self.cheap_metrics(self.decode(genome))) <= 0
+            return self.violation(self.price(genome)) <= 0
         except CandidateFailure:
             return False
+
+    PRICED_KEPT = 4096
+    """How many genomes' cheap metrics ``price`` keeps (the most recent ones)."""
+
+    def price(self, genome) -> dict:
+        """``cheap_metrics`` of the genome's network (a copy), computed once for the re-draw
+        filter and the evaluation that follows it (the hardware search is not cheap); raises
+        ``CandidateFailure`` each time the genome is asked for, as ``cheap_metrics`` does."""
+        key = np.asarray(genome, dtype=np.int64).tobytes()
+        priced = self.__dict__.setdefault("_priced", {})
+        if key not in priced:
+            try:
+                priced[key] = (self.cheap_metrics(self.decode(genome)), None)
+            except CandidateFailure as exc:
+                priced[key] = (exc.metrics, exc.reason)
+            if len(priced) > self.PRICED_KEPT:
+                del priced[next(iter(priced))]  # the oldest (dicts keep insertion order)
+        metrics, failure = priced[key]
+        if failure is not None:
+            raise CandidateFailure(failure, metrics)
+        return copy.deepcopy(metrics)
 
     @property
     def choice(self):

@@ -76,3 +76,22 @@ def test_training_seed_depends_on_campaign_seed_and_hash_only():
     assert training_seed(1, "abc") == training_seed(1, "abc")
     assert training_seed(1, "abc") != training_seed(2, "abc")
     assert training_seed(1, "abc") != training_seed(1, "abd")
+
+
+def test_the_hardware_search_runs_once_per_genome_for_filter_and_evaluation(tmp_path):
+    problem = problem_for("hardware.model=asic", "search.objectives=['error','fps']",
+                          "search.hv_reference.fps=0", "search.constraints=['params <= 1']")
+    calls = []
+    priced = problem.cheap_metrics
+    problem.cheap_metrics = lambda graph: calls.append(graph) or priced(graph)
+    genome = problem.space.sample(np.random.default_rng(1))  # re-drawn: every draw is infeasible
+    assert not problem.meets_cheap_constraints(genome)
+    n_draws = len(calls)
+    assert n_draws >= 2
+    archive = Archive(tmp_path / "archive.jsonl")
+    [record] = Evaluator(problem, archive, {}, NoTraining()).evaluate([genome], 0)
+    assert len(calls) == n_draws  # the filter's pricing was reused, not recomputed
+    assert record.status == "infeasible" and record.metrics["fps"] > 0
+    assert record.metrics == priced(problem.decode(genome))
+    record.metrics["multipliers"].clear()  # a record's metrics are its own copy
+    assert problem.price(genome)["multipliers"]
