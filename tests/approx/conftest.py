@@ -50,3 +50,27 @@ def compiled_op():
 def case_seed(*parts) -> int:
     """A generator seed that depends only on a test case's parameters."""
     return zlib.crc32(repr(parts).encode())
+
+
+def assert_straight_through(exact_layer, table_layer, x: np.ndarray) -> np.ndarray:
+    """Train-mode gradients (input, kernel, bias) of one weighted loss through ``exact_layer``
+    and through ``table_layer`` (the same weights, training through its tables) agree, with
+    the activation range frozen, while the forward outputs differ (the table path really
+    uses the table). Returns the table layer's training-mode output."""
+    import tensorflow as tf
+
+    grads, outs = [], []
+    for lay in (exact_layer, table_layer):
+        lay.input_range.assign(exact_layer.input_range.numpy() * [1, 1, 0])
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = lay(xt, training=True)
+            loss = tf.reduce_sum(y * tf.range(1.0, 1.0 + y.shape[-1]))
+        grads.append(tape.gradient(loss, [xt, lay.kernel, lay.bias]))
+        outs.append(y.numpy())
+    for g_exact, g_tables in zip(*grads, strict=True):
+        assert g_exact is not None and np.abs(g_exact.numpy()).sum() > 0
+        np.testing.assert_allclose(g_tables.numpy(), g_exact.numpy(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(outs[0], outs[1])
+    return outs[1]

@@ -7,7 +7,6 @@ import h5py
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from evoapproxnas.approx import (
     ApproxConv2D,
@@ -18,6 +17,8 @@ from evoapproxnas.approx import (
 from evoapproxnas.approx import reference as ref
 from evoapproxnas.errors import UserError
 from evoapproxnas.multipliers import load_library
+
+from .conftest import assert_straight_through
 
 pytestmark = pytest.mark.tf
 
@@ -144,21 +145,8 @@ def test_gradients_are_the_straight_through_exact_ones(kind, x):
     approx = make_layer(kind, U8, "mul8u_L40", approx_training=True)
     approx(x, training=True)
     approx.set_weights(layer.get_weights())
-    grads, outs = [], []
-    for lay in (layer, approx):
-        lay.input_range.assign(layer.input_range.numpy() * [1, 1, 0])
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            y = lay(xt, training=True)
-            loss = tf.reduce_sum(y * tf.range(1.0, 1.0 + y.shape[-1]))
-        grads.append(tape.gradient(loss, [xt, lay.kernel, lay.bias]))
-        outs.append(y.numpy())
-    for g_exact, g_approx in zip(*grads):
-        assert g_exact is not None and np.abs(g_exact.numpy()).sum() > 0
-        np.testing.assert_allclose(g_approx.numpy(), g_exact.numpy(), rtol=1e-5, atol=1e-5)
-    assert not np.allclose(outs[0], outs[1])  # approx_training forward really uses the table
-    np.testing.assert_allclose(outs[1], layer(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
+    table_out = assert_straight_through(layer, approx, x)
+    np.testing.assert_allclose(table_out, layer(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
 
 
 def tiny_model(multiplier="mul8u_1JFF", approx_training=False) -> keras.Model:
