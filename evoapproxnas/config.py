@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION, check_weight_quantization
 from evoapproxnas.cgp.spec import CGPSpec
 from evoapproxnas.data import DATASETS
 from evoapproxnas.errors import UserError, closest_names
@@ -60,13 +61,11 @@ class MultipliersConfig:
     library: str = "evoapproxlib8u"
     allowed: tuple = ()
     """Names of the multipliers the search may assign ([] or ["all"] = the whole library)."""
-    weight_quantization: str = "per_tensor"
+    weight_quantization: str = DEFAULT_WEIGHT_QUANTIZATION
     """Weights of every approximate layer: "per_tensor" (one scale and zero point per layer)
     or "per_channel" (one per output channel); N bits for an 8xN multiplier either way."""
 
     def __post_init__(self) -> None:
-        from evoapproxnas.approx.schemes import check_weight_quantization
-
         check_weight_quantization(self.weight_quantization, "multipliers.weight_quantization")
 
 

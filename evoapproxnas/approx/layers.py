@@ -126,7 +126,7 @@ class _ApproxMixin:
         x = tf.cast(x, tf.float32)
         kernel = tf.cast(kernel, tf.float32)
         lut, signed = load_table(self.library, self.multiplier)
-        bits = quant.BITS if signed else ops.table_weight_bits(lut)
+        bits = self.weight_bits
         sa, za = self._input_params(x, training, signed)
         sw, zw = self._weight_params(kernel, signed, bits)
         if training:

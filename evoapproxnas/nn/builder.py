@@ -5,13 +5,14 @@ from __future__ import annotations
 import keras
 import networkx as nx
 
+from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION
 from evoapproxnas.cgp import count_multiplications, node_primitives
 from evoapproxnas.nn.layers import make_layer, resolve_multipliers
 
 
 def build_model(graph: nx.DiGraph, multipliers=None, *, approx_training: bool = False,
                 name: str | None = None, seed: int | None = None,
-                weight_quantization: str = "per_tensor") -> keras.Model:
+                weight_quantization: str = DEFAULT_WEIGHT_QUANTIZATION) -> keras.Model:
     """Build the network of ``graph``; its output is the classifier's logits.
 
     ``multipliers`` maps multiplier genes to library ``Multiplier`` objects (a list indexed by

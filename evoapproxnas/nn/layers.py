@@ -10,6 +10,8 @@ import zlib
 
 import keras
 
+from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION
+
 BN_MOMENTUM = 0.9
 """Keras's default 0.99 leaves the moving statistics far from converged after the few hundred
 steps of a candidate's budget, which ruins inference-mode accuracy; 0.9 converges in ~50."""
@@ -49,7 +51,7 @@ def layer_seed(seed: int, name: str) -> int:
 
 def make_layer(item: dict, multiplier=None, *, approx_training: bool = False,
                seed: int | None = None,
-               weight_quantization: str = "per_tensor") -> keras.layers.Layer:
+               weight_quantization: str = DEFAULT_WEIGHT_QUANTIZATION) -> keras.layers.Layer:
     """Keras layer for one primitive; ``multiplier`` (a ``Multiplier``) selects approx layers.
 
     With ``seed`` every random initializer and dropout mask is seeded from it (see

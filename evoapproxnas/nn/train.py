@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION
 from evoapproxnas.nn.budget import TrainBudget
 
 
@@ -110,7 +111,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = EVAL_BATCH) 
 def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: int, *,
                        time_limit_s: float | None = None, evaluate_test: bool = False,
                        evaluate_exact: bool = True, return_model: bool = False,
-                       weight_quantization: str = "per_tensor") -> TrainResult:
+                       weight_quantization: str = DEFAULT_WEIGHT_QUANTIZATION) -> TrainResult:
     """Train the network of ``graph`` on the first ``budget.train_samples`` training images,
     then measure validation accuracy with its approximate multipliers and with the exact one.
 
