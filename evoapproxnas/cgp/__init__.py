@@ -27,6 +27,7 @@ from evoapproxnas.cgp.genome import (
     active_gene_indices,
     active_nodes,
     random_genome,
+    uniform_multiplier,
     validate_genome,
 )
 from evoapproxnas.cgp.mutation import mutate
@@ -50,6 +51,7 @@ __all__ = [
     "network_hash",
     "node_primitives",
     "random_genome",
+    "uniform_multiplier",
     "register_function",
     "validate_genome",
 ]

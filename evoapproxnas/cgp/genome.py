@@ -104,17 +104,40 @@ MAX_DRAWS = 10_000
 
 
 def random_genome(spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random valid genome with at least ``spec.min_active_nodes`` active nodes."""
+    """A uniformly random valid genome with at least ``spec.min_active_nodes`` active nodes;
+    with probability ``spec.uniform_multiplier_rate`` its multiplier genes are then made one
+    uniformly drawn multiplier (``uniform_multiplier``)."""
     count, offset, connection = spec.gene_ranges
     for _ in range(MAX_DRAWS):
         draw = rng.integers(0, count)
         genome = np.where(connection & (draw == 0), 0, draw + offset)
         if len(active_nodes(genome, spec)) >= spec.required_active:
+            if spec.uniform_multiplier_rate and rng.random() < spec.uniform_multiplier_rate:
+                genome = uniform_multiplier(genome, spec, rng)
             return genome
     raise UserError(
         f"CGP spec: no genome with {spec.required_active} active nodes in {MAX_DRAWS} draws; "
         "lower min_active_nodes or enlarge the grid (rows, columns, levels_back)"
     )
+
+
+def multiplier_gene_indices(spec: CGPSpec) -> list[int]:
+    """Indices of every multiplier gene: one per grid node, then the head's own gene (if any)."""
+    indices = [(node + 1) * spec.node_length - 1 for node in range(spec.n_nodes)]
+    if spec.head_gene:
+        indices.append(spec.head_gene_index)
+    return indices
+
+
+def uniform_multiplier(genome: np.ndarray, spec: CGPSpec, rng: np.random.Generator,
+                       exclude: int | None = None) -> np.ndarray:
+    """A copy of ``genome`` whose multiplier genes all hold one multiplier drawn uniformly
+    (other than ``exclude``, unless it is the only one): the same network, priced at that
+    multiplier's power (the head keeps a fixed ``head_multiplier``)."""
+    choices = [m for m in range(spec.n_multipliers) if m != exclude] or [exclude]
+    child = np.array(genome, dtype=np.int64)
+    child[multiplier_gene_indices(spec)] = choices[int(rng.integers(len(choices)))]
+    return child
 
 
 def node_genes(genome: np.ndarray, spec: CGPSpec, address: int) -> NodeGenes:

@@ -7,7 +7,9 @@ import numpy as np
 from evoapproxnas.cgp.genome import (
     active_gene_indices,
     active_nodes,
+    multiplier_gene_indices,
     random_gene,
+    uniform_multiplier,
     validate_genome,
 )
 from evoapproxnas.cgp.spec import CGPSpec
@@ -38,8 +40,16 @@ def mutate(genome, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
     ``spec.min_active_nodes`` active nodes and, with ``spec.mutate_until_active``, at least
     one gene that was active in the parent has changed. After ``MAX_NEUTRAL_ROUNDS`` rounds
     without that, one active gene of the parent is forced to change.
+
+    With probability ``spec.uniform_multiplier_rate`` the child is instead the parent's
+    network with one new multiplier on every multiplying node (``uniform_multiplier``; not
+    the one all its multiplying layers already share), when that changes an active gene.
     """
     parent = validate_genome(genome, spec)
+    if spec.uniform_multiplier_rate and rng.random() < spec.uniform_multiplier_rate:
+        child = _repriced(parent, spec, rng)
+        if child is not None:
+            return child
     active = active_gene_indices(parent, spec) if spec.mutate_until_active else None
     child = point_mutation(parent, spec, rng)
     for _ in range(MAX_NEUTRAL_ROUNDS):
@@ -54,3 +64,16 @@ def mutate(genome, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
             child[index] = value
             return child
     return child
+
+
+def _repriced(parent: np.ndarray, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray | None:
+    """``uniform_multiplier`` of ``parent``, or ``None`` when no active multiplier gene would
+    change (a single multiplier, or a network without multiplying layers)."""
+    genes = set(multiplier_gene_indices(spec))
+    used = [i for i in active_gene_indices(parent, spec) if i in genes]
+    if spec.n_multipliers < 2 or not used:
+        return None
+    shared = {int(parent[i]) for i in used}
+    # excluding the one multiplier they share (if they share one) makes the child differ
+    return uniform_multiplier(parent, spec, rng,
+                              exclude=shared.pop() if len(shared) == 1 else None)

@@ -56,6 +56,12 @@ class CGPSpec:
     a multiplier, which a campaign resolves to its gene (``search.problem.make_spec``)."""
     mutation_rate: float = 0.1
     mutate_until_active: bool = True
+    uniform_multiplier_rate: float = 0.0
+    """Probability that a random genome or an offspring gets one multiplier, drawn uniformly,
+    on every multiplying node (``cgp.mutation.uniform_multiplier``) instead of an independent
+    draw per node or a point mutation: an offspring keeps its parent's network at another
+    power level. Per-node draws average out, so without it the relative power of random
+    genomes crowds around the mean of the allowed set."""
     min_active_nodes: int = 3
     """Random genomes and offspring have at least this many active nodes (capped at the
     number of columns); with the default grid a third of uniform genomes qualify, the rest would be
@@ -96,6 +102,11 @@ class CGPSpec:
         if not 0.0 < float(self.mutation_rate) <= 1.0:
             raise UserError(
                 f"CGP spec: mutation_rate must be in (0, 1], got {self.mutation_rate!r}"
+            )
+        if not 0.0 <= float(self.uniform_multiplier_rate) <= 1.0:
+            raise UserError(
+                "CGP spec: uniform_multiplier_rate must be in [0, 1], got "
+                f"{self.uniform_multiplier_rate!r}"
             )
         head = self.head_multiplier
         if head == "exact":

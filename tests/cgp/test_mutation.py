@@ -8,6 +8,7 @@ from evoapproxnas.cgp import (
     genome_hash,
     mutate,
     random_genome,
+    uniform_multiplier,
     validate_genome,
 )
 from evoapproxnas.errors import UserError
@@ -72,3 +73,76 @@ def test_unreachable_minimum_is_a_user_error():
     spec = CGPSpec(rows=1, columns=30, levels_back=30, min_active_nodes=30)
     with pytest.raises(UserError, match="min_active_nodes"):
         random_genome(spec, np.random.default_rng(0))
+
+
+def _layer_genes(genome, spec) -> set:
+    """The multiplier genes the decoded network's multiplying layers use (the head aside)."""
+    from evoapproxnas.cgp import decode, multiply_layers
+
+    graph = decode(genome, spec, (28, 28, 1), 10)
+    return {layer["multiplier"] for layer in multiply_layers(graph)
+            if not layer["name"].startswith("head")}
+
+
+def test_uniform_multiplier_keeps_the_network_and_prices_it_with_one_multiplier():
+    spec = CGPSpec(rows=2, columns=5, levels_back=2, n_multipliers=7, min_active_nodes=4)
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        parent = random_genome(spec, rng)
+        child = uniform_multiplier(parent, spec, rng)
+        structure = np.ones(spec.genome_length, dtype=bool)
+        structure[spec.node_length - 1::spec.node_length][:spec.n_nodes] = False
+        np.testing.assert_array_equal(child[structure], parent[structure])
+        assert len(_layer_genes(child, spec)) == 1
+        assert active_nodes(child, spec) == active_nodes(parent, spec)
+
+
+def test_repricing_mutation_moves_a_uniform_network_to_another_multiplier():
+    spec = CGPSpec(rows=2, columns=5, levels_back=2, n_multipliers=5, min_active_nodes=4,
+                   uniform_multiplier_rate=1.0)
+    rng = np.random.default_rng(8)
+    targets = []
+    for _ in range(60):
+        parent = random_genome(spec, rng)  # rate 1: already one multiplier everywhere
+        if not _layer_genes(parent, spec):
+            continue  # pooling only: nothing to re-price (a point mutation instead)
+        (before,) = _layer_genes(parent, spec)
+        child = mutate(parent, spec, rng)
+        (after,) = _layer_genes(child, spec)
+        assert after != before
+        assert genome_hash(child, spec, (28, 28, 1), 10) != genome_hash(parent, spec,
+                                                                       (28, 28, 1), 10)
+        targets.append(after)
+    assert set(targets) == set(range(5))  # every other multiplier is reachable
+
+
+def test_uniform_multiplier_rate_sets_the_share_of_single_multiplier_genomes():
+    spec = CGPSpec(rows=2, columns=5, levels_back=2, n_multipliers=7, min_active_nodes=4,
+                   uniform_multiplier_rate=0.5)
+    rng = np.random.default_rng(4)
+    genomes = [random_genome(spec, rng) for _ in range(300)]
+    uniform = [len(set(g[spec.node_length - 1:spec.n_nodes * spec.node_length:
+                         spec.node_length].tolist())) == 1 for g in genomes]
+    # ten independent per-node draws from 7 multipliers are all equal with p = 7^-9
+    assert 0.4 < np.mean(uniform) < 0.6
+    children = [mutate(g, spec, rng) for g in genomes[:200]]
+    repriced = [len(_layer_genes(c, spec)) == 1 and len(_layer_genes(g, spec)) > 1
+                for g, c in zip(genomes, children)]
+    mixed = sum(len(_layer_genes(g, spec)) > 1 for g in genomes[:200])
+    assert 0.35 * mixed < sum(repriced) < 0.65 * mixed + 5
+
+
+def test_without_uniform_multiplier_rate_offspring_draws_are_unchanged():
+    # the rate's coin is only tossed when the rate is set: old seeds give the old offspring
+    spec = CGPSpec(n_multipliers=4)
+    parent = random_genome(spec, np.random.default_rng(0))
+    a = mutate(parent, spec, np.random.default_rng(42))
+    b = mutate(parent, CGPSpec(n_multipliers=4, uniform_multiplier_rate=0.0),
+               np.random.default_rng(42))
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5])
+def test_uniform_multiplier_rate_out_of_range_is_a_user_error(rate):
+    with pytest.raises(UserError, match="uniform_multiplier_rate must be in"):
+        CGPSpec(uniform_multiplier_rate=rate)
