@@ -58,7 +58,7 @@ class CGPSpec:
     mutate_until_active: bool = True
     uniform_multiplier_rate: float = 0.0
     """Probability that a random genome or an offspring gets one multiplier, drawn uniformly,
-    on every multiplying node (``cgp.mutation.uniform_multiplier``) instead of an independent
+    on every multiplying node (``cgp.genome.uniform_multiplier``) instead of an independent
     draw per node or a point mutation: an offspring keeps its parent's network at another
     power level. Per-node draws average out, so without it the relative power of random
     genomes crowds around the mean of the allowed set."""

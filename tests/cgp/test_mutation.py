@@ -132,14 +132,29 @@ def test_uniform_multiplier_rate_sets_the_share_of_single_multiplier_genomes():
     assert 0.35 * mixed < sum(repriced) < 0.65 * mixed + 5
 
 
-def test_without_uniform_multiplier_rate_offspring_draws_are_unchanged():
+class _CoinCounter:
+    """A generator that counts the scalar ``random()`` draws (the rate's coin) it hands out."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng, self.coins = np.random.default_rng(seed), 0
+
+    def random(self, size=None):
+        self.coins += size is None
+        return self.rng.random(size)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+def test_without_uniform_multiplier_rate_no_coin_is_drawn():
     # the rate's coin is only tossed when the rate is set: old seeds give the old offspring
-    spec = CGPSpec(n_multipliers=4)
-    parent = random_genome(spec, np.random.default_rng(0))
-    a = mutate(parent, spec, np.random.default_rng(42))
-    b = mutate(parent, CGPSpec(n_multipliers=4, uniform_multiplier_rate=0.0),
-               np.random.default_rng(42))
-    np.testing.assert_array_equal(a, b)
+    for rate, coins in ((0.0, 0), (0.3, 1)):
+        spec = CGPSpec(n_multipliers=4, uniform_multiplier_rate=rate)
+        rng = _CoinCounter(0)
+        parent = random_genome(spec, rng)
+        assert rng.coins == coins
+        mutate(parent, spec, rng)
+        assert rng.coins == 2 * coins
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.5])
