@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--train-samples", type=int, default=12000)
     parser.add_argument("--val-samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine",
+                        help="learning-rate schedule (cosine: as every shipped experiment)")
     parser.add_argument("--multipliers", nargs="+", default=list(MULTIPLIERS))
     parser.add_argument("--threads", type=int, default=1,
                         help="TensorFlow threads (1: as a campaign worker on a two-core "
@@ -85,7 +87,7 @@ def main() -> None:
           f"{sum(count_multiplications(graph).values()) / 1e6:.2f} M multiplications")
     budget = TrainBudget(epochs=args.epochs, train_samples=args.train_samples,
                          val_samples=args.val_samples, batch_size=64, learning_rate=0.003,
-                         table_epochs=0)
+                         table_epochs=0, lr_schedule=args.lr_schedule)
     xv, yv = data.x_val[: budget.val_samples], data.y_val[: budget.val_samples]
     genes = SPEC.n_multipliers
     exact_run = train_and_evaluate(graph, [library["mul8u_1JFF"]] * genes, data, budget,
@@ -93,7 +95,7 @@ def main() -> None:
     weights = exact_run.model.get_weights()
     schedules = {"1 table epoch": 1, f"{args.epochs} (from the start)": args.epochs}
     print(f"validation accuracy on {budget.val_samples} images after {args.epochs} epochs on "
-          f"{budget.train_samples} images")
+          f"{budget.train_samples} images ({args.lr_schedule} learning rate)")
     print(f"{'multiplier':<12} {'MAE %':>7} {'power':>6} {'exact training':>15} "
           + " ".join(f"{name:>20}" for name in schedules))
     for name in args.multipliers:

@@ -117,7 +117,8 @@ class SearchConfig:
     """Successive halving (generational mode): training epochs of the lower-fidelity rungs,
     increasing and below ``training.epochs`` (the last rung). Every feasible candidate of a
     generation trains for ``rungs[0]`` epochs; the best ``1/eta`` of each rung continue to the
-    next (``search.fidelity.promote``). Empty: every candidate gets the full budget."""
+    next (``search.fidelity.promote``), training on from their weights of the rung below.
+    Empty: every candidate gets the full budget."""
     eta: int = 3
     """Successive halving: each rung keeps ``ceil(n / eta)`` of its ``n`` trained candidates."""
 

@@ -84,10 +84,13 @@ class Evaluator:
 
     def payload(self, record: EvaluationRecord) -> dict:
         """What ``train_task`` needs to train the candidate of ``record`` (for
-        ``record.fidelity`` epochs)."""
+        ``record.fidelity`` epochs in all; a promoted candidate continues from the weights
+        of its previous rung)."""
         debug = self.cfg.debug
+        level = self.rungs.index(record.fidelity) if record.fidelity in self.rungs else 0
         return {"genome": record.genome, "hash": record.hash, "seed": record.seed,
                 "epochs": record.fidelity,
+                "continue_from": self.rungs[level - 1] if level > 0 else None,
                 "crash": self._should_crash(record.hash),
                 "die_once": int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction}
 

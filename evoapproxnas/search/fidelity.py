@@ -1,19 +1,22 @@
 """Multi-fidelity evaluation: successive halving inside each generation.
 
-The rungs are ``search.rungs`` (training epochs) followed by ``training.epochs``. Every
-feasible candidate of a generation trains at the first rung; of the ``n`` candidates a rung
-trained successfully, ``ceil(n / search.eta)`` (rounded up to a multiple of
-``search.workers``, at most ``n``) continue to the next rung (trained again from
-the same initial weights for the rung's epochs, so every result depends on its candidate and
-its rung only). Who continues (``promote``) is decided by NSGA-II's own order on the rung's
-results: non-dominated rank first, then crowding distance (larger first, the extremes of a
-front infinite), then the position in the population: deterministic, and a resumed run
-recomputes the same decisions from the archived rung records.
+The rungs are ``search.rungs`` (training epochs, in all) followed by ``training.epochs``.
+Every feasible candidate of a generation trains at the first rung; of the ``n`` candidates a
+rung trained successfully, ``ceil(n / search.eta)`` (rounded up to a multiple of
+``search.workers``, at most ``n``) continue to the next rung. A candidate that continues
+trains on from the weights its previous rung saved (``models/<hash>.e<epochs>.weights.npz``)
+for the difference in epochs, with a fresh optimizer whose learning-rate schedule restarts
+(a warm restart); so the full budget costs a promoted candidate only the epochs it has not
+trained yet, and every result is a function of its candidate and the rungs below it. Who
+continues (``promote``) is decided by NSGA-II's own order on the rung's results:
+non-dominated rank first, then crowding distance (larger first, the extremes of a front
+infinite), then the position in the population: deterministic, and a resumed run recomputes
+the same decisions from the archived rung records (and finds the rung weights on disk).
 
 What NSGA-II sees: every candidate with the result of the highest rung it reached, so a
 candidate stopped early competes with its (pessimistic) low-fidelity error. Pareto fronts and
 hypervolumes count full-fidelity results only (``results.at_full_fidelity``); the archive records
-every rung's result with its ``fidelity`` (the epochs it trained).
+every rung's result with its ``fidelity`` (the epochs it trained in all).
 """
 
 from __future__ import annotations

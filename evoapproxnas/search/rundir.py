@@ -214,14 +214,18 @@ class RunDir:
         record = member.record if isinstance(member, FrontMember) else member
         return self.problem.decode(record.genome)
 
-    def weights_path(self, key: str) -> Path:
-        """Trained weights of a candidate: ``model.get_weights()`` as an ``.npz``."""
-        return self.models_dir / f"{key}.weights.npz"
+    def weights_path(self, key: str, epochs: int | None = None) -> Path:
+        """Trained weights of a candidate (``model.get_weights()`` as an ``.npz``): after the
+        full budget, or after ``epochs`` of a lower rung of successive halving (kept apart,
+        so that the rung a promoted candidate continues from is never overwritten)."""
+        if epochs is None or epochs >= self.config.training.epochs:
+            return self.models_dir / f"{key}.weights.npz"
+        return self.models_dir / f"{key}.e{epochs}.weights.npz"
 
     def load_model(self, member: FrontMember | EvaluationRecord):
         """The member's Keras model with its multipliers and trained weights (TensorFlow)."""
         record = member.record if isinstance(member, FrontMember) else member
-        path = self.weights_path(record.hash)
+        path = self.weights_path(record.hash, record.fidelity)
         if not path.is_file():
             raise UserError(f"{path} is missing: the weights of candidate {record.hash} were "
                             "not saved (was it trained in this run directory?)")
@@ -239,16 +243,21 @@ class RunDir:
         write_json(self.path / "run.json", {**self.meta, "status": "finished"})
 
 
-def load_trained(problem: CampaignProblem, weights: Path, genome):
-    """A Keras model of ``genome`` with the weights saved at ``weights`` (``.npz``)."""
+def read_weights(path: Path) -> list:
+    """The arrays of a weights ``.npz`` (``model.get_weights()`` order)."""
     import numpy as np
 
+    with np.load(path, allow_pickle=False) as arrays:
+        return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+
+
+def load_trained(problem: CampaignProblem, weights: Path, genome):
+    """A Keras model of ``genome`` with the weights saved at ``weights`` (``.npz``)."""
     from evoapproxnas.nn import build_model
 
     model = build_model(problem.decode(genome), problem.multipliers,
                         weight_quantization=problem.cfg.multipliers.weight_quantization)
-    with np.load(weights, allow_pickle=False) as arrays:
-        model.set_weights([arrays[f"arr_{i}"] for i in range(len(arrays.files))])
+    model.set_weights(read_weights(weights))
     return model
 
 

@@ -78,8 +78,18 @@ def save_weights(model, path: Path) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def _failed(reason: str, started_at: float) -> dict:
+    import time
+
+    return {"status": "failed", "reason": reason, "val_accuracy": None,
+            "val_accuracy_exact": None, "train_seconds": 0.0, "eval_seconds": 0.0,
+            "started_at": started_at, "ended_at": time.time()}
+
+
 def train_task(state: dict, payload: dict) -> dict:
-    """Train one candidate; save its weights; return accuracies and timings."""
+    """Train one candidate for ``payload["epochs"]`` epochs in all (from scratch, or on from
+    the weights of its ``payload["continue_from"]``-epoch rung); save its weights; return
+    accuracies and timings (of this task's own training)."""
     if payload.get("crash"):
         os._exit(3)  # injected failure (debug.fail_fraction / debug.fail_hashes)
     if payload.get("die_once"):  # injected worker death, once per candidate (debug.die_once_*)
@@ -90,22 +100,31 @@ def train_task(state: dict, payload: dict) -> dict:
     import time
 
     from evoapproxnas.nn import train_and_evaluate
+    from evoapproxnas.search.rundir import read_weights
 
     started_at = time.time()
-    cfg, problem = state["cfg"], state["problem"]
+    cfg, problem, run = state["cfg"], state["problem"], state["run"]
     graph = problem.decode(payload["genome"])
     budget = cfg.training
     epochs = payload.get("epochs") or budget.epochs
-    if epochs != budget.epochs:  # a lower rung of successive halving
-        budget = dataclasses.replace(budget, epochs=epochs,
-                                     table_epochs=min(budget.table_epochs, epochs))
+    done = payload.get("continue_from") or 0  # epochs of the rung it continues
+    initial = None
+    if done:
+        try:
+            initial = read_weights(run.weights_path(payload["hash"], done))
+        except (OSError, ValueError) as exc:
+            return _failed(f"cannot continue from the {done}-epoch rung: {exc}", started_at)
+    if epochs - done != budget.epochs:  # a rung of successive halving
+        budget = dataclasses.replace(budget, epochs=epochs - done,
+                                     table_epochs=min(budget.table_epochs, epochs - done))
     result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
                                 payload["seed"], time_limit_s=cfg.search.time_limit_s,
                                 evaluate_exact=epochs == cfg.training.epochs,
                                 return_model=True,
-                                weight_quantization=cfg.multipliers.weight_quantization)
+                                weight_quantization=cfg.multipliers.weight_quantization,
+                                initial_weights=initial)
     if result.status == "ok":
-        save_weights(result.model, state["run"].weights_path(payload["hash"]))
+        save_weights(result.model, run.weights_path(payload["hash"], epochs))
     return {"status": result.status, "reason": result.reason,
             "val_accuracy": result.val_accuracy, "val_accuracy_exact": result.val_accuracy_exact,
             "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds,

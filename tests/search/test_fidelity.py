@@ -25,7 +25,7 @@ class RungWorkers:
     ``stop_after`` results."""
 
     def __init__(self, stop_after: int | None = None) -> None:
-        self.stop_after, self.done, self.epochs = stop_after, 0, []
+        self.stop_after, self.done, self.epochs, self.continued = stop_after, 0, [], []
 
     def map(self, fn, payloads, timeout_s=None, on_result=None):
         results = []
@@ -39,6 +39,7 @@ class RungWorkers:
                             "eval_seconds": 0.0})
             self.done += 1
             self.epochs.append(payload["epochs"])
+            self.continued.append(payload["continue_from"])
             if on_result:
                 on_result(i, results[-1])
         return results
@@ -81,6 +82,8 @@ def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
         kept = promote(ok, ["error", "power_rel", "params"], len(high))
         assert {r.hash for r in kept} == {r.hash for r in high}
     assert sorted(set(workers.epochs)) == [1, 3]
+    # the first rung trains from scratch; the full budget continues from the 1-epoch rung
+    assert {(e, c) for e, c in zip(workers.epochs, workers.continued)} == {(1, None), (3, 1)}
     assert front.members and all(m.record.fidelity == 3 for m in front.members)
     assert all(h["front_size"] >= 1 for h in run.history())
 
