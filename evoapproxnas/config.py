@@ -121,6 +121,12 @@ class SearchConfig:
     Empty: every candidate gets the full budget."""
     eta: int = 3
     """Successive halving: each rung keeps ``ceil(n / eta)`` of its ``n`` trained candidates."""
+    inherit_epochs: int = 0
+    """Weight inheritance (generational mode): a new candidate whose network, multipliers
+    aside, an earlier generation already trained at the full budget starts from the weights
+    of the most accurate such candidate (by validation accuracy with the exact multiplier)
+    and trains this many epochs through its own tables instead of the full budget (and the
+    rungs). 0: off, every candidate trains from scratch."""
 
 
 @dataclass(frozen=True)
@@ -328,6 +334,12 @@ def _validate(c: CampaignConfig) -> None:
     _check(not rungs or s.mode == "generational", c, "search.rungs",
            "successive halving runs in the generational mode only", rungs)
     _check(s.eta >= 2, c, "search.eta", "use an integer >= 2", s.eta)
+    _check(isinstance(s.inherit_epochs, int) and not isinstance(s.inherit_epochs, bool)
+           and 0 <= s.inherit_epochs <= c.training.epochs, c, "search.inherit_epochs",
+           f"use an integer from 0 (off) to training.epochs ({c.training.epochs})",
+           s.inherit_epochs)
+    _check(not s.inherit_epochs or s.mode == "generational", c, "search.inherit_epochs",
+           "weight inheritance runs in the generational mode only", s.inherit_epochs)
     _check(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                for v in s.resources.values()), c, "search.resources",
            "give positive numbers, e.g. { GPU = 1 }", s.resources)

@@ -44,6 +44,7 @@ class Evaluator:
         if len(self.rungs) > 1:
             self.by_rung = {(r.hash, r.fidelity): r for r in archive.records()
                             if r.fidelity is not None}
+        self._network_keys: dict[str, str] = {}  # candidate hash -> network key (memo)
 
     def _should_crash(self, key: str) -> bool:
         debug = self.cfg.debug
@@ -88,9 +89,13 @@ class Evaluator:
         of its previous rung)."""
         debug = self.cfg.debug
         level = self.rungs.index(record.fidelity) if record.fidelity in self.rungs else 0
+        if record.inherited_from is not None:
+            level = 0
         return {"genome": record.genome, "hash": record.hash, "seed": record.seed,
                 "epochs": record.fidelity,
                 "continue_from": self.rungs[level - 1] if level > 0 else None,
+                "inherit_from": record.inherited_from,
+                "inherit_epochs": self.cfg.search.inherit_epochs,
                 "crash": self._should_crash(record.hash),
                 "die_once": int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction}
 
@@ -132,6 +137,7 @@ class Evaluator:
         records: list[EvaluationRecord | None] = [None] * len(genomes)
         fresh: dict[str, int] = {}  # key -> first index evaluated in this batch
         jobs = []
+        donors = self._donors(generation)
         for i, (genome, key) in enumerate(zip(genomes, keys)):
             if key in self.cache or key in fresh:
                 continue
@@ -139,8 +145,11 @@ class Evaluator:
             record = self.prepare(genome, key, generation, i)
             if not needs_training(record):
                 records[i] = record
-            else:
-                jobs.append((i, record))
+                continue
+            donor = donors.get(self._network_key(record))
+            if donor is not None:
+                record.inherited_from, record.fidelity = donor.hash, self.rungs[-1]
+            jobs.append((i, record))
         self._train(jobs, records, sorted(fresh.values()), progress)
         for key, i in fresh.items():
             self.cache[key] = records[i]
@@ -187,6 +196,33 @@ class Evaluator:
         if payloads:
             self.pool.map(train_task, payloads, timeout_s=self.task_timeout_s, on_result=done)
         flush()
+
+    def _network_key(self, record: EvaluationRecord) -> str:
+        if record.hash not in self._network_keys:
+            self._network_keys[record.hash] = self.problem.space.network_key(record.genome)
+        return self._network_keys[record.hash]
+
+    def _donors(self, generation: int) -> dict[str, EvaluationRecord]:
+        """Weight inheritance: network key -> the candidate whose weights a new candidate of
+        that network starts from. Only full-budget candidates of earlier generations (all
+        archived: the choice is the same after a resume); the most accurate with the exact
+        multiplier, then the earliest. Empty when ``search.inherit_epochs`` is 0."""
+        if not self.cfg.search.inherit_epochs:
+            return {}
+        full = self.rungs[-1]
+        donors: dict[str, EvaluationRecord] = {}
+        for record in self.cache.values():
+            exact = record.metrics.get("val_accuracy_exact")
+            if (record.generation >= generation or record.status != "ok" or exact is None
+                    or (record.fidelity is not None and record.fidelity < full)):
+                continue
+            key = self._network_key(record)
+            best = donors.get(key)
+            rank = (-exact, record.generation, record.index)
+            if best is None or rank < (-best.metrics["val_accuracy_exact"], best.generation,
+                                       best.index):
+                donors[key] = record
+        return donors
 
     def _remember_rung(self, record: EvaluationRecord) -> None:
         if len(self.rungs) > 1 and record.fidelity is not None:

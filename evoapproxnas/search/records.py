@@ -46,6 +46,9 @@ class EvaluationRecord:
     fidelity: int | None = None
     """Training epochs behind ``val_accuracy`` (``None``: not trained, or an archive written
     before fidelities were recorded, i.e. the full budget)."""
+    inherited_from: str | None = None
+    """Weight inheritance: the hash of the full-budget candidate (same network, other
+    multipliers) whose trained weights this one started from (``search.inherit_epochs``)."""
 
     @property
     def val_accuracy(self) -> float | None:
@@ -73,7 +76,7 @@ class EvaluationRecord:
             raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
         required = [f.name for f in fields(cls)
-                    if f.name not in ("timings", "objectives", "fidelity")]
+                    if f.name not in ("timings", "objectives", "fidelity", "inherited_from")]
         missing = [n for n in required if n not in data]
         if missing:
             raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")

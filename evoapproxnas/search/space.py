@@ -95,6 +95,15 @@ class CGPSpace:
         return genome_hash(np.asarray(x, dtype=np.int64), self.spec, self.input_shape,
                            self.n_classes)
 
+    def network_key(self, x: np.ndarray) -> str:
+        """The key of the network without its multipliers: equal for genomes that build the
+        same layers, whatever multipliers price them (their weights are interchangeable)."""
+        from evoapproxnas.cgp.genome import multiplier_gene_indices
+
+        plain = np.array(x, dtype=np.int64)
+        plain[multiplier_gene_indices(self.spec)] = 0
+        return self.key(plain)
+
 
 def unique_samples(space: SearchSpace, n: int, rng: np.random.Generator, seen: set[str],
                    make=None, max_tries: int = 200) -> list[np.ndarray]:

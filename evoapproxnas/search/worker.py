@@ -87,9 +87,10 @@ def _failed(reason: str, started_at: float) -> dict:
 
 
 def train_task(state: dict, payload: dict) -> dict:
-    """Train one candidate for ``payload["epochs"]`` epochs in all (from scratch, or on from
-    the weights of its ``payload["continue_from"]``-epoch rung); save its weights; return
-    accuracies and timings (of this task's own training)."""
+    """Train one candidate for ``payload["epochs"]`` epochs in all: from scratch, on from the
+    weights of its ``payload["continue_from"]``-epoch rung, or (weight inheritance) for
+    ``payload["inherit_epochs"]`` from the full-budget weights of ``payload["inherit_from"]``;
+    save its weights; return accuracies and timings (of this task's own training)."""
     if payload.get("crash"):
         os._exit(3)  # injected failure (debug.fail_fraction / debug.fail_hashes)
     if payload.get("die_once"):  # injected worker death, once per candidate (debug.die_once_*)
@@ -108,13 +109,18 @@ def train_task(state: dict, payload: dict) -> dict:
     budget = cfg.training
     epochs = payload.get("epochs") or budget.epochs
     done = payload.get("continue_from") or 0  # epochs of the rung it continues
+    donor = payload.get("inherit_from")
     initial = None
-    if done:
-        try:
+    try:
+        if donor:  # weight inheritance: train only inherit_epochs from the donor's weights
+            done = epochs - payload["inherit_epochs"]
+            initial = read_weights(run.weights_path(donor))
+        elif done:
             initial = read_weights(run.weights_path(payload["hash"], done))
-        except (OSError, ValueError) as exc:
-            return _failed(f"cannot continue from the {done}-epoch rung: {exc}", started_at)
-    if epochs - done != budget.epochs:  # a rung of successive halving
+    except (OSError, ValueError) as exc:
+        source = f"candidate {donor}" if donor else f"the {done}-epoch rung"
+        return _failed(f"cannot start from the weights of {source}: {exc}", started_at)
+    if epochs - done != budget.epochs:  # a rung of successive halving, or inheritance
         budget = dataclasses.replace(budget, epochs=epochs - done,
                                      table_epochs=min(budget.table_epochs, epochs - done))
     result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,

@@ -25,7 +25,8 @@ class RungWorkers:
     ``stop_after`` results."""
 
     def __init__(self, stop_after: int | None = None) -> None:
-        self.stop_after, self.done, self.epochs, self.continued = stop_after, 0, [], []
+        self.stop_after, self.done, self.epochs = stop_after, 0, []
+        self.continued, self.inherited = [], []
 
     def map(self, fn, payloads, timeout_s=None, on_result=None):
         results = []
@@ -40,6 +41,9 @@ class RungWorkers:
             self.done += 1
             self.epochs.append(payload["epochs"])
             self.continued.append(payload["continue_from"])
+            self.inherited.append(payload["inherit_from"])
+            if payload["inherit_from"]:
+                assert payload["continue_from"] is None and payload["inherit_epochs"] == 1
             if on_result:
                 on_result(i, results[-1])
         return results
@@ -116,5 +120,65 @@ def test_rungs_must_increase_below_the_epochs(tmp_path):
 
     for bad in ("search.rungs=[3]", "search.rungs=[2, 1]", "search.rungs=[0]"):
         with pytest.raises(UserError, match="search.rungs"):
+            create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
+    assert not (tmp_path / "bad").exists()
+
+
+INHERIT = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.9",
+           "search.generations=4"]
+
+
+def test_re_priced_candidates_inherit_the_best_full_budget_weights(tmp_path):
+    run = create_run(TINY, tmp_path / "run", INHERIT)
+    workers = RungWorkers()
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+    records = read_records(run.path / "archive.jsonl")
+    space = run.problem.space
+    heirs = [r for r in records if r.inherited_from is not None]
+    assert heirs, "no candidate re-used a trained network: the test needs another seed"
+    by_hash = {r.hash: r for r in records if r.fidelity == 3}
+    for heir in heirs:
+        donor = by_hash[heir.inherited_from]
+        # the same network under other multipliers, trained at the full budget earlier
+        assert space.network_key(heir.genome) == space.network_key(donor.genome)
+        assert heir.hash != donor.hash and donor.generation < heir.generation
+        assert heir.fidelity == 3 and donor.status == "ok"
+        rivals = [r for r in by_hash.values() if r.generation < heir.generation
+                  and r.status == "ok"
+                  and space.network_key(r.genome) == space.network_key(heir.genome)]
+        best = max(r.metrics["val_accuracy_exact"] for r in rivals)
+        assert donor.metrics["val_accuracy_exact"] == best
+        # it skipped the rungs: no 1-epoch record of it
+        assert not [r for r in records if r.hash == heir.hash and r.fidelity == 1]
+    # the payloads: 1 epoch from the donor, nothing else continued or inherited
+    assert workers.inherited.count(None) == len(workers.inherited) - len(heirs)
+    # a candidate of a network never trained at the full budget trains from scratch
+    first_gen = [r for r in records if r.generation == 0 and r.fidelity is not None]
+    assert all(r.inherited_from is None for r in first_gen)
+
+
+@pytest.mark.parametrize("stop_after", [5, 13])
+def test_inheritance_is_the_same_after_a_stop_and_resume(tmp_path, stop_after):
+    whole = create_run(TINY, tmp_path / "whole", INHERIT)
+    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=RungWorkers())
+    parted = create_run(TINY, tmp_path / "parted", INHERIT)
+    with pytest.raises(Stop):
+        run_campaign(parted.path, quiet=True, evaluate_test=False,
+                     pool=RungWorkers(stop_after))
+    run_campaign(parted.path, quiet=True, evaluate_test=False, pool=RungWorkers())
+
+    def archive(run):
+        return [(r.hash, r.fidelity, r.inherited_from, r.objectives)
+                for r in read_records(run.path / "archive.jsonl")]
+
+    assert archive(parted) == archive(whole)
+
+
+def test_inherit_epochs_must_fit_the_budget(tmp_path):
+    from evoapproxnas.errors import UserError
+
+    for bad in ("search.inherit_epochs=4", "search.inherit_epochs=-1",
+                "search.inherit_epochs=true"):
+        with pytest.raises(UserError, match="search.inherit_epochs"):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
     assert not (tmp_path / "bad").exists()

@@ -72,4 +72,51 @@ def test_a_promoted_candidate_continues_from_its_rung_weights(tmp_path):
 
     rung.unlink()
     lost = train_task(state, {**task, "epochs": 3, "continue_from": 1})
-    assert lost["status"] == "failed" and "cannot continue from the 1-epoch rung" in lost["reason"]
+    assert lost["status"] == "failed"
+    assert "cannot start from the weights of the 1-epoch rung" in lost["reason"]
+
+
+def test_an_heir_trains_from_its_donors_weights(tmp_path):
+    import numpy as np
+
+    from evoapproxnas.cgp.genome import multiplier_gene_indices
+    from evoapproxnas.search.campaign import create_run
+    from evoapproxnas.search.problem import load_data
+    from evoapproxnas.search.rundir import read_weights
+    from evoapproxnas.search.worker import train_task
+
+    tiny = os.path.join(os.path.dirname(__file__), "tiny.toml")
+    run = create_run(tiny, tmp_path / "run", ["training.epochs=2", "search.inherit_epochs=1"])
+    state = {"run": run, "cfg": run.config, "dataset": load_data(run.config),
+             "problem": run.problem}
+    space = run.problem.space
+    genome = space.sample(np.random.default_rng(3))
+    genome[multiplier_gene_indices(space.spec)] = 0  # exact everywhere
+    heir = genome.copy()
+    heir[multiplier_gene_indices(space.spec)] = 2    # mul8u_17KS everywhere
+    donor_key, heir_key = space.key(genome), space.key(heir)
+    assert donor_key != heir_key and space.network_key(genome) == space.network_key(heir)
+
+    donor = train_task(state, {"genome": genome.tolist(), "hash": donor_key, "seed": 5,
+                               "epochs": 2})
+    assert donor["status"] == "ok"
+    donor_bytes = run.weights_path(donor_key).read_bytes()
+    task = {"genome": heir.tolist(), "hash": heir_key, "seed": 6, "epochs": 2,
+            "inherit_from": donor_key, "inherit_epochs": 1}
+    first = train_task(state, task)
+    assert first["status"] == "ok" and first["val_accuracy_exact"] is not None
+    assert run.weights_path(donor_key).read_bytes() == donor_bytes
+    trained = read_weights(run.weights_path(heir_key))
+    assert train_task(state, task)["val_accuracy"] == first["val_accuracy"]
+    assert all(np.array_equal(a, b) for a, b in zip(read_weights(run.weights_path(heir_key)),
+                                                     trained))
+    # from the donor's weights, not from scratch: other donor weights, other result
+    np.savez(run.weights_path(donor_key), *[w * 0.5 for w in read_weights(
+        run.weights_path(donor_key))])
+    train_task(state, task)
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        read_weights(run.weights_path(heir_key)), trained))
+
+    run.weights_path(donor_key).unlink()
+    lost = train_task(state, task)
+    assert lost["status"] == "failed" and f"candidate {donor_key}" in lost["reason"]
