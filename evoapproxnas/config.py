@@ -127,6 +127,12 @@ class SearchConfig:
     of the most accurate such candidate (by validation accuracy with the exact multiplier)
     and trains this many epochs through its own tables instead of the full budget (and the
     rungs). 0: off, every candidate trains from scratch."""
+    final_repricing: int = 0
+    """After the last generation, the ``final_repricing`` most accurate networks trained at
+    the full budget (distinct networks, by validation accuracy) are re-priced with every
+    allowed multiplier (one multiplier on every multiplier gene, as ``cgp.uniform_multiplier``
+    re-prices) and evaluated
+    as one more batch (with ``inherit_epochs``, fine-tuned from their own weights). 0: off."""
 
 
 @dataclass(frozen=True)
@@ -340,6 +346,11 @@ def _validate(c: CampaignConfig) -> None:
            s.inherit_epochs)
     _check(not s.inherit_epochs or s.mode == "generational", c, "search.inherit_epochs",
            "weight inheritance runs in the generational mode only", s.inherit_epochs)
+    _check(isinstance(s.final_repricing, int) and not isinstance(s.final_repricing, bool)
+           and s.final_repricing >= 0, c, "search.final_repricing",
+           "use an integer >= 0 (how many networks to re-price; 0: off)", s.final_repricing)
+    _check(not s.final_repricing or s.mode == "generational", c, "search.final_repricing",
+           "the final re-pricing runs in the generational mode only", s.final_repricing)
     _check(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                for v in s.resources.values()), c, "search.resources",
            "give positive numbers, e.g. { GPU = 1 }", s.resources)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
+from evoapproxnas.cgp.genome import multiplier_gene_indices
 from evoapproxnas.config import config_from_dict, load_config
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.checkpoint import load_checkpoint, save_checkpoint
@@ -103,6 +106,8 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
             if deadline is not None and time.perf_counter() >= deadline:
                 break
             _generation(cfg, state, evaluator, cache, run, quiet)
+        if s.final_repricing and state["generation"] == s.generations:
+            _repricing(cfg, state, evaluator, cache, run, quiet)
         return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
     finally:
         if given is None:
@@ -159,6 +164,56 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
             f"({entry['new']} new), {entry['failed']} failed, {entry['infeasible']} infeasible, "
             f"front {entry['front_size']}, HV {entry['hypervolume']:.4f} "
             f"[{time.perf_counter() - start:.0f} s]")
+
+
+def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
+    """The genomes of the final re-pricing: the ``search.final_repricing`` most accurate
+    networks of ``records`` trained at the full budget (by validation accuracy, then archive
+    order; one genome per network), each with every allowed multiplier on all its layers,
+    in that order. Those already evaluated are among them (the cache answers them)."""
+    space = problem.space
+    trained = [r for r in at_full_fidelity(records, cfg)
+               if r.status == "ok" and r.val_accuracy is not None]
+    order = sorted(range(len(trained)), key=lambda i: (-trained[i].val_accuracy, i))
+    best, seen = [], set()
+    for i in order:
+        network = space.network_key(trained[i].genome)
+        if network not in seen and len(best) < cfg.search.final_repricing:
+            seen.add(network)
+            best.append(trained[i])
+    genes = multiplier_gene_indices(space.spec)  # as cgp.uniform_multiplier re-prices
+    genomes = []
+    for record in best:
+        for multiplier in range(space.spec.n_multipliers):
+            genome = np.array(record.genome, dtype=np.int64)
+            genome[genes] = multiplier
+            genomes.append(genome)
+    return genomes
+
+
+def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
+               run: RunDir, quiet: bool) -> None:
+    """The final re-pricing batch (``search.final_repricing``), archived as generation
+    ``search.generations``; the engine is not told (the search is over)."""
+    gen = cfg.search.generations
+    start = time.perf_counter()
+    before = [r for r in cache.values() if r.generation < gen]
+    genomes = repricing_genomes(cfg, evaluator.problem, before)
+    bar = progress(len(genomes), "re-pricing", quiet=quiet)
+    try:
+        records = evaluator.evaluate(genomes, gen, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    entry = history_entry(cfg, gen, list(cache.values()), records)
+    state["history"] = [h for h in state["history"] if h["generation"] < gen] + [entry]
+    state["generation"] = gen + 1
+    save_checkpoint(run.path, state)
+    run.write_history(state["history"])
+    if not quiet:
+        log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "
+            f"{entry['new']} new, {entry['failed']} failed, front {entry['front_size']}, "
+            f"HV {entry['hypervolume']:.4f} [{time.perf_counter() - start:.0f} s]")
 
 
 def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: WorkerPool,

@@ -174,11 +174,66 @@ def test_inheritance_is_the_same_after_a_stop_and_resume(tmp_path, stop_after):
     assert archive(parted) == archive(whole)
 
 
-def test_inherit_epochs_must_fit_the_budget(tmp_path):
+def test_inherit_epochs_and_final_repricing_must_make_sense(tmp_path):
     from evoapproxnas.errors import UserError
 
     for bad in ("search.inherit_epochs=4", "search.inherit_epochs=-1",
-                "search.inherit_epochs=true"):
-        with pytest.raises(UserError, match="search.inherit_epochs"):
+                "search.inherit_epochs=true", "search.final_repricing=-1",
+                "search.final_repricing=1.5"):
+        with pytest.raises(UserError, match=bad.split("=")[0]):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
     assert not (tmp_path / "bad").exists()
+
+
+REPRICE = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.5",
+           "search.generations=4", "search.final_repricing=2"]
+
+
+def test_the_final_repricing_prices_the_best_networks_with_every_multiplier(tmp_path):
+    from evoapproxnas.search.campaign import repricing_genomes
+
+    run = create_run(TINY, tmp_path / "run", REPRICE)
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=RungWorkers())
+    records = read_records(run.path / "archive.jsonl")
+    space, spec = run.problem.space, run.problem.space.spec
+    searched = [r for r in records if r.generation < 4]
+    last = [r for r in records if r.generation == 4]
+    assert last and all(r.inherited_from is not None for r in last if r.fidelity is not None)
+    # the two most accurate full-budget networks of the search, every multiplier on each
+    full = [r for r in searched if r.fidelity == 3 and r.status == "ok"]
+    ranked = sorted(full, key=lambda r: -r.val_accuracy)
+    networks = []
+    for r in ranked:
+        if space.network_key(r.genome) not in networks:
+            networks.append(space.network_key(r.genome))
+    genomes = repricing_genomes(run.config, run.problem, searched)
+    assert len(genomes) == 2 * spec.n_multipliers
+    assert [space.network_key(g) for g in genomes] == (
+        [networks[0]] * spec.n_multipliers + [networks[1]] * spec.n_multipliers)
+    evaluated = {r.hash for r in records}
+    assert {space.key(g) for g in genomes} <= evaluated  # all evaluated, new or cached
+    assert {r.hash for r in last} == {space.key(g) for g in genomes} - {
+        r.hash for r in searched}
+    assert len(run.history()) == 5 and run.history()[-1]["generation"] == 4
+
+
+def test_a_run_stopped_while_repricing_resumes_to_the_same_archive(tmp_path):
+    whole = create_run(TINY, tmp_path / "whole", REPRICE)
+    workers = RungWorkers()
+    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=workers)
+    parted = create_run(TINY, tmp_path / "parted", REPRICE)
+    with pytest.raises(Stop):  # killed inside the re-pricing batch
+        run_campaign(parted.path, quiet=True, evaluate_test=False,
+                     pool=RungWorkers(workers.done - 2))
+    assert max(r.generation for r in read_records(parted.path / "archive.jsonl")) == 4
+    resumed = RungWorkers()
+    run_campaign(parted.path, quiet=True, evaluate_test=False, pool=resumed)
+    assert resumed.done == 2
+
+    def archive(run):
+        return [(r.hash, r.generation, r.fidelity, r.inherited_from, r.objectives)
+                for r in read_records(run.path / "archive.jsonl")]
+
+    assert archive(parted) == archive(whole)
+    assert [m.record.hash for m in parted.front().members] == [
+        m.record.hash for m in whole.front().members]
