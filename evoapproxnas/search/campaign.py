@@ -141,29 +141,44 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     engine = state["engine"]
     start = time.perf_counter()
     genomes = engine.ask()
-    redrawn = engine.space.take_rejected()
-    bar = progress(len(genomes), f"generation {gen + 1}/{s.generations}", quiet=quiet)
-    try:
-        evaluator.record_redrawn(redrawn, gen)
-        records = evaluator.evaluate(genomes, gen, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
+    evaluator.record_redrawn(engine.space.take_rejected(), gen)
+    records = _evaluate_batch(evaluator, genomes, gen,
+                              f"generation {gen + 1}/{s.generations}", quiet)
     F, cv = vectors(records, s.objectives)
     engine.tell(F, cv)
     # Everything evaluated up to this generation (a replay after a lost checkpoint finds later
     # generations in the cache too; they do not count yet).
     so_far = [r for r in cache.values() if r.generation <= gen]
-    entry = history_entry(cfg, gen, so_far, records)
-    state["history"] = [h for h in state["history"] if h["generation"] < gen] + [entry]
-    state["generation"] = gen + 1
-    save_checkpoint(run.path, state)
-    run.write_history(state["history"])
+    entry = _close_generation(cfg, state, run, so_far, records)
     if not quiet:
         log(f"gen {gen + 1}/{s.generations}: {entry['evaluations']} evaluated "
             f"({entry['new']} new), {entry['failed']} failed, {entry['infeasible']} infeasible, "
             f"front {entry['front_size']}, HV {entry['hypervolume']:.4f} "
             f"[{time.perf_counter() - start:.0f} s]")
+
+
+def _evaluate_batch(evaluator: Evaluator, genomes, gen: int, label: str,
+                    quiet: bool) -> list[EvaluationRecord]:
+    """``evaluator.evaluate`` of one batch behind a progress bar labelled ``label``."""
+    bar = progress(len(genomes), label, quiet=quiet)
+    try:
+        return evaluator.evaluate(genomes, gen, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _close_generation(cfg, state, run: RunDir, so_far, records) -> dict:
+    """Record generation ``state["generation"]`` (evaluated as ``records``; ``so_far``
+    everything up to it) in the history and checkpoint the state after it; returns its
+    history entry."""
+    gen = state["generation"]
+    entry = history_entry(cfg, gen, so_far, records)
+    state["history"] = [h for h in state["history"] if h["generation"] < gen] + [entry]
+    state["generation"] = gen + 1
+    save_checkpoint(run.path, state)
+    run.write_history(state["history"])
+    return entry
 
 
 def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
@@ -199,17 +214,8 @@ def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationReco
     start = time.perf_counter()
     before = [r for r in cache.values() if r.generation < gen]
     genomes = repricing_genomes(cfg, evaluator.problem, before)
-    bar = progress(len(genomes), "re-pricing", quiet=quiet)
-    try:
-        records = evaluator.evaluate(genomes, gen, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    entry = history_entry(cfg, gen, list(cache.values()), records)
-    state["history"] = [h for h in state["history"] if h["generation"] < gen] + [entry]
-    state["generation"] = gen + 1
-    save_checkpoint(run.path, state)
-    run.write_history(state["history"])
+    records = _evaluate_batch(evaluator, genomes, gen, "re-pricing", quiet)
+    entry = _close_generation(cfg, state, run, list(cache.values()), records)
     if not quiet:
         log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "
             f"{entry['new']} new, {entry['failed']} failed, front {entry['front_size']}, "

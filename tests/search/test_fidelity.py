@@ -13,6 +13,10 @@ from evoapproxnas.search.records import EvaluationRecord
 TINY = Path(__file__).parent / "tiny.toml"
 SH = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
       "search.population=6", "search.generations=3"]
+INHERIT = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.9",
+           "search.generations=4"]
+REPRICE = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.5",
+           "search.generations=4", "search.final_repricing=2"]
 
 
 class Stop(Exception):
@@ -92,29 +96,6 @@ def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
     assert all(h["front_size"] >= 1 for h in run.history())
 
 
-@pytest.mark.parametrize("stop_after", [1, 4, 7, 11])
-def test_decisions_are_the_same_after_a_stop_and_resume(tmp_path, stop_after):
-    whole = create_run(TINY, tmp_path / "whole", SH)
-    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=RungWorkers())
-    parted = create_run(TINY, tmp_path / "parted", SH)
-    with pytest.raises(Stop):
-        run_campaign(parted.path, quiet=True, evaluate_test=False,
-                     pool=RungWorkers(stop_after))
-    archived = sum(r.fidelity is not None for r in read_records(parted.path / "archive.jsonl"))
-    resumed = RungWorkers()
-    run_campaign(parted.path, quiet=True, evaluate_test=False, pool=resumed)
-
-    def archive(run):
-        return [(r.hash, r.fidelity, r.status, r.objectives)
-                for r in read_records(run.path / "archive.jsonl")]
-
-    assert archive(parted) == archive(whole)
-    trained = sum(r.fidelity is not None for r in read_records(whole.path / "archive.jsonl"))
-    assert resumed.done == trained - archived  # nothing archived is trained again
-    front = [m.record.hash for m in parted.front().members]
-    assert front == [m.record.hash for m in whole.front().members]
-
-
 def test_rungs_must_increase_below_the_epochs(tmp_path):
     from evoapproxnas.errors import UserError
 
@@ -122,10 +103,6 @@ def test_rungs_must_increase_below_the_epochs(tmp_path):
         with pytest.raises(UserError, match="search.rungs"):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
     assert not (tmp_path / "bad").exists()
-
-
-INHERIT = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.9",
-           "search.generations=4"]
 
 
 def test_re_priced_candidates_inherit_the_best_full_budget_weights(tmp_path):
@@ -157,23 +134,6 @@ def test_re_priced_candidates_inherit_the_best_full_budget_weights(tmp_path):
     assert all(r.inherited_from is None for r in first_gen)
 
 
-@pytest.mark.parametrize("stop_after", [5, 13])
-def test_inheritance_is_the_same_after_a_stop_and_resume(tmp_path, stop_after):
-    whole = create_run(TINY, tmp_path / "whole", INHERIT)
-    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=RungWorkers())
-    parted = create_run(TINY, tmp_path / "parted", INHERIT)
-    with pytest.raises(Stop):
-        run_campaign(parted.path, quiet=True, evaluate_test=False,
-                     pool=RungWorkers(stop_after))
-    run_campaign(parted.path, quiet=True, evaluate_test=False, pool=RungWorkers())
-
-    def archive(run):
-        return [(r.hash, r.fidelity, r.inherited_from, r.objectives)
-                for r in read_records(run.path / "archive.jsonl")]
-
-    assert archive(parted) == archive(whole)
-
-
 def test_inherit_epochs_and_final_repricing_must_make_sense(tmp_path):
     from evoapproxnas.errors import UserError
 
@@ -183,10 +143,6 @@ def test_inherit_epochs_and_final_repricing_must_make_sense(tmp_path):
         with pytest.raises(UserError, match=bad.split("=")[0]):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
     assert not (tmp_path / "bad").exists()
-
-
-REPRICE = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.5",
-           "search.generations=4", "search.final_repricing=2"]
 
 
 def test_the_final_repricing_prices_the_best_networks_with_every_multiplier(tmp_path):
@@ -217,23 +173,39 @@ def test_the_final_repricing_prices_the_best_networks_with_every_multiplier(tmp_
     assert len(run.history()) == 5 and run.history()[-1]["generation"] == 4
 
 
-def test_a_run_stopped_while_repricing_resumes_to_the_same_archive(tmp_path):
-    whole = create_run(TINY, tmp_path / "whole", REPRICE)
-    workers = RungWorkers()
-    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=workers)
-    parted = create_run(TINY, tmp_path / "parted", REPRICE)
-    with pytest.raises(Stop):  # killed inside the re-pricing batch
+def archived(run) -> list[tuple]:
+    return [(r.hash, r.generation, r.fidelity, r.status, r.inherited_from, r.objectives)
+            for r in read_records(run.path / "archive.jsonl")]
+
+
+# (campaign, trainings before the kill (negative: counted back from the end), the newest
+# generation archived at the kill): successive halving at several points, weight
+# inheritance, and a kill inside the final re-pricing batch (generation 4)
+STOPS = [(SH, 1, None), (SH, 4, None), (SH, 7, None), (SH, 11, None), (INHERIT, 5, None),
+         (INHERIT, 13, None), (REPRICE, -2, 4)]
+
+
+@pytest.mark.parametrize("overrides, stop_after, stopped_in", STOPS,
+                         ids=["sh-1", "sh-4", "sh-7", "sh-11", "inherit-5", "inherit-13",
+                              "repricing"])
+def test_a_stopped_run_resumes_to_the_same_archive_and_front(tmp_path, overrides, stop_after,
+                                                             stopped_in):
+    whole = create_run(TINY, tmp_path / "whole", overrides)
+    everything = RungWorkers()
+    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=everything)
+    if stop_after < 0:
+        stop_after += everything.done
+    parted = create_run(TINY, tmp_path / "parted", overrides)
+    with pytest.raises(Stop):
         run_campaign(parted.path, quiet=True, evaluate_test=False,
-                     pool=RungWorkers(workers.done - 2))
-    assert max(r.generation for r in read_records(parted.path / "archive.jsonl")) == 4
+                     pool=RungWorkers(stop_after))
+    at_stop = read_records(parted.path / "archive.jsonl")
+    if stopped_in is not None:
+        assert max(r.generation for r in at_stop) == stopped_in
     resumed = RungWorkers()
     run_campaign(parted.path, quiet=True, evaluate_test=False, pool=resumed)
-    assert resumed.done == 2
-
-    def archive(run):
-        return [(r.hash, r.generation, r.fidelity, r.inherited_from, r.objectives)
-                for r in read_records(run.path / "archive.jsonl")]
-
-    assert archive(parted) == archive(whole)
-    assert [m.record.hash for m in parted.front().members] == [
-        m.record.hash for m in whole.front().members]
+    assert archived(parted) == archived(whole)
+    # nothing archived is trained again
+    assert resumed.done == everything.done - sum(r.fidelity is not None for r in at_stop)
+    front = [m.record.hash for m in parted.front().members]
+    assert front == [m.record.hash for m in whole.front().members]
