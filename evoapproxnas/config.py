@@ -130,9 +130,9 @@ class SearchConfig:
     final_repricing: int = 0
     """After the last generation, the ``final_repricing`` most accurate networks trained at
     the full budget (distinct networks, by validation accuracy) are re-priced with every
-    allowed multiplier (one multiplier on every multiplier gene, as ``cgp.uniform_multiplier``
-    re-prices) and evaluated
-    as one more batch (with ``inherit_epochs``, fine-tuned from their own weights). 0: off."""
+    allowed multiplier (``cgp.priced_with``: one multiplier on every multiplier gene) and
+    evaluated as one more batch (with ``inherit_epochs``, fine-tuned from their own weights).
+    0: off."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from evoapproxnas.cgp.functions import (
 from evoapproxnas.cgp.genome import (
     active_gene_indices,
     active_nodes,
+    priced_with,
     random_genome,
     uniform_multiplier,
     validate_genome,
@@ -50,6 +51,7 @@ __all__ = [
     "mutate",
     "network_hash",
     "node_primitives",
+    "priced_with",
     "random_genome",
     "uniform_multiplier",
     "register_function",

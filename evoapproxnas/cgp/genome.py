@@ -129,15 +129,20 @@ def multiplier_gene_indices(spec: CGPSpec) -> list[int]:
     return indices
 
 
+def priced_with(genome: np.ndarray, spec: CGPSpec, multiplier: int) -> np.ndarray:
+    """A copy of ``genome`` whose multiplier genes all hold ``multiplier``: the same network,
+    priced at that multiplier's power (the head keeps a fixed ``head_multiplier``)."""
+    child = np.array(genome, dtype=np.int64)
+    child[multiplier_gene_indices(spec)] = multiplier
+    return child
+
+
 def uniform_multiplier(genome: np.ndarray, spec: CGPSpec, rng: np.random.Generator,
                        exclude: int | None = None) -> np.ndarray:
-    """A copy of ``genome`` whose multiplier genes all hold one multiplier drawn uniformly
-    (other than ``exclude``, unless it is the only one): the same network, priced at that
-    multiplier's power (the head keeps a fixed ``head_multiplier``)."""
+    """``priced_with`` one multiplier drawn uniformly (other than ``exclude``, unless it is
+    the only one)."""
     choices = [m for m in range(spec.n_multipliers) if m != exclude] or [exclude]
-    child = np.array(genome, dtype=np.int64)
-    child[multiplier_gene_indices(spec)] = choices[int(rng.integers(len(choices)))]
-    return child
+    return priced_with(genome, spec, choices[int(rng.integers(len(choices)))])
 
 
 def node_genes(genome: np.ndarray, spec: CGPSpec, address: int) -> NodeGenes:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
-
-from evoapproxnas.cgp.genome import multiplier_gene_indices
+from evoapproxnas.cgp.genome import priced_with
 from evoapproxnas.config import config_from_dict, load_config
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.checkpoint import load_checkpoint, save_checkpoint
@@ -190,20 +188,13 @@ def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
     trained = [r for r in at_full_fidelity(records, cfg)
                if r.status == "ok" and r.val_accuracy is not None]
     order = sorted(range(len(trained)), key=lambda i: (-trained[i].val_accuracy, i))
-    best, seen = [], set()
+    best: dict[str, EvaluationRecord] = {}  # network key -> its most accurate record
     for i in order:
-        network = space.network_key(trained[i].genome)
-        if network not in seen and len(best) < cfg.search.final_repricing:
-            seen.add(network)
-            best.append(trained[i])
-    genes = multiplier_gene_indices(space.spec)  # as cgp.uniform_multiplier re-prices
-    genomes = []
-    for record in best:
-        for multiplier in range(space.spec.n_multipliers):
-            genome = np.array(record.genome, dtype=np.int64)
-            genome[genes] = multiplier
-            genomes.append(genome)
-    return genomes
+        if len(best) == cfg.search.final_repricing:
+            break
+        best.setdefault(space.network_key(trained[i].genome), trained[i])
+    return [priced_with(record.genome, space.spec, multiplier) for record in best.values()
+            for multiplier in range(space.spec.n_multipliers)]
 
 
 def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],

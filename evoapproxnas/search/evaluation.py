@@ -89,11 +89,10 @@ class Evaluator:
         of its previous rung)."""
         debug = self.cfg.debug
         level = self.rungs.index(record.fidelity) if record.fidelity in self.rungs else 0
-        if record.inherited_from is not None:
-            level = 0
+        continues = level > 0 and record.inherited_from is None  # an heir starts elsewhere
         return {"genome": record.genome, "hash": record.hash, "seed": record.seed,
                 "epochs": record.fidelity,
-                "continue_from": self.rungs[level - 1] if level > 0 else None,
+                "continue_from": self.rungs[level - 1] if continues else None,
                 "inherit_from": record.inherited_from,
                 "inherit_epochs": self.cfg.search.inherit_epochs,
                 "crash": self._should_crash(record.hash),

@@ -98,11 +98,9 @@ class CGPSpace:
     def network_key(self, x: np.ndarray) -> str:
         """The key of the network without its multipliers: equal for genomes that build the
         same layers, whatever multipliers price them (their weights are interchangeable)."""
-        from evoapproxnas.cgp.genome import multiplier_gene_indices
+        from evoapproxnas.cgp.genome import priced_with
 
-        plain = np.array(x, dtype=np.int64)
-        plain[multiplier_gene_indices(self.spec)] = 0
-        return self.key(plain)
+        return self.key(priced_with(x, self.spec, 0))
 
 
 def unique_samples(space: SearchSpace, n: int, rng: np.random.Generator, seen: set[str],

@@ -78,14 +78,6 @@ def save_weights(model, path: Path) -> None:
     write_bytes(path, buffer.getvalue())
 
 
-def _failed(reason: str, started_at: float) -> dict:
-    import time
-
-    return {"status": "failed", "reason": reason, "val_accuracy": None,
-            "val_accuracy_exact": None, "train_seconds": 0.0, "eval_seconds": 0.0,
-            "started_at": started_at, "ended_at": time.time()}
-
-
 def train_task(state: dict, payload: dict) -> dict:
     """Train one candidate for ``payload["epochs"]`` epochs in all: from scratch, on from the
     weights of its ``payload["continue_from"]``-epoch rung, or (weight inheritance) for
@@ -100,7 +92,7 @@ def train_task(state: dict, payload: dict) -> dict:
             os._exit(9)
     import time
 
-    from evoapproxnas.nn import train_and_evaluate
+    from evoapproxnas.nn import TrainResult, train_and_evaluate
     from evoapproxnas.search.rundir import read_weights
 
     started_at = time.time()
@@ -110,25 +102,26 @@ def train_task(state: dict, payload: dict) -> dict:
     epochs = payload.get("epochs") or budget.epochs
     done = payload.get("continue_from") or 0  # epochs of the rung it continues
     donor = payload.get("inherit_from")
-    initial = None
-    try:
-        if donor:  # weight inheritance: train only inherit_epochs from the donor's weights
-            done = epochs - payload["inherit_epochs"]
-            initial = read_weights(run.weights_path(donor))
-        elif done:
-            initial = read_weights(run.weights_path(payload["hash"], done))
-    except (OSError, ValueError) as exc:
-        source = f"candidate {donor}" if donor else f"the {done}-epoch rung"
-        return _failed(f"cannot start from the weights of {source}: {exc}", started_at)
+    if donor:  # weight inheritance: train only inherit_epochs from the donor's weights
+        done, start_from = epochs - payload["inherit_epochs"], run.weights_path(donor)
+    else:
+        start_from = run.weights_path(payload["hash"], done) if done else None
     if epochs - done != budget.epochs:  # a rung of successive halving, or inheritance
         budget = dataclasses.replace(budget, epochs=epochs - done,
                                      table_epochs=min(budget.table_epochs, epochs - done))
-    result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
-                                payload["seed"], time_limit_s=cfg.search.time_limit_s,
-                                evaluate_exact=epochs == cfg.training.epochs,
-                                return_model=True,
-                                weight_quantization=cfg.multipliers.weight_quantization,
-                                initial_weights=initial)
+    try:
+        initial = None if start_from is None else read_weights(start_from)
+    except (OSError, ValueError) as exc:
+        source = f"candidate {donor}" if donor else f"the {done}-epoch rung"
+        result = TrainResult(status="failed",
+                             reason=f"cannot start from the weights of {source}: {exc}")
+    else:
+        result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
+                                    payload["seed"], time_limit_s=cfg.search.time_limit_s,
+                                    evaluate_exact=epochs == cfg.training.epochs,
+                                    return_model=True,
+                                    weight_quantization=cfg.multipliers.weight_quantization,
+                                    initial_weights=initial)
     if result.status == "ok":
         save_weights(result.model, run.weights_path(payload["hash"], epochs))
     return {"status": result.status, "reason": result.reason,
