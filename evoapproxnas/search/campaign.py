@@ -124,7 +124,10 @@ def make_pool(cfg, run: RunDir):
 
         return DaskPool(s.workers, _init, (str(run.path), threads), scheduler=s.scheduler,
                         retries=s.retries, resources=dict(s.resources))
-    return WorkerPool(s.workers, _init, (str(run.path), threads))
+    from evoapproxnas.search.worker import CRASH_RETRY_ENV
+
+    return WorkerPool(s.workers, _init, (str(run.path), threads),
+                      crash_retry_env=CRASH_RETRY_ENV)
 
 
 def _init(run_dir, threads):

@@ -14,7 +14,7 @@ from evoapproxnas.search.archive import Archive
 from evoapproxnas.search.executor import TaskFailure, WorkerPool
 from evoapproxnas.search.problem import CampaignProblem, CandidateFailure, training_seed
 from evoapproxnas.search.records import EvaluationRecord
-from evoapproxnas.search.worker import train_task
+from evoapproxnas.search.worker import CRASH_RETRY_NOTE, train_task
 
 NOT_TRAINED = "not trained yet"
 """Reason of a prepared record waiting for training."""
@@ -107,6 +107,8 @@ class Evaluator:
             record.status, record.reason = "failed", result.reason
         else:
             record.status, record.reason = result["status"], result["reason"]
+            if result.get("crash_retry") and record.status == "ok":
+                record.reason = CRASH_RETRY_NOTE
             record.metrics["val_accuracy"] = result["val_accuracy"]
             record.metrics["val_accuracy_exact"] = result["val_accuracy_exact"]
             record.timings.update(train_s=result["train_seconds"],

@@ -4,11 +4,18 @@ A task that raises, crashes its process (segfault, ``os._exit``, out-of-memory k
 past its time limit fails alone: the caller gets ``TaskFailure(reason)`` for it, the dead or
 stuck worker is replaced and the other tasks go on. Workers are started with ``spawn`` and
 kept for the whole pool's life (TensorFlow's import costs seconds per process).
+
+A task whose process dies of a native crash (SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE: a
+fault in compiled code, not an out-of-memory SIGKILL or a time-out) can run once more in a
+fresh process started with other environment variables (``crash_retry_env``, e.g. a library's
+safer kernels); that process serves only the retry and is then replaced by an ordinary one.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -30,7 +37,13 @@ def task_error(exc: Exception) -> str:
     return f"raised {last}"[:300]
 
 
-def _worker_main(conn, initializer, initargs) -> None:
+CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL,
+                           signal.SIGFPE})
+"""Deaths that are faults of compiled code (retried with ``crash_retry_env``)."""
+
+
+def _worker_main(conn, initializer, initargs, env) -> None:
+    os.environ.update(env)
     state = initializer(*initargs) if initializer else None
     while True:
         try:
@@ -51,10 +64,11 @@ def _worker_main(conn, initializer, initargs) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, initializer, initargs) -> None:
+    def __init__(self, ctx, initializer, initargs, env: dict[str, str] | None = None) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, initializer, initargs),
-                                   daemon=True)
+        self.env = dict(env or {})  # non-empty: a crash-retry worker
+        self.process = ctx.Process(target=_worker_main,
+                                   args=(child, initializer, initargs, self.env), daemon=True)
         self.process.start()
         child.close()
         self.task: int | None = None
@@ -78,17 +92,21 @@ class _Worker:
 class WorkerPool:
     """``n_workers`` processes running ``fn(state, payload)``; ``state = initializer(*initargs)``.
 
-    ``initializer`` and every ``fn`` must be importable top-level functions.
+    ``initializer`` and every ``fn`` must be importable top-level functions. With
+    ``crash_retry_env``, a task whose process crashes (``CRASH_SIGNALS``) runs once more in a
+    process started with those environment variables (module docstring).
     """
 
     def __init__(self, n_workers: int, initializer: Callable | None = None,
-                 initargs: tuple = (), start_method: str = "spawn") -> None:
+                 initargs: tuple = (), start_method: str = "spawn",
+                 crash_retry_env: dict[str, str] | None = None) -> None:
         self._ctx = mp.get_context(start_method)
         self._init = (initializer, initargs)
+        self._retry_env = dict(crash_retry_env or {})
         self._workers = [self._spawn() for _ in range(max(1, int(n_workers)))]
 
-    def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, *self._init)
+    def _spawn(self, env: dict[str, str] | None = None) -> _Worker:
+        return _Worker(self._ctx, *self._init, env)
 
     def map(self, fn: Callable, payloads: Sequence[Any], timeout_s: float | None = None,
             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
@@ -100,11 +118,15 @@ class WorkerPool:
         results: list[Any] = [None] * len(payloads)
         pending = list(range(len(payloads)))[::-1]
         running = 0
+        first_death: dict[int, str] = {}  # tasks running again after a crash: why
 
         def finish(worker: _Worker, value: Any) -> None:
             nonlocal running
             index, worker.task, worker.deadline = worker.task, None, float("inf")
             running -= 1
+            if index in first_death and isinstance(value, TaskFailure):
+                value = TaskFailure(f"{first_death[index]}; run again with "
+                                    f"{_env_text(worker.env)}: {value.reason}")
             results[index] = value
             if on_result:
                 on_result(index, value)
@@ -135,16 +157,28 @@ class WorkerPool:
                         status, value = worker.conn.recv()
                     except (EOFError, OSError):
                         status, value = "dead", None
-                    if status == "ok":
-                        finish(worker, value)
-                        continue
-                    if status == "error":
-                        finish(worker, TaskFailure(value))
+                    if status in ("ok", "error"):
+                        finish(worker, value if status == "ok" else TaskFailure(value))
+                        if worker.env:  # a crash-retry worker serves one task
+                            worker.stop()
+                            self._workers[i] = self._spawn()
                         continue
                 if worker.process.sentinel in ready or not worker.process.is_alive() or (
                         worker.conn in ready):
                     worker.process.join(timeout=5)
                     code = worker.process.exitcode
+                    if (self._retry_env and not worker.env and code is not None
+                            and -code in CRASH_SIGNALS):
+                        # run the task again in a process with the retry environment
+                        index = worker.task
+                        first_death[index] = _death_reason(code)
+                        worker.stop(kill=True)
+                        self._workers[i] = retry = self._spawn(self._retry_env)
+                        retry.conn.send((fn, payloads[index]))
+                        retry.task = index
+                        retry.deadline = (time.monotonic() + timeout_s) if timeout_s else (
+                            float("inf"))
+                        continue
                     finish(worker, TaskFailure(_death_reason(code)))
                 elif time.monotonic() >= worker.deadline:
                     finish(worker, TaskFailure(f"time limit of {timeout_s:g} s exceeded"))
@@ -164,6 +198,10 @@ class WorkerPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _env_text(env: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "the same environment"
 
 
 def _death_reason(code: int | None) -> str:

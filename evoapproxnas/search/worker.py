@@ -11,6 +11,16 @@ import io
 import os
 from pathlib import Path
 
+CRASH_RETRY_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "EVOAPPROXNAS_CRASH_RETRY": "1"}
+"""Environment of the process that trains a candidate again after its worker crashed
+(``WorkerPool(crash_retry_env=...)``): TensorFlow's Eigen float kernels instead of oneDNN's.
+TensorFlow 2.21's oneDNN kernels corrupt the heap while training some networks (glibc aborts
+"corrupted size vs. prev_size" in the conv filter gradient, or a SIGSEGV: the same candidate
+every time, with or without the table op, whichever build of it); Eigen's train them."""
+
+CRASH_RETRY_NOTE = "trained with TensorFlow's Eigen kernels after its worker crashed"
+"""``reason`` of a successful record trained in the crash-retry environment."""
+
 
 def init_worker(run_dir: str, threads: int) -> dict:
     """Per-process state: the run directory, its config, problem and dataset.
@@ -127,7 +137,8 @@ def train_task(state: dict, payload: dict) -> dict:
     return {"status": result.status, "reason": result.reason,
             "val_accuracy": result.val_accuracy, "val_accuracy_exact": result.val_accuracy_exact,
             "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds,
-            "started_at": started_at, "ended_at": time.time()}
+            "started_at": started_at, "ended_at": time.time(),
+            "crash_retry": os.environ.get("EVOAPPROXNAS_CRASH_RETRY") == "1"}
 
 
 def test_task(state: dict, payload: dict) -> dict:

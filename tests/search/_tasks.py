@@ -10,6 +10,10 @@ def init(value):
 
 def work(state, payload):
     kind, value = payload
+    if kind == "signal" and os.environ.get("TASKS_SAFE") != "1" or kind == "signal_always":
+        os.kill(os.getpid(), value)  # a native crash (unless in the safe environment)
+    if kind.startswith("signal"):
+        return value + state["offset"], state["pid"], os.environ.get("TASKS_SAFE")
     if kind == "raise":
         raise ValueError(f"bad payload {value}")
     if kind == "crash":

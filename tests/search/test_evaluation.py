@@ -95,3 +95,32 @@ def test_the_hardware_search_runs_once_per_genome_for_filter_and_evaluation(tmp_
     assert record.metrics == priced(problem.decode(genome))
     record.metrics["multipliers"].clear()  # a record's metrics are its own copy
     assert problem.price(genome)["multipliers"]
+
+
+class CrashRetriedFirst:
+    """Stands in for the worker pool: every candidate trains; the first one's result comes
+    from the crash-retry environment (``worker.CRASH_RETRY_ENV``)."""
+
+    def map(self, fn, payloads, timeout_s=None, on_result=None):
+        results = []
+        for i in range(len(payloads)):
+            results.append({"status": "ok", "reason": None, "val_accuracy": 0.5,
+                            "val_accuracy_exact": 0.5, "train_seconds": 1.0,
+                            "eval_seconds": 1.0, "crash_retry": i == 0})
+            if on_result:
+                on_result(i, results[-1])
+        return results
+
+
+def test_a_candidate_trained_again_after_a_crash_says_so(tmp_path):
+    from evoapproxnas.search.worker import CRASH_RETRY_NOTE
+
+    problem = problem_for("search.rungs=[]")
+    rng = np.random.default_rng(5)
+    genomes = [problem.space.sample(rng) for _ in range(3)]
+    records = Evaluator(problem, Archive(tmp_path / "a.jsonl"), {},
+                        CrashRetriedFirst()).evaluate(genomes, 0)
+    trained = [r for r in records if r.status == "ok"]
+    assert len(trained) >= 2
+    assert [r.reason for r in trained].count(CRASH_RETRY_NOTE) == 1
+    assert [r.reason for r in trained].count(None) == len(trained) - 1
