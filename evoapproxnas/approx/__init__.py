@@ -3,11 +3,16 @@ op with a pure-TensorFlow fallback), quantization (8-bit activations, N-bit weig
 or per channel) and Keras 3 layers.
 
 Importing this package does not import TensorFlow; attributes load their module on first use.
+It chooses TensorFlow's float kernels for this CPU first (``evoapproxnas.tf_env``).
 """
 
 from __future__ import annotations
 
 import importlib
+
+from evoapproxnas.tf_env import apply_onednn_default
+
+apply_onednn_default()
 
 _EXPORTS = {
     "lut_matmul": "ops",

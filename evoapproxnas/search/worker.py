@@ -27,13 +27,12 @@ def init_worker(run_dir: str, threads: int) -> dict:
 
     ``threads`` sizes TensorFlow's thread pools (0 = TensorFlow's default, all cores).
     """
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    # oneDNN's float kernels train 1.2-1.5x faster than Eigen's on one core and are
-    # deterministic at a fixed thread count (same weights in separate processes, checked);
-    # set TF_ENABLE_ONEDNN_OPTS=0 to train with Eigen's
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     import logging
 
+    from evoapproxnas.tf_env import apply_onednn_default
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    apply_onednn_default()
     tf = _import_tensorflow_quietly()
 
     tf.get_logger().setLevel(logging.ERROR)
