@@ -52,7 +52,9 @@ REGION_REFERENCE = 1.1
 """Reference point of the region hypervolumes, in objectives normalized to [0, 1]."""
 
 
-def one_run(out: Path, variant: str, seed: int, args) -> dict:
+def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]:
+    """Run one variant for one seed: its summary row, and the objective vectors
+    (minimization form) of its final full-fidelity front."""
     overrides = [*VARIANTS[variant], f"search.seed={seed}", "search.generations=1000",
                  f"search.population={args.population}", f"search.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
@@ -66,20 +68,15 @@ def one_run(out: Path, variant: str, seed: int, args) -> dict:
     full = at_full_fidelity(records, run.config)
     front = pareto_front(full, run.config.search.objectives)
     errors = [r.objectives["error"] for r in feasible(full)]
-    return {"variant": variant, "seed": seed, "wall_s": round(wall, 1),
-            "generations": len(history), "trainings": sum(r.fidelity is not None for r in records),
-            "full_budget": len(feasible(full)),
-            "best_val_accuracy": round(1.0 - min(errors), 4) if errors else None,
-            "hypervolume": history[-1]["hypervolume"] if history else 0.0,
-            "front": len(front), "run": str(run.path)}
-
-
-def front_matrix(run_path: str) -> np.ndarray:
-    """Objective vectors (minimization form) of a run's final full-fidelity front."""
-    run = RunDir(run_path)
     objectives = run.config.search.objectives
-    front = pareto_front(at_full_fidelity(run.records(), run.config), objectives)
-    return vectors(front, objectives)[0] if front else np.empty((0, len(objectives)))
+    row = {"variant": variant, "seed": seed, "wall_s": round(wall, 1),
+           "generations": len(history), "trainings": sum(r.fidelity is not None for r in records),
+           "full_budget": len(feasible(full)),
+           "best_val_accuracy": round(1.0 - min(errors), 4) if errors else None,
+           "hypervolume": history[-1]["hypervolume"] if history else 0.0,
+           "front": len(front), "run": str(run.path)}
+    F = vectors(front, objectives)[0] if front else np.empty((0, len(objectives)))
+    return row, F
 
 
 def region_hypervolumes(fronts: dict, columns: list[int]) -> dict:
@@ -168,17 +165,19 @@ def main() -> None:
                         help="networks to train twice more to measure evaluation noise")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
     args = parser.parse_args()
+    if args.noise and args.noise < 3:
+        parser.error(f"--noise needs at least 3 networks (or 0 for none), got {args.noise}")
     out = args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-quality-"))
-    rows = []
+    rows, fronts = [], {}
     for seed in args.seeds:
         for variant in args.variants:
-            rows.append(one_run(out, variant, seed, args))
-            print(json.dumps(rows[-1]), flush=True)
+            row, fronts[(variant, seed)] = one_run(out, variant, seed, args)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     print(f"\nsetting: quickstart space, Fashion-MNIST {args.train_samples} training / "
           f"{args.val_samples} validation images, population {args.population}, "
           f"{args.workers} workers, {args.wall_s:.0f} s per run; runs in {out}")
     keys = [(r["variant"], r["seed"]) for r in rows]
-    fronts = {key: front_matrix(r["run"]) for key, r in zip(keys, rows)}
     objectives = RunDir(rows[0]["run"]).config.search.objectives
     print_table("hypervolume, campaign reference (error 1.0, power 1.0, params):",
                 {key: r["hypervolume"] for key, r in zip(keys, rows)}, args.variants, args.seeds)

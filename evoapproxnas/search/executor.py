@@ -131,19 +131,21 @@ class WorkerPool:
             if on_result:
                 on_result(index, value)
 
+        def start(worker: _Worker, index: int) -> None:
+            worker.conn.send((fn, payloads[index]))
+            worker.task = index
+            worker.deadline = (time.monotonic() + timeout_s) if timeout_s else float("inf")
+
         while pending or running:
             for i, worker in enumerate(self._workers):
                 if worker.task is None and pending:
                     index = pending.pop()
                     try:
-                        worker.conn.send((fn, payloads[index]))
+                        start(worker, index)
                     except OSError:  # died while idle: replace and retry
                         worker.stop(kill=True)
                         self._workers[i] = worker = self._spawn()
-                        worker.conn.send((fn, payloads[index]))
-                    worker.task = index
-                    worker.deadline = (time.monotonic() + timeout_s) if timeout_s else float(
-                        "inf")
+                        start(worker, index)
                     running += 1
             busy = [w for w in self._workers if w.task is not None]
             nearest = min(w.deadline for w in busy)
@@ -174,10 +176,7 @@ class WorkerPool:
                         first_death[index] = _death_reason(code)
                         worker.stop(kill=True)
                         self._workers[i] = retry = self._spawn(self._retry_env)
-                        retry.conn.send((fn, payloads[index]))
-                        retry.task = index
-                        retry.deadline = (time.monotonic() + timeout_s) if timeout_s else (
-                            float("inf"))
+                        start(retry, index)
                         continue
                     finish(worker, TaskFailure(_death_reason(code)))
                 elif time.monotonic() >= worker.deadline:

@@ -10,7 +10,7 @@ def init(value):
 
 def work(state, payload):
     kind, value = payload
-    if kind == "signal" and os.environ.get("TASKS_SAFE") != "1" or kind == "signal_always":
+    if (kind == "signal" and os.environ.get("TASKS_SAFE") != "1") or kind == "signal_always":
         os.kill(os.getpid(), value)  # a native crash (unless in the safe environment)
     if kind.startswith("signal"):
         return value + state["offset"], state["pid"], os.environ.get("TASKS_SAFE")

@@ -120,4 +120,3 @@ def test_an_heir_trains_from_its_donors_weights(tmp_path):
     run.weights_path(donor_key).unlink()
     lost = train_task(state, task)
     assert lost["status"] == "failed" and f"candidate {donor_key}" in lost["reason"]
-
