@@ -1,8 +1,10 @@
 """Search quality at equal wall-clock time: pymoo NSGA-II, DEAP NSGA-II and random search.
 
-Run: python benchmarks/search_quality.py [--seeds 1 2 3 4 5] [--wall-s 150] [--noise 12]
-Every variant runs the quickstart's search space (``experiments/quickstart.toml``) on a small
-Fashion-MNIST setting for each seed and the same wall-clock budget (no generation starts
+Run: python benchmarks/search_quality.py [--config experiments/fmnist.toml] [--seeds 1 2 3 4 5]
+[--wall-s 150] [--noise 12]
+Every variant runs the search space of ``--config`` (by default the quickstart's,
+``experiments/quickstart.toml``; ``experiments/fmnist.toml`` is the larger one, a 2 x 6 grid
+with every unsigned multiplier) on a small Fashion-MNIST setting for each seed and the same wall-clock budget (no generation starts
 after ``--wall-s`` seconds, ``run_campaign(stop_after_s=...)``), one run after another on
 this machine. Variants: ``pymoo``, ``deap``, ``random`` and ``pymoo-full`` (pymoo without
 successive halving: every candidate at the full budget), so the same table measures what
@@ -59,7 +61,7 @@ def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]
                  f"search.population={args.population}", f"search.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
                  f"training.val_samples={args.val_samples}"]
-    run = create_run(CONFIG, out / f"{variant}-{seed}", overrides)
+    run = create_run(args.config, out / f"{variant}-{seed}", overrides)
     start = time.perf_counter()
     run_campaign(run.path, quiet=True, evaluate_test=False, stop_after_s=args.wall_s)
     wall = time.perf_counter() - start
@@ -156,6 +158,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--variants", nargs="+", default=["pymoo", "deap", "random"],
                         choices=sorted(VARIANTS))
+    parser.add_argument("--config", type=Path, default=CONFIG,
+                        help="the experiment whose search space is compared")
     parser.add_argument("--wall-s", type=float, default=150.0)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
@@ -174,8 +178,8 @@ def main() -> None:
             row, fronts[(variant, seed)] = one_run(out, variant, seed, args)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\nsetting: quickstart space, Fashion-MNIST {args.train_samples} training / "
-          f"{args.val_samples} validation images, population {args.population}, "
+    print(f"\nsetting: the space of {args.config.name}, Fashion-MNIST {args.train_samples} "
+          f"training / {args.val_samples} validation images, population {args.population}, "
           f"{args.workers} workers, {args.wall_s:.0f} s per run; runs in {out}")
     keys = [(r["variant"], r["seed"]) for r in rows]
     objectives = RunDir(rows[0]["run"]).config.search.objectives

@@ -74,6 +74,10 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     problem = run.problem
     archive = run.archive
     cache = {r.hash: r for r in archive.records()}
+    changes = run.version_changes() if cache else []
+    if changes:  # shown even when quiet: it says why a resumed run may not repeat itself
+        log(f"note: {run.path} was started with other package versions ({'; '.join(changes)}): "
+            "the rest of the run may differ from an uninterrupted one")
     if s.mode == "asynchronous":
         from evoapproxnas.search.asynchronous import run_asynchronous
 

@@ -2,7 +2,8 @@
 
 Layout::
 
-    run.json             marker + format + status ("running" / "finished")
+    run.json             marker + format + status ("running" / "finished") + the versions
+                         of the packages that decide results
     config.json          the resolved config (overrides applied)
     shape.json           input shape and class count of the dataset
     archive.jsonl        every evaluation (``EvaluationRecord``), append-only, fsynced
@@ -40,6 +41,21 @@ from evoapproxnas.search.records import EvaluationRecord, FrontMember, RecordErr
 from evoapproxnas.search.results import at_full_fidelity, pareto_front
 
 RUN_FORMAT = "evoapproxnas-run-1"
+RESULT_PACKAGES = ("evoapproxnas", "tensorflow", "keras", "numpy", "pymoo", "deap")
+"""Packages whose version can change a campaign's candidates or results (``run.json``)."""
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed version of every ``RESULT_PACKAGES`` entry (``None``: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for name in RESULT_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
 LOCK_FILE = "writer.lock"
 
 
@@ -124,7 +140,8 @@ class RunDir:
                                                 "n_classes": int(n_classes)})
                 write_json(tmp / "run.json", {"format": RUN_FORMAT, "status": "running",
                                               "source": str(source),
-                                              "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                                              "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                              "versions": package_versions()})
         except OSError as exc:
             if old is not None and not out.exists():
                 os.replace(old, out)
@@ -172,6 +189,16 @@ class RunDir:
     @property
     def meta(self) -> dict[str, Any]:
         return read_raw(self.path / "run.json")
+
+    def version_changes(self) -> list[str]:
+        """``"name old -> new"`` for every result package whose installed version differs
+        from the one the run was created with (empty for runs that predate the record)."""
+        recorded = self.meta.get("versions")
+        if not isinstance(recorded, dict):
+            return []
+        now = package_versions()
+        return [f"{name} {recorded[name]} -> {now[name]}" for name in RESULT_PACKAGES
+                if name in recorded and recorded[name] != now[name]]
 
     @property
     def archive(self) -> Archive:

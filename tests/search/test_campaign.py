@@ -165,6 +165,23 @@ def test_random_search_campaign(tmp_path):
     assert [len(h["population"]) for h in run.history()] == [3, 3, 3]
     assert front.members and all(m.test_reason for m in front.members)
 
+
+def test_resume_with_other_package_versions_says_so(tmp_path, capsys):
+    import numpy as np
+
+    from evoapproxnas.search.campaign import create_run, run_campaign
+
+    run = create_run(TINY, tmp_path / "run", ["search.engine=random", "search.generations=1"])
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    assert "other package versions" not in capsys.readouterr().err
+    meta = json.loads((run.path / "run.json").read_text())
+    meta["versions"]["numpy"] = "0.0.1"
+    (run.path / "run.json").write_text(json.dumps(meta))
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    assert f"numpy 0.0.1 -> {np.__version__}" in capsys.readouterr().err
+
+
 def test_stop_after_s_ends_the_run_with_the_generations_done(tmp_path):
     from evoapproxnas.search.campaign import create_run, run_campaign
 

@@ -81,6 +81,29 @@ def test_open_checks_the_directory(tmp_path):
         RunDir(run.path)
 
 
+def test_run_json_records_the_versions_that_decide_results(tmp_path):
+    import json
+
+    import numpy as np
+
+    import evoapproxnas
+
+    run = new_run(tmp_path)
+    versions = json.loads((run.path / "run.json").read_text())["versions"]
+    assert versions["numpy"] == np.__version__
+    assert versions["evoapproxnas"] == evoapproxnas.__version__
+    assert run.version_changes() == []
+    versions["numpy"], versions["pymoo"] = "0.0.1", None
+    (run.path / "run.json").write_text(json.dumps({**run.meta, "versions": versions}))
+    import pymoo
+
+    assert run.version_changes() == [f"numpy 0.0.1 -> {np.__version__}",
+                                     f"pymoo None -> {pymoo.__version__}"]
+    (run.path / "run.json").write_text(json.dumps({"format": run.meta["format"],
+                                                   "status": "running"}))
+    assert run.version_changes() == []  # a run from before the record: nothing to compare
+
+
 def test_member_network_needs_no_dataset(tmp_path):
     import numpy as np
 
