@@ -133,6 +133,9 @@ class SearchConfig:
     allowed multiplier (``cgp.priced_with``: one multiplier on every multiplier gene) and
     evaluated as one more batch (with ``inherit_epochs``, fine-tuned from their own weights).
     0: off."""
+    final_repricing_epochs: int = 0
+    """Epochs of each fine-tuning of the final re-pricing (from the network's own weights,
+    through the new multiplier's tables); 0: ``inherit_epochs``, like every heir."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,15 @@ def _validate(c: CampaignConfig) -> None:
            "use an integer >= 0 (how many networks to re-price; 0: off)", s.final_repricing)
     _check(not s.final_repricing or s.mode == "generational", c, "search.final_repricing",
            "the final re-pricing runs in the generational mode only", s.final_repricing)
+    _check(isinstance(s.final_repricing_epochs, int)
+           and not isinstance(s.final_repricing_epochs, bool)
+           and 0 <= s.final_repricing_epochs <= c.training.epochs, c,
+           "search.final_repricing_epochs",
+           f"use an integer from 0 (search.inherit_epochs) to training.epochs "
+           f"({c.training.epochs})", s.final_repricing_epochs)
+    _check(not s.final_repricing_epochs or s.inherit_epochs, c, "search.final_repricing_epochs",
+           "the final re-pricing fine-tunes only with weight inheritance: set "
+           "search.inherit_epochs > 0", s.final_repricing_epochs)
     _check(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
                for v in s.resources.values()), c, "search.resources",
            "give positive numbers, e.g. { GPU = 1 }", s.resources)

@@ -94,9 +94,18 @@ class Evaluator:
                 "epochs": record.fidelity,
                 "continue_from": self.rungs[level - 1] if continues else None,
                 "inherit_from": record.inherited_from,
-                "inherit_epochs": self.cfg.search.inherit_epochs,
+                "inherit_epochs": self.heir_epochs(record),
                 "crash": self._should_crash(record.hash),
                 "die_once": int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction}
+
+    def heir_epochs(self, record: EvaluationRecord) -> int:
+        """Epochs an heir of ``record``'s generation trains from its donor's weights:
+        ``search.final_repricing_epochs`` in the final re-pricing batch (generation
+        ``search.generations``) when set, else ``search.inherit_epochs``."""
+        s = self.cfg.search
+        if record.generation >= s.generations and s.final_repricing_epochs:
+            return s.final_repricing_epochs
+        return s.inherit_epochs
 
     def complete(self, record: EvaluationRecord, result) -> EvaluationRecord:
         """``record`` finished with a training result (or a ``TaskFailure``); a final record

@@ -30,7 +30,7 @@ class RungWorkers:
 
     def __init__(self, stop_after: int | None = None) -> None:
         self.stop_after, self.done, self.epochs = stop_after, 0, []
-        self.continued, self.inherited = [], []
+        self.continued, self.inherited, self.heir_epochs = [], [], []
 
     def map(self, fn, payloads, timeout_s=None, on_result=None):
         results = []
@@ -47,7 +47,8 @@ class RungWorkers:
             self.continued.append(payload["continue_from"])
             self.inherited.append(payload["inherit_from"])
             if payload["inherit_from"]:
-                assert payload["continue_from"] is None and payload["inherit_epochs"] == 1
+                assert payload["continue_from"] is None
+                self.heir_epochs.append((payload["hash"], payload["inherit_epochs"]))
             if on_result:
                 on_result(i, results[-1])
         return results
@@ -129,6 +130,7 @@ def test_re_priced_candidates_inherit_the_best_full_budget_weights(tmp_path):
         assert not [r for r in records if r.hash == heir.hash and r.fidelity == 1]
     # the payloads: 1 epoch from the donor, nothing else continued or inherited
     assert workers.inherited.count(None) == len(workers.inherited) - len(heirs)
+    assert sorted(workers.heir_epochs) == sorted((r.hash, 1) for r in heirs)
     # a candidate of a network never trained at the full budget trains from scratch
     first_gen = [r for r in records if r.generation == 0 and r.fidelity is not None]
     assert all(r.inherited_from is None for r in first_gen)
@@ -139,10 +141,27 @@ def test_inherit_epochs_and_final_repricing_must_make_sense(tmp_path):
 
     for bad in ("search.inherit_epochs=4", "search.inherit_epochs=-1",
                 "search.inherit_epochs=true", "search.final_repricing=-1",
-                "search.final_repricing=1.5"):
+                "search.final_repricing=1.5", "search.final_repricing_epochs=4",
+                "search.final_repricing_epochs=-1"):
         with pytest.raises(UserError, match=bad.split("=")[0]):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
+    with pytest.raises(UserError, match="final_repricing_epochs = 2 .*inherit_epochs > 0"):
+        create_run(TINY, tmp_path / "bad", ["training.epochs=3", "search.final_repricing=1",
+                                           "search.final_repricing_epochs=2"])
     assert not (tmp_path / "bad").exists()
+
+
+def test_final_repricing_epochs_set_the_fine_tuning_of_the_last_batch_only(tmp_path):
+    run = create_run(TINY, tmp_path / "run", [*REPRICE, "search.final_repricing_epochs=2"])
+    workers = RungWorkers()
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+    by_hash = {r.hash: r for r in read_records(run.path / "archive.jsonl")
+               if r.inherited_from is not None}
+    epochs = {by_hash[h].generation: set() for h, _ in workers.heir_epochs}
+    for h, n in workers.heir_epochs:
+        epochs[by_hash[h].generation].add(n)
+    assert epochs.pop(4) == {2}  # the final re-pricing: 2 epochs from the network's weights
+    assert epochs and set().union(*epochs.values()) == {1}  # heirs of the search: 1
 
 
 def test_the_final_repricing_prices_the_best_networks_with_every_multiplier(tmp_path):
