@@ -10,8 +10,13 @@ for the difference in epochs, with a fresh optimizer whose learning-rate schedul
 trained yet, and every result is a function of its candidate and the rungs below it. Who
 continues (``promote``) is decided by NSGA-II's own order on the rung's results:
 non-dominated rank first, then crowding distance (larger first, the extremes of a front
-infinite), then the position in the population: deterministic, and a resumed run recomputes
-the same decisions from the archived rung records (and finds the rung weights on disk).
+infinite), then the rung's error (lower first), then the position in the population:
+deterministic, and a resumed run recomputes the same decisions from the archived rung
+records (and finds the rung weights on disk). The error comes before the position because
+with three objectives most members of a small front are extremes of one of them, all at
+infinite crowding: ordered by position, a rung of the 36-multiplier campaign promoted two
+networks at 0.59 and 0.54 accuracy and left its best, 0.86, at one epoch; training is what
+a rung measures, and the other objectives are known before it.
 
 What NSGA-II sees: every candidate with the result of the highest rung it reached, so a
 candidate stopped early competes with its (pessimistic) low-fidelity error. Pareto fronts and
@@ -44,18 +49,20 @@ def n_promoted(n: int, eta: int, workers: int = 1) -> int:
 
 def promote(records: list[EvaluationRecord], objectives, n_keep: int) -> list[EvaluationRecord]:
     """The ``n_keep`` best of ``records`` (given in population order) by non-dominated rank,
-    then crowding distance, then order; returned in population order."""
+    then crowding distance, then error (when an objective), then order; returned in
+    population order."""
     from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
     from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
     if n_keep >= len(records):
         return list(records)
     F, _ = vectors(records, objectives)
+    error = F[:, list(objectives).index("error")] if "error" in objectives else np.zeros(len(F))
     order = []
     for front in NonDominatedSorting().do(F):
         front = sorted(int(i) for i in front)
         crowding = calc_crowding_distance(F[front]) if len(front) > 2 else np.full(
             len(front), np.inf)
-        order += sorted(front, key=lambda i: (-crowding[front.index(i)], i))
+        order += sorted(front, key=lambda i: (-crowding[front.index(i)], error[i], i))
     kept = sorted(order[:n_keep])
     return [records[i] for i in kept]

@@ -69,6 +69,11 @@ def test_promote_takes_the_first_fronts_then_the_most_isolated():
     assert [r.hash for r in promote(pool, objectives, 3)] == ["h0", "h1", "h2"]
     assert [r.hash for r in promote(pool, objectives, 4)] == ["h0", "h1", "h2", "h3"]
     assert promote(pool, objectives, 9) == pool
+    # a front of extremes only (all at infinite crowding): the more accurate first, not the
+    # earlier in the population
+    pool = [record(0, 0.8, 0.1), record(1, 0.2, 0.9), record(2, 0.9, 0.95)]
+    assert [r.hash for r in promote(pool, objectives, 1)] == ["h1"]
+    assert [r.hash for r in promote(pool, ["power_rel"], 1)] == ["h0"]  # no error: by power
     assert n_promoted(5, 3) == 2 and n_promoted(6, 3) == 2 and n_promoted(0, 3) == 0
     # rounded up to keep every worker busy, never more than the rung has
     assert n_promoted(7, 3, workers=2) == 4 and n_promoted(6, 3, workers=2) == 2
