@@ -1,7 +1,7 @@
 """Search quality at equal wall-clock time: pymoo NSGA-II, DEAP NSGA-II and random search.
 
-Run: python benchmarks/search_quality.py [--config experiments/fmnist.toml] [--seeds 1 2 3 4 5]
-[--wall-s 150] [--noise 12]
+Run: python benchmarks/search_quality.py [--config experiments/fmnist.toml] [--set KEY=VALUE]
+[--seeds 1 2 3 4 5] [--wall-s 150] [--noise 12]
 Every variant runs the search space of ``--config`` (by default the quickstart's,
 ``experiments/quickstart.toml``; ``experiments/fmnist.toml`` is the larger one, a 2 x 6 grid
 with every unsigned multiplier) on a small Fashion-MNIST setting for each seed and the same wall-clock budget (no generation starts
@@ -62,7 +62,7 @@ def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]
     overrides = [*VARIANTS[variant], f"search.seed={seed}", "search.generations=1000",
                  f"search.population={args.population}", f"search.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
-                 f"training.val_samples={args.val_samples}"]
+                 f"training.val_samples={args.val_samples}", *args.set]
     run = create_run(args.config, out / f"{variant}-{seed}", overrides)
     start = time.perf_counter()
     run_campaign(run.path, quiet=True, evaluate_test=False, stop_after_s=args.wall_s)
@@ -164,6 +164,8 @@ def main() -> None:
                         choices=sorted(VARIANTS))
     parser.add_argument("--config", type=Path, default=CONFIG,
                         help="the experiment whose search space is compared")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every run (repeatable)")
     parser.add_argument("--wall-s", type=float, default=150.0)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
