@@ -99,6 +99,11 @@ class SearchConfig:
     time_limit_s: float = 600.0
     objectives: tuple = ("error", "power_rel", "params")
     constraints: tuple = ()
+    min_accuracy: float = 0.0
+    """Accuracy floor: a trained candidate whose validation accuracy (at the fidelity it
+    reached) is below it is infeasible, with violation ``(min_accuracy - accuracy) /
+    min_accuracy``; NSGA-II ranks it behind every candidate that meets the floor, successive
+    halving promotes it last, and fronts leave it out. 0: off."""
     hv_reference: dict = field(default_factory=dict)
     """Reference point per objective for the hypervolume (defaults: DEFAULT_HV_REFERENCE)."""
     executor: str = "process"
@@ -343,6 +348,9 @@ def _validate(c: CampaignConfig) -> None:
     _check(not rungs or s.mode == "generational", c, "search.rungs",
            "successive halving runs in the generational mode only", rungs)
     _check(s.eta >= 2, c, "search.eta", "use an integer >= 2", s.eta)
+    _check(isinstance(s.min_accuracy, (int, float)) and not isinstance(s.min_accuracy, bool)
+           and 0 <= s.min_accuracy < 1, c, "search.min_accuracy",
+           "use a validation accuracy from 0 (off) to below 1, e.g. 0.5", s.min_accuracy)
     _check(isinstance(s.inherit_epochs, int) and not isinstance(s.inherit_epochs, bool)
            and 0 <= s.inherit_epochs <= c.training.epochs, c, "search.inherit_epochs",
            f"use an integer from 0 (off) to training.epochs ({c.training.epochs})",

@@ -98,6 +98,15 @@ class Evaluator:
                 "crash": self._should_crash(record.hash),
                 "die_once": int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction}
 
+    def accuracy_shortfall(self, record: EvaluationRecord) -> float:
+        """The violation of ``search.min_accuracy`` by a trained record (0 when it meets
+        the floor, has no accuracy, or the floor is off). A trained candidate kept every
+        cheap constraint, so this is its whole violation."""
+        floor, acc = self.cfg.search.min_accuracy, record.val_accuracy
+        if not floor or record.status != "ok" or acc is None or acc >= floor:
+            return 0.0
+        return (floor - acc) / floor
+
     def heir_epochs(self, record: EvaluationRecord) -> int:
         """Epochs an heir of ``record``'s generation trains from its donor's weights:
         ``search.final_repricing_epochs`` in the final re-pricing batch (generation
@@ -120,6 +129,10 @@ class Evaluator:
                 record.reason = CRASH_RETRY_NOTE
             record.metrics["val_accuracy"] = result["val_accuracy"]
             record.metrics["val_accuracy_exact"] = result["val_accuracy_exact"]
+            record.violation = self.accuracy_shortfall(record)
+            if record.violation > 0:
+                record.reason = (f"val_accuracy {record.val_accuracy:.4f} below "
+                                 f"search.min_accuracy {self.cfg.search.min_accuracy}")
             record.timings.update(train_s=result["train_seconds"],
                                   eval_s=result["eval_seconds"])
             if "started_at" in result:  # wall-clock span on the worker (utilisation)

@@ -10,8 +10,8 @@ for the difference in epochs, with a fresh optimizer whose learning-rate schedul
 trained yet, and every result is a function of its candidate and the rungs below it. Who
 continues (``promote``) is decided by NSGA-II's own order on the rung's results:
 non-dominated rank first, then crowding distance (larger first, the extremes of a front
-infinite), then the rung's error (lower first), then the position in the population:
-deterministic, and a resumed run recomputes the same decisions from the archived rung
+infinite), then the rung's error (lower first), then the position in the population; those
+below ``search.min_accuracy`` come after all others, by their shortfall. Deterministic, and a resumed run recomputes the same decisions from the archived rung
 records (and finds the rung weights on disk). The error comes before the position because
 with three objectives most members of a small front are extremes of one of them, all at
 infinite crowding: ordered by position, a rung of the 36-multiplier campaign promoted two
@@ -48,21 +48,25 @@ def n_promoted(n: int, eta: int, workers: int = 1) -> int:
 
 
 def promote(records: list[EvaluationRecord], objectives, n_keep: int) -> list[EvaluationRecord]:
-    """The ``n_keep`` best of ``records`` (given in population order) by non-dominated rank,
-    then crowding distance, then error (when an objective), then order; returned in
-    population order."""
+    """The ``n_keep`` best of ``records`` (given in population order): those within their
+    constraints by non-dominated rank, then crowding distance, then error (when an
+    objective), then order; then the others by violation, then order. Returned in population
+    order."""
     from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
     from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
     if n_keep >= len(records):
         return list(records)
-    F, _ = vectors(records, objectives)
+    F, cv = vectors(records, objectives)
     error = F[:, list(objectives).index("error")] if "error" in objectives else np.zeros(len(F))
+    meets = np.flatnonzero(cv <= 0)
+    below = sorted(np.flatnonzero(cv > 0).tolist(), key=lambda i: (cv[i], i))
     order = []
-    for front in NonDominatedSorting().do(F):
-        front = sorted(int(i) for i in front)
+    for part in (NonDominatedSorting().do(F[meets]) if len(meets) else []):
+        front = sorted(int(meets[i]) for i in part)
         crowding = calc_crowding_distance(F[front]) if len(front) > 2 else np.full(
             len(front), np.inf)
         order += sorted(front, key=lambda i: (-crowding[front.index(i)], error[i], i))
+    order += below
     kept = sorted(order[:n_keep])
     return [records[i] for i in kept]

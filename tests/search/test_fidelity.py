@@ -74,6 +74,10 @@ def test_promote_takes_the_first_fronts_then_the_most_isolated():
     pool = [record(0, 0.8, 0.1), record(1, 0.2, 0.9), record(2, 0.9, 0.95)]
     assert [r.hash for r in promote(pool, objectives, 1)] == ["h1"]
     assert [r.hash for r in promote(pool, ["power_rel"], 1)] == ["h0"]  # no error: by power
+    # below the accuracy floor (a violation): after every other, the smallest shortfall first
+    pool[1].violation, pool[2].violation = 0.5, 0.1
+    assert [r.hash for r in promote(pool, objectives, 1)] == ["h0"]
+    assert [r.hash for r in promote(pool, objectives, 2)] == ["h0", "h2"]
     assert n_promoted(5, 3) == 2 and n_promoted(6, 3) == 2 and n_promoted(0, 3) == 0
     # rounded up to keep every worker busy, never more than the rung has
     assert n_promoted(7, 3, workers=2) == 4 and n_promoted(6, 3, workers=2) == 2
@@ -100,6 +104,25 @@ def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
     assert {(e, c) for e, c in zip(workers.epochs, workers.continued)} == {(1, None), (3, 1)}
     assert front.members and all(m.record.fidelity == 3 for m in front.members)
     assert all(h["front_size"] >= 1 for h in run.history())
+
+
+def test_an_accuracy_floor_makes_trained_candidates_below_it_infeasible(tmp_path):
+    floor = 0.55
+    run = create_run(TINY, tmp_path / "run", [*SH, f"search.min_accuracy={floor}"])
+    front = run_campaign(run.path, quiet=True, evaluate_test=False, pool=RungWorkers())
+    records = [r for r in read_records(run.path / "archive.jsonl") if r.status == "ok"]
+    below = [r for r in records if r.val_accuracy < floor]
+    assert below and len(below) < len(records), "the floor must split the candidates"
+    for r in records:
+        expected = (floor - r.val_accuracy) / floor if r.val_accuracy < floor else 0.0
+        assert r.violation == pytest.approx(expected)
+        assert ("below search.min_accuracy" in (r.reason or "")) == (r.val_accuracy < floor)
+    assert front.members and all(m.record.val_accuracy >= floor for m in front.members)
+    for gen in range(3):  # a rung promotes those below the floor only when it must
+        low = [r for r in records if r.generation == gen and r.fidelity == 1]
+        high = {r.hash for r in records if r.generation == gen and r.fidelity == 3}
+        meets = {r.hash for r in low if r.violation == 0}
+        assert high <= meets or meets <= high
 
 
 def test_rungs_must_increase_below_the_epochs(tmp_path):
@@ -147,7 +170,8 @@ def test_inherit_epochs_and_final_repricing_must_make_sense(tmp_path):
     for bad in ("search.inherit_epochs=4", "search.inherit_epochs=-1",
                 "search.inherit_epochs=true", "search.final_repricing=-1",
                 "search.final_repricing=1.5", "search.final_repricing_epochs=4",
-                "search.final_repricing_epochs=-1"):
+                "search.final_repricing_epochs=-1", "search.min_accuracy=1.0",
+                "search.min_accuracy=-0.1", "search.min_accuracy='high'"):
         with pytest.raises(UserError, match=bad.split("=")[0]):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
     with pytest.raises(UserError, match="final_repricing_epochs = 2 .*inherit_epochs > 0"):
@@ -206,12 +230,12 @@ def archived(run) -> list[tuple]:
 # generation archived at the kill): successive halving at several points, weight
 # inheritance, and a kill inside the final re-pricing batch (generation 4)
 STOPS = [(SH, 1, None), (SH, 4, None), (SH, 7, None), (SH, 11, None), (INHERIT, 5, None),
-         (INHERIT, 13, None), (REPRICE, -2, 4)]
+         (INHERIT, 13, None), (REPRICE, -2, 4), ([*SH, "search.min_accuracy=0.55"], 6, None)]
 
 
 @pytest.mark.parametrize("overrides, stop_after, stopped_in", STOPS,
                          ids=["sh-1", "sh-4", "sh-7", "sh-11", "inherit-5", "inherit-13",
-                              "repricing"])
+                              "repricing", "floor-6"])
 def test_a_stopped_run_resumes_to_the_same_archive_and_front(tmp_path, overrides, stop_after,
                                                              stopped_in):
     whole = create_run(TINY, tmp_path / "whole", overrides)
