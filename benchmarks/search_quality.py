@@ -1,7 +1,8 @@
 """Search quality at equal wall-clock time: pymoo NSGA-II, DEAP NSGA-II and random search.
 
 Run: python benchmarks/search_quality.py [--config experiments/fmnist.toml] [--set KEY=VALUE]
-[--seeds 1 2 3 4 5] [--wall-s 150] [--noise 12]
+[--seeds 1 2 3 4 5] [--wall-s 150] [--noise 12] [--out DIR]; ``--from-runs DIR`` prints the
+tables of the runs an earlier ``--out DIR`` kept.
 Every variant runs the search space of ``--config`` (by default the quickstart's,
 ``experiments/quickstart.toml``; ``experiments/fmnist.toml`` is the larger one, a 2 x 6 grid
 with every unsigned multiplier) on a small Fashion-MNIST setting for each seed and the same wall-clock budget (no generation starts
@@ -24,7 +25,11 @@ candidates: how far selection moves the typical candidate away from a random one
   algorithms are compared on one problem). The campaign's reference counts every network
   better than chance (error < 1) as a gain, so most of its volume is common to every run and
   its ratios sit near 1 whatever the search does;
-- ``region 2-D``: the same normalization on error and power only (the front users plot).
+- ``region 2-D``: the same normalization on error and power only (the front users plot);
+- ``useful``: the campaign's indicator over every full-budget network at or above
+  ``--useful-accuracy`` (0.5), whether or not the run had an accuracy floor
+  (``search.min_accuracy``), which the other three respect: the yardstick for comparing runs
+  with and without a floor. Last, the full-budget trainings spent on networks below it.
 
 ``--noise K`` then measures how well this setting's evaluation tells networks apart: K
 networks of the first seed's random-search run are trained again from scratch with two other
@@ -44,7 +49,13 @@ from pathlib import Path
 import numpy as np
 
 from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.results import at_full_fidelity, feasible, pareto_front, vectors
+from evoapproxnas.search.results import (
+    at_full_fidelity,
+    feasible,
+    pareto_front,
+    scaled_reference,
+    vectors,
+)
 from evoapproxnas.search.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +68,7 @@ REGION_REFERENCE = 1.1
 
 
 def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]:
-    """Run one variant for one seed: its summary row, and the objective vectors
-    (minimization form) of its final full-fidelity front."""
+    """Run one variant for one seed: its summary row and final front (``summarize``)."""
     overrides = [*VARIANTS[variant], f"search.seed={seed}", "search.generations=1000",
                  f"search.population={args.population}", f"search.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
@@ -66,23 +76,61 @@ def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]
     run = create_run(args.config, out / f"{variant}-{seed}", overrides)
     start = time.perf_counter()
     run_campaign(run.path, quiet=True, evaluate_test=False, stop_after_s=args.wall_s)
-    wall = time.perf_counter() - start
+    return summarize(run, variant, seed, time.perf_counter() - start, args.useful_accuracy)
+
+
+def summarize(run: RunDir, variant: str, seed: int, wall: float | None,
+              useful_accuracy: float) -> tuple[dict, np.ndarray]:
+    """The summary row of a finished run and the objective vectors (minimization form) of its
+    final full-fidelity front.
+
+    Trained candidates below ``search.min_accuracy`` are infeasible and off the front, but
+    the median accuracy, the count of full-budget trainings below ``useful_accuracy`` and the
+    ``useful`` hypervolume take every trained candidate, so that runs with and without a floor
+    are measured with the same yardstick."""
+    cfg = run.config
+    objectives = cfg.search.objectives
     history = run.history()
     records = run.records()
-    full = at_full_fidelity(records, run.config)
-    front = pareto_front(full, run.config.search.objectives)
+    full = at_full_fidelity(records, cfg)
+    front = pareto_front(full, objectives)
     errors = [r.objectives["error"] for r in feasible(full)]
-    first = [r.objectives["error"] for r in feasible(records)]  # each candidate's first result
-    objectives = run.config.search.objectives
-    row = {"variant": variant, "seed": seed, "wall_s": round(wall, 1),
-           "generations": len(history), "trainings": sum(r.fidelity is not None for r in records),
-           "full_budget": len(feasible(full)),
+    trained = [r for r in records if r.status == "ok" and r.fidelity is not None]
+    first = [r.objectives["error"] for r in _by_hash(trained)]  # each candidate's first result
+    trained_full = _by_hash([r for r in trained if r.fidelity >= cfg.training.epochs])
+    useful = [r for r in trained_full if 1.0 - r.objectives["error"] >= useful_accuracy]
+    row = {"variant": variant, "seed": seed,
+           "wall_s": round(wall, 1) if wall is not None else None,
+           "generations": len(history), "trainings": len(trained),
+           "full_budget": len(trained_full),
+           "full_budget_useless": len(trained_full) - len(useful),
            "best_val_accuracy": round(1.0 - min(errors), 4) if errors else None,
            "median_val_accuracy": round(1.0 - statistics.median(first), 4) if first else None,
            "hypervolume": history[-1]["hypervolume"] if history else 0.0,
+           "hypervolume_useful": _hypervolume(useful, objectives, cfg.hv_reference()),
            "front": len(front), "run": str(run.path)}
     F = vectors(front, objectives)[0] if front else np.empty((0, len(objectives)))
     return row, F
+
+
+def _by_hash(records: list) -> list:
+    """The first record of every network hash, in archive order."""
+    seen, out = set(), []
+    for record in records:
+        if record.hash not in seen:
+            seen.add(record.hash)
+            out.append(record)
+    return out
+
+
+def _hypervolume(records: list, objectives, reference: list[float]) -> float:
+    """The campaign's hypervolume indicator of ``records`` whatever their feasibility."""
+    from pymoo.indicators.hv import HV
+
+    if not records:
+        return 0.0
+    ref, scale = scaled_reference(objectives, reference)
+    return float(HV(ref_point=ref)(vectors(records, objectives)[0] / scale))
 
 
 def region_hypervolumes(fronts: dict, columns: list[int]) -> dict:
@@ -103,7 +151,10 @@ def region_hypervolumes(fronts: dict, columns: list[int]) -> dict:
             for key, F in fronts.items()}
 
 
-def print_table(title: str, hv: dict, variants: list[str], seeds: list[int]) -> None:
+def print_table(title: str, hv: dict, variants: list[str], seeds: list[int],
+                compare: bool = True, digits: int = 4) -> None:
+    """One row per variant: the value per seed, mean, spread and (with ``compare``) the
+    ratio to random search's mean and the seeds on which the value is higher."""
     print(f"\n{title}")
     print(f"{'variant':>11} " + " ".join(f"{'seed ' + str(s):>8}" for s in seeds)
           + f" {'mean':>8} {'std':>7} {'vs random':>9} {'wins':>5}")
@@ -111,9 +162,9 @@ def print_table(title: str, hv: dict, variants: list[str], seeds: list[int]) -> 
     for variant in variants:
         values = [hv[(variant, s)] for s in seeds]
         std = statistics.stdev(values) if len(values) > 1 else 0.0
-        line = (f"{variant:>11} " + " ".join(f"{v:8.4f}" for v in values)
-                + f" {statistics.mean(values):8.4f} {std:7.4f}")
-        if "random" in variants and variant != "random":
+        line = (f"{variant:>11} " + " ".join(f"{v:8.{digits}f}" for v in values)
+                + f" {statistics.mean(values):8.{max(digits, 1)}f} {std:7.{max(digits, 1)}f}")
+        if compare and "random" in variants and variant != "random":
             mean_random = statistics.mean(base.values())
             wins = sum(hv[(variant, s)] > base[s] for s in seeds)
             ratio = statistics.mean(values) / mean_random if mean_random else float("nan")
@@ -173,22 +224,38 @@ def main() -> None:
     parser.add_argument("--val-samples", type=int, default=1000)
     parser.add_argument("--noise", type=int, default=0, metavar="K",
                         help="networks to train twice more to measure evaluation noise")
+    parser.add_argument("--useful-accuracy", type=float, default=0.5, metavar="A",
+                        help="validation accuracy from which a network counts as useful in the "
+                             "'useful' hypervolume (default 0.5)")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
+    parser.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
+                        help="print the tables of the runs an earlier --out DIR kept "
+                             "(directories VARIANT-SEED), running nothing")
     args = parser.parse_args()
     if args.noise and args.noise < 3:
         parser.error(f"--noise needs at least 3 networks (or 0 for none), got {args.noise}")
-    out = args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-quality-"))
+    out = args.from_runs or args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-quality-"))
     rows, fronts = [], {}
     for seed in args.seeds:
         for variant in args.variants:
-            row, fronts[(variant, seed)] = one_run(out, variant, seed, args)
+            if args.from_runs:
+                path = args.from_runs / f"{variant}-{seed}"
+                if not (path / "config.json").is_file():
+                    raise SystemExit(f"search_quality: {path} is not a run directory; give "
+                                     "the --out folder of an earlier run and its --seeds/--variants")
+                row, fronts[(variant, seed)] = summarize(RunDir(path), variant, seed, None,
+                                                         args.useful_accuracy)
+            else:
+                row, fronts[(variant, seed)] = one_run(out, variant, seed, args)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\nsetting: the space of {args.config.name}, Fashion-MNIST {args.train_samples} "
-          f"training / {args.val_samples} validation images, population {args.population}, "
-          f"{args.workers} workers, {args.wall_s:.0f} s per run; runs in {out}")
+    cfg = RunDir(rows[0]["run"]).config
+    space = "" if args.from_runs else f"the space of {args.config.name}, "
+    print(f"\nsetting: {space}Fashion-MNIST {cfg.training.train_samples} training / {cfg.training.val_samples} "
+          f"validation images, population {cfg.search.population}, {cfg.search.workers} "
+          f"workers, accuracy floor {cfg.search.min_accuracy}; runs in {out}")
     keys = [(r["variant"], r["seed"]) for r in rows]
-    objectives = RunDir(rows[0]["run"]).config.search.objectives
+    objectives = cfg.search.objectives
     print_table("hypervolume, campaign reference (error 1.0, power 1.0, params):",
                 {key: r["hypervolume"] for key, r in zip(keys, rows)}, args.variants, args.seeds)
     print_table(f"hypervolume, region reached (normalized, reference {REGION_REFERENCE}):",
@@ -197,12 +264,19 @@ def main() -> None:
     print_table("hypervolume, region reached, error and power only:",
                 region_hypervolumes(fronts, [objectives.index("error"),
                                                  objectives.index("power_rel")]), args.variants, args.seeds)
+    print_table(f"hypervolume, campaign reference, every full-budget network at >= "
+                f"{args.useful_accuracy} validation accuracy (with or without a floor):",
+                {key: r["hypervolume_useful"] for key, r in zip(keys, rows)}, args.variants,
+                args.seeds)
     print_table("best validation accuracy at the full budget:",
                 {key: r["best_val_accuracy"] or 0.0 for key, r in zip(keys, rows)},
                 args.variants, args.seeds)
     print_table("median validation accuracy of the candidates (each one's first result):",
                 {key: r["median_val_accuracy"] or 0.0 for key, r in zip(keys, rows)},
                 args.variants, args.seeds)
+    print_table(f"full-budget trainings of networks below {args.useful_accuracy} accuracy:",
+                {key: float(r["full_budget_useless"]) for key, r in zip(keys, rows)},
+                args.variants, args.seeds, compare=False, digits=0)
     if args.noise:
         first = next((r for r in rows if r["variant"] == "random"), rows[0])
         evaluation_noise(first["run"], args.noise, args.workers)
