@@ -156,9 +156,11 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     so_far = [r for r in cache.values() if r.generation <= gen]
     entry = _close_generation(cfg, state, run, so_far, records)
     if not quiet:
+        floor = (f", {entry['below_floor']} below the accuracy floor" if s.min_accuracy > 0
+                 else "")
         log(f"gen {gen + 1}/{s.generations}: {entry['evaluations']} evaluated "
-            f"({entry['new']} new), {entry['failed']} failed, {entry['infeasible']} infeasible, "
-            f"front {entry['front_size']}, HV {entry['hypervolume']:.4f} "
+            f"({entry['new']} new), {entry['failed']} failed, {entry['infeasible']} infeasible"
+            f"{floor}, front {entry['front_size']}, HV {entry['hypervolume']:.4f} "
             f"[{time.perf_counter() - start:.0f} s]")
 
 

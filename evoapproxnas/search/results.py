@@ -95,8 +95,10 @@ def at_full_fidelity(records, cfg) -> list[EvaluationRecord]:
 def history_entry(cfg, generation: int, so_far: list[EvaluationRecord],
                   batch: list[EvaluationRecord]) -> dict:
     """One ``history.json`` entry: the search after ``generation`` (``so_far``: every record
-    evaluated up to it; ``batch``: that generation's population). Front and hypervolume count
-    full-fidelity results only."""
+    evaluated up to it; ``batch``: that generation's population). ``infeasible`` counts the
+    population's untrained candidates that break a constraint, ``below_floor`` its trained
+    ones below ``search.min_accuracy``. Front and hypervolume count full-fidelity results
+    only."""
     s = cfg.search
     full = at_full_fidelity(so_far, cfg)
     return {
@@ -105,6 +107,7 @@ def history_entry(cfg, generation: int, so_far: list[EvaluationRecord],
         "new": sum(r.generation == generation for r in so_far),
         "failed": sum(r.status == "failed" for r in batch),
         "infeasible": sum(r.status == "infeasible" for r in batch),
+        "below_floor": sum(r.status == "ok" and r.violation > 0 for r in batch),
         "front_size": len(pareto_front(full, s.objectives)),
         "hypervolume": hypervolume(full, s.objectives, cfg.hv_reference()),
         "population": [r.hash for r in batch],

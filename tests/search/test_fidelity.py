@@ -123,6 +123,14 @@ def test_an_accuracy_floor_makes_trained_candidates_below_it_infeasible(tmp_path
         high = {r.hash for r in records if r.generation == gen and r.fidelity == 3}
         meets = {r.hash for r in low if r.violation == 0}
         assert high <= meets or meets <= high
+    for entry in run.history():  # the generation line counts the population below the floor
+        final = {}
+        for r in records:
+            if r.generation <= entry["generation"]:
+                final[r.hash] = max(final.get(r.hash, r), r, key=lambda x: x.fidelity)
+        expected = sum(final[h].val_accuracy < floor for h in entry["population"] if h in final)
+        assert entry["below_floor"] == expected
+    assert sum(entry["below_floor"] for entry in run.history()) >= 1
 
 
 def test_rungs_must_increase_below_the_epochs(tmp_path):
