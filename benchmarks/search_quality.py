@@ -52,8 +52,9 @@ from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.results import (
     at_full_fidelity,
     feasible,
+    first_per_hash,
+    hypervolume_of,
     pareto_front,
-    scaled_reference,
     vectors,
 )
 from evoapproxnas.search.rundir import RunDir
@@ -96,8 +97,8 @@ def summarize(run: RunDir, variant: str, seed: int, wall: float | None,
     front = pareto_front(full, objectives)
     errors = [r.objectives["error"] for r in feasible(full)]
     trained = [r for r in records if r.status == "ok" and r.fidelity is not None]
-    first = [r.objectives["error"] for r in _by_hash(trained)]  # each candidate's first result
-    trained_full = _by_hash([r for r in trained if r.fidelity >= cfg.training.epochs])
+    first = [r.objectives["error"] for r in first_per_hash(trained)]  # each candidate's first result
+    trained_full = first_per_hash([r for r in trained if r.fidelity >= cfg.training.epochs])
     useful = [r for r in trained_full if 1.0 - r.objectives["error"] >= useful_accuracy]
     row = {"variant": variant, "seed": seed,
            "wall_s": round(wall, 1) if wall is not None else None,
@@ -107,30 +108,10 @@ def summarize(run: RunDir, variant: str, seed: int, wall: float | None,
            "best_val_accuracy": round(1.0 - min(errors), 4) if errors else None,
            "median_val_accuracy": round(1.0 - statistics.median(first), 4) if first else None,
            "hypervolume": history[-1]["hypervolume"] if history else 0.0,
-           "hypervolume_useful": _hypervolume(useful, objectives, cfg.hv_reference()),
+           "hypervolume_useful": hypervolume_of(useful, objectives, cfg.hv_reference()),
            "front": len(front), "run": str(run.path)}
     F = vectors(front, objectives)[0] if front else np.empty((0, len(objectives)))
     return row, F
-
-
-def _by_hash(records: list) -> list:
-    """The first record of every network hash, in archive order."""
-    seen, out = set(), []
-    for record in records:
-        if record.hash not in seen:
-            seen.add(record.hash)
-            out.append(record)
-    return out
-
-
-def _hypervolume(records: list, objectives, reference: list[float]) -> float:
-    """The campaign's hypervolume indicator of ``records`` whatever their feasibility."""
-    from pymoo.indicators.hv import HV
-
-    if not records:
-        return 0.0
-    ref, scale = scaled_reference(objectives, reference)
-    return float(HV(ref_point=ref)(vectors(records, objectives)[0] / scale))
 
 
 def region_hypervolumes(fronts: dict, columns: list[int]) -> dict:
@@ -232,6 +213,9 @@ def main() -> None:
                         help="print the tables of the runs an earlier --out DIR kept "
                              "(directories VARIANT-SEED), running nothing")
     args = parser.parse_args()
+    if not 0.0 <= args.useful_accuracy <= 1.0:
+        parser.error(f"--useful-accuracy is a validation accuracy in 0..1, got "
+                     f"{args.useful_accuracy}")
     if args.noise and args.noise < 3:
         parser.error(f"--noise needs at least 3 networks (or 0 for none), got {args.noise}")
     out = args.from_runs or args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-quality-"))

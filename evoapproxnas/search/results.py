@@ -41,14 +41,19 @@ def vectors(records: list[EvaluationRecord], objectives) -> tuple[np.ndarray, np
     return F, cv
 
 
-def feasible(records: list[EvaluationRecord]) -> list[EvaluationRecord]:
-    """Trained, successful, constraint-satisfying records (deduplicated by hash, in order)."""
+def first_per_hash(records: list[EvaluationRecord]) -> list[EvaluationRecord]:
+    """The first record of every network hash, in order."""
     seen, out = set(), []
     for r in records:
-        if r.feasible and r.hash not in seen:
+        if r.hash not in seen:
             seen.add(r.hash)
             out.append(r)
     return out
+
+
+def feasible(records: list[EvaluationRecord]) -> list[EvaluationRecord]:
+    """Trained, successful, constraint-satisfying records (deduplicated by hash, in order)."""
+    return first_per_hash([r for r in records if r.feasible])
 
 
 def pareto_front(records: list[EvaluationRecord], objectives) -> list[EvaluationRecord]:
@@ -74,12 +79,16 @@ def scaled_reference(objectives, reference) -> tuple[np.ndarray, np.ndarray]:
 
 def hypervolume(records: list[EvaluationRecord], objectives, reference) -> float:
     """Hypervolume of the feasible records (normalized as the module docstring says)."""
+    return hypervolume_of(feasible(records), objectives, reference)
+
+
+def hypervolume_of(records: list[EvaluationRecord], objectives, reference) -> float:
+    """The same indicator over ``records`` as given, feasible or not."""
     from pymoo.indicators.hv import HV
 
-    pool = feasible(records)
-    if not pool:
+    if not records:
         return 0.0
-    F, _ = vectors(pool, objectives)
+    F, _ = vectors(records, objectives)
     ref, scale = scaled_reference(objectives, reference)
     return float(HV(ref_point=ref)(F / scale))
 
