@@ -1,6 +1,7 @@
 """Approximation-aware training: accuracy recovered, and what a table epoch costs.
 
 Run: python benchmarks/approx_training.py [--epochs 3] [--train-samples 12000]
+[--weight-quantization per_tensor|per_channel]
 One fixed network (the first seeded draw of the quickstart's CGP space with 1-3 M
 multiplications per image) on Fashion-MNIST, every multiplying layer given the same
 EvoApproxLib multiplier (eight spanning MAE 0.017 % .. 2.15 %, plus the exact one). For each:
@@ -9,7 +10,9 @@ evaluation), after exact epochs then one epoch through the tables (``table_epoch
 shipped default) and through the tables from the start (``table_epochs = epochs``). Then, in
 the same run, the wall time of one training epoch through the tables against one exact
 epoch of the same model (medians of three alternating measurements; ratio, the target is
-<= 1.6), on one TensorFlow thread by default, as a campaign worker trains.
+<= 1.6), on one TensorFlow thread by default, as a campaign worker trains. Weights are
+quantized per tensor (the default of layers and campaigns) or per output channel
+(``--weight-quantization per_channel``, as ``[multipliers] weight_quantization``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from fixed_network import SPEC, fixed_network  # benchmarks/ is the script's sys.path[0]
 
+from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION, WEIGHT_QUANTIZATIONS
 from evoapproxnas.cgp import count_multiplications, count_params
 from evoapproxnas.data import load_dataset
 from evoapproxnas.multipliers import load_library
@@ -34,7 +38,8 @@ MULTIPLIERS = ("mul8u_1JFF", "mul8u_QJD", "mul8u_2AC", "mul8u_NGR", "mul8u_DM1",
                "mul8u_FTA", "mul8u_L40", "mul8u_JV3")
 
 
-def epoch_seconds(graph, mult, data, budget: TrainBudget, repeats: int = 3) -> tuple[float, float]:
+def epoch_seconds(graph, mult, data, budget: TrainBudget, repeats: int = 3,
+                  weight_quantization: str = DEFAULT_WEIGHT_QUANTIZATION) -> tuple[float, float]:
     """Wall seconds of one exact epoch and one epoch through the tables, same model: the
     medians of ``repeats`` alternating measurements (so that a slow spell of a shared
     machine does not land on one side only)."""
@@ -43,7 +48,8 @@ def epoch_seconds(graph, mult, data, budget: TrainBudget, repeats: int = 3) -> t
     from evoapproxnas.nn.train import set_approx_training
 
     x, y = data.x_train[: budget.train_samples], data.y_train[: budget.train_samples]
-    model = build_model(graph, [mult] * SPEC.n_multipliers, seed=0)
+    model = build_model(graph, [mult] * SPEC.n_multipliers, seed=0,
+                        weight_quantization=weight_quantization)
     model.compile(optimizer="adam",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     times: dict[bool, list[float]] = {False: [], True: []}
@@ -68,6 +74,9 @@ def main() -> None:
     parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="cosine",
                         help="learning-rate schedule (cosine: as every shipped experiment)")
     parser.add_argument("--multipliers", nargs="+", default=list(MULTIPLIERS))
+    parser.add_argument("--weight-quantization", choices=WEIGHT_QUANTIZATIONS,
+                        default=DEFAULT_WEIGHT_QUANTIZATION,
+                        help="one weight scale per tensor or per output channel")
     parser.add_argument("--threads", type=int, default=1,
                         help="TensorFlow threads (1: as a campaign worker on a two-core "
                              "machine with two workers; 0: TensorFlow's default)")
@@ -89,29 +98,31 @@ def main() -> None:
                          val_samples=args.val_samples, batch_size=64, learning_rate=0.003,
                          table_epochs=0, lr_schedule=args.lr_schedule)
     xv, yv = data.x_val[: budget.val_samples], data.y_val[: budget.val_samples]
-    genes = SPEC.n_multipliers
+    genes, scheme = SPEC.n_multipliers, args.weight_quantization
     exact_run = train_and_evaluate(graph, [library["mul8u_1JFF"]] * genes, data, budget,
-                                   seed=1, return_model=True)
+                                   seed=1, return_model=True, weight_quantization=scheme)
     weights = exact_run.model.get_weights()
     schedules = {"1 table epoch": 1, f"{args.epochs} (from the start)": args.epochs}
     print(f"validation accuracy on {budget.val_samples} images after {args.epochs} epochs on "
-          f"{budget.train_samples} images ({args.lr_schedule} learning rate)")
+          f"{budget.train_samples} images ({args.lr_schedule} learning rate, weights quantized "
+          f"{scheme.replace('_', ' ')})")
     print(f"{'multiplier':<12} {'MAE %':>7} {'power':>6} {'exact training':>15} "
           + " ".join(f"{name:>20}" for name in schedules))
     for name in args.multipliers:
         mult = library[name]
-        model = build_model(graph, [mult] * genes, seed=1)
+        model = build_model(graph, [mult] * genes, seed=1, weight_quantization=scheme)
         model.set_weights(weights)
         row = [evaluate(model, xv, yv)]
         for table_epochs in schedules.values():
             tuned = train_and_evaluate(graph, [mult] * genes, data,
                                        dataclasses.replace(budget, table_epochs=table_epochs),
-                                       seed=1)
+                                       seed=1, weight_quantization=scheme)
             row.append(tuned.val_accuracy if tuned.status == "ok" else float("nan"))
         power = mult.figures()["power_mw"] / library["mul8u_1JFF"].figures()["power_mw"]
         print(f"{name:<12} {mult.metrics.mae_pct:>7.3f} {power:>6.2f} {row[0]:>15.3f} "
               + " ".join(f"{v:>20.3f}" for v in row[1:]))
-    exact_s, table_s = epoch_seconds(graph, library["mul8u_DM1"], data, budget)
+    exact_s, table_s = epoch_seconds(graph, library["mul8u_DM1"], data, budget,
+                                     weight_quantization=scheme)
     print(f"one epoch on {budget.train_samples} images: exact {exact_s:.1f} s, through the "
           f"tables {table_s:.1f} s, ratio {table_s / exact_s:.2f} (target <= 1.6)")
 
