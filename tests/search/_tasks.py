@@ -21,3 +21,12 @@ def work(state, payload):
     if kind == "sleep":
         time.sleep(value)
     return value + state["offset"], state["pid"]
+
+
+def init_with_teardown(marker_dir):
+    """A worker whose interpreter teardown would leave a file behind (``atexit``)."""
+    import atexit
+    from pathlib import Path
+
+    atexit.register(lambda: (Path(marker_dir) / f"teardown-{os.getpid()}").touch())
+    return init(0)

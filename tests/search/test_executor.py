@@ -55,3 +55,14 @@ def test_without_a_retry_environment_a_crash_is_the_task_failure():
         results = pool.map(_tasks.work, [("signal", signal.SIGSEGV), ("ok", 1)], timeout_s=30)
     assert isinstance(results[0], TaskFailure) and "signal 11 SIGSEGV" in results[0].reason
     assert results[1][0] == 101
+
+
+def test_close_ends_every_worker_without_its_interpreter_teardown(tmp_path):
+    # a process that has built many TensorFlow models takes seconds to tear down; its
+    # results are sent and its files written, so close() ends it at once (exit code 0)
+    pool = WorkerPool(2, _tasks.init_with_teardown, (str(tmp_path),))
+    assert [r[0] for r in pool.map(_tasks.work, [("ok", 1), ("ok", 2)])] == [1, 2]
+    processes = [w.process for w in pool._workers]
+    pool.close()
+    assert [p.exitcode for p in processes] == [0, 0]
+    assert list(tmp_path.iterdir()) == []
