@@ -7,6 +7,7 @@ Each worker opens the run directory and loads the dataset and multipliers once
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import os
 from pathlib import Path
@@ -45,8 +46,12 @@ def init_worker(run_dir: str, threads: int) -> dict:
     from evoapproxnas.search.rundir import RunDir
 
     run = RunDir(run_dir)
-    return {"run": run, "cfg": run.config, "dataset": load_data(run.config),
-            "problem": run.problem}
+    state = {"run": run, "cfg": run.config, "dataset": load_data(run.config),
+             "problem": run.problem}
+    # everything loaded so far lives as long as the process: out of the cyclic garbage
+    # collector's sight, each collection during a candidate's model building is cheaper
+    gc.freeze()
+    return state
 
 
 TF_NOTICES = ("oneDNN custom operations are on", "absl::InitializeLog() is called")
