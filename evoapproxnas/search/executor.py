@@ -89,7 +89,7 @@ class _Worker:
         self.deadline = float("inf")
 
     def signal_stop(self) -> None:
-        """Ask the process to exit once it is idle (``stop`` waits for it)."""
+        """Ask the process to exit once it is idle (``reap`` waits for it)."""
         try:
             self.conn.send(None)
         except OSError:
@@ -100,6 +100,10 @@ class _Worker:
             self.process.kill()
         else:
             self.signal_stop()
+        self.reap()
+
+    def reap(self) -> None:
+        """Wait for the process to end (killing it after 10 s) and close its pipe."""
         self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()
@@ -209,7 +213,7 @@ class WorkerPool:
         for worker in self._workers:  # all at once: each then exits in parallel
             worker.signal_stop()
         for worker in self._workers:
-            worker.stop()
+            worker.reap()
         self._workers = []
 
     def __enter__(self):
