@@ -141,6 +141,12 @@ class SearchConfig:
     final_repricing_epochs: int = 0
     """Epochs of each fine-tuning of the final re-pricing (from the network's own weights,
     through the new multiplier's tables); 0: ``inherit_epochs``, like every heir."""
+    time_budget_s: float = 0.0
+    """Wall-clock budget of the run in seconds (generational mode; ``search.budget``):
+    a generation after the first starts only if, by the mean length of the generations
+    done, it and the final re-pricing still end within the budget; otherwise the search
+    ends there (the re-pricing and the test set follow). On a slower machine a run then has
+    fewer generations, the first ones of the same run on a faster one. 0: off."""
 
 
 @dataclass(frozen=True)
@@ -375,6 +381,10 @@ def _validate(c: CampaignConfig) -> None:
                for v in s.resources.values()), c, "search.resources",
            "give positive numbers, e.g. { GPU = 1 }", s.resources)
     _check(s.seed >= 0, c, "search.seed", "use an integer >= 0", s.seed)
+    _check(s.time_budget_s >= 0, c, "search.time_budget_s",
+           "use a number of seconds >= 0 (0: no budget)", s.time_budget_s)
+    _check(not s.time_budget_s or s.mode == "generational", c, "search.time_budget_s",
+           "the time budget applies to the generational mode only", s.time_budget_s)
     _check(s.time_limit_s > 0, c, "search.time_limit_s", "use a positive number of seconds",
            s.time_limit_s)
     _check(0 <= c.debug.fail_fraction <= 1, c, "debug.fail_fraction", "use a number in [0, 1]",

@@ -14,6 +14,7 @@ import time
 from evoapproxnas.cgp.genome import priced_with
 from evoapproxnas.config import config_from_dict, load_config
 from evoapproxnas.errors import UserError
+from evoapproxnas.search.budget import WallClock, over_budget, repricing_estimate
 from evoapproxnas.search.checkpoint import load_checkpoint, save_checkpoint
 from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
@@ -100,17 +101,24 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     if cache and not quiet:
         log(f"resuming {run.path} at generation {state['generation']} "
             f"({len(cache)} archived evaluations)")
+    clock = WallClock(state)
     pool = given or make_pool(cfg, run)
     try:
         evaluator = Evaluator(problem, archive, cache, pool)
         deadline = None if stop_after_s is None else time.perf_counter() + stop_after_s
-        while state["generation"] < s.generations:
+        while state["generation"] < _generations(cfg, state):
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-            _generation(cfg, state, evaluator, cache, run, quiet)
-        if s.final_repricing and state["generation"] == s.generations:
-            _repricing(cfg, state, evaluator, cache, run, quiet)
-        return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
+            why = _budget_spent(cfg, state, clock, problem, cache)
+            if why is not None:
+                _end_search(cfg, state, run, why, quiet)
+                break
+            _generation(cfg, state, evaluator, cache, run, quiet, clock)
+        evaluator.generations = _generations(cfg, state)
+        if s.final_repricing and state["generation"] == evaluator.generations:
+            _repricing(cfg, state, evaluator, cache, run, quiet, clock)
+        return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test,
+                         ended_early=state.get("ended_early"))
     finally:
         if given is None:
             pool.close()
@@ -140,8 +148,42 @@ def _init(run_dir, threads):
     return init_worker(run_dir, threads)
 
 
+def _generations(cfg, state) -> int:
+    """Generations of this run's search: ``search.generations``, or fewer when the time
+    budget ended it (kept in the checkpoint)."""
+    return state.get("generations", cfg.search.generations)
+
+
+def _budget_spent(cfg, state, clock: WallClock, problem: CampaignProblem,
+                  cache: dict[str, EvaluationRecord]) -> str | None:
+    """Why ``search.time_budget_s`` allows no further generation, or ``None``."""
+    s = cfg.search
+    durations = state.get("generation_s", [])
+    if not s.time_budget_s or not durations:
+        return None
+    reserve = 0.0
+    if s.final_repricing:
+        done = [r for r in cache.values() if r.generation < state["generation"]]
+        new = {problem.space.key(g) for g in repricing_genomes(cfg, problem, done)} - set(cache)
+        reserve = repricing_estimate(len(new), s.population, durations)
+    return over_budget(s.time_budget_s, clock.elapsed(), durations, reserve)
+
+
+def _end_search(cfg, state, run: RunDir, why: str, quiet: bool) -> None:
+    """End the search early (the time budget) after the generations done: from here on the
+    run is the one with ``search.generations`` = that number (its final re-pricing is that
+    generation)."""
+    done = state["generation"]
+    state["ended_early"] = (f"the search ended after {done} of {cfg.search.generations} "
+                            f"generations: {why}")
+    state["generations"] = done
+    save_checkpoint(run.path, state)
+    if not quiet:
+        log(state["ended_early"])
+
+
 def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
-                run: RunDir, quiet: bool) -> None:
+                run: RunDir, quiet: bool, clock: WallClock) -> None:
     s, gen = cfg.search, state["generation"]
     engine = state["engine"]
     start = time.perf_counter()
@@ -154,6 +196,7 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     # Everything evaluated up to this generation (a replay after a lost checkpoint finds later
     # generations in the cache too; they do not count yet).
     so_far = [r for r in cache.values() if r.generation <= gen]
+    clock.record(gen, time.perf_counter() - start)
     entry = _close_generation(cfg, state, run, so_far, records)
     if not quiet:
         floor = (f", {entry['below_floor']} below the accuracy floor" if s.min_accuracy > 0
@@ -207,14 +250,15 @@ def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
 
 
 def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
-               run: RunDir, quiet: bool) -> None:
-    """The final re-pricing batch (``search.final_repricing``), archived as generation
-    ``search.generations``; the engine is not told (the search is over)."""
-    gen = cfg.search.generations
+               run: RunDir, quiet: bool, clock: WallClock) -> None:
+    """The final re-pricing batch (``search.final_repricing``), archived as the generation
+    after the search's last; the engine is not told (the search is over)."""
+    gen = evaluator.generations
     start = time.perf_counter()
     before = [r for r in cache.values() if r.generation < gen]
     genomes = repricing_genomes(cfg, evaluator.problem, before)
     records = _evaluate_batch(evaluator, genomes, gen, "re-pricing", quiet)
+    clock.record(gen, time.perf_counter() - start)
     entry = _close_generation(cfg, state, run, list(cache.values()), records)
     if not quiet:
         log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "
@@ -223,7 +267,8 @@ def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationReco
 
 
 def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: WorkerPool,
-              history: list[dict], quiet: bool = True, evaluate_test: bool = True) -> RunFront:
+              history: list[dict], quiet: bool = True, evaluate_test: bool = True,
+              ended_early: str | None = None) -> RunFront:
     from evoapproxnas.search.worker import test_task
 
     records = list(cache.values())
@@ -253,6 +298,6 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
                        sum(r.status == "failed" for r in records),
                        [{k: v for k, v in h.items() if k != "population"} for h in history])
     run.write_front(summary)
-    run.mark_finished()
+    run.mark_finished(ended_early)
     return summary
 

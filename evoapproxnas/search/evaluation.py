@@ -39,6 +39,9 @@ class Evaluator:
         self.cache, self.pool = cache, pool
         self.cfg = problem.cfg
         self.rungs = fidelity.schedule(self.cfg)
+        self.generations = self.cfg.search.generations
+        """Generations of the search (fewer when a time budget ended it early); the final
+        re-pricing batch is generation ``generations``."""
         # (hash, epochs) -> the record of that rung (successive halving; rebuilt on resume)
         self.by_rung: dict[tuple[str, int], EvaluationRecord] = {}
         if len(self.rungs) > 1:
@@ -110,9 +113,9 @@ class Evaluator:
     def heir_epochs(self, record: EvaluationRecord) -> int:
         """Epochs an heir of ``record``'s generation trains from its donor's weights:
         ``search.final_repricing_epochs`` in the final re-pricing batch (generation
-        ``search.generations``) when set, else ``search.inherit_epochs``."""
+        ``self.generations``) when set, else ``search.inherit_epochs``."""
         s = self.cfg.search
-        if record.generation >= s.generations and s.final_repricing_epochs:
+        if record.generation >= self.generations and s.final_repricing_epochs:
             return s.final_repricing_epochs
         return s.inherit_epochs
 

@@ -43,6 +43,8 @@ from evoapproxnas.search.results import at_full_fidelity, pareto_front
 RUN_FORMAT = "evoapproxnas-run-1"
 RESULT_PACKAGES = ("evoapproxnas", "tensorflow", "keras", "numpy", "pymoo", "deap")
 """Packages whose version can change a campaign's candidates or results (``run.json``)."""
+DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-intel")}
+"""Names a package may be installed under (TensorFlow's CPU build is ``tensorflow-cpu``)."""
 
 
 def package_versions() -> dict[str, str | None]:
@@ -51,10 +53,13 @@ def package_versions() -> dict[str, str | None]:
 
     versions: dict[str, str | None] = {}
     for name in RESULT_PACKAGES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
+        versions[name] = None
+        for distribution in DISTRIBUTIONS.get(name, (name,)):
+            try:
+                versions[name] = version(distribution)
+                break
+            except PackageNotFoundError:
+                continue
     return versions
 LOCK_FILE = "writer.lock"
 
@@ -266,8 +271,11 @@ class RunDir:
     def write_front(self, front: RunFront) -> None:
         write_json(self.path / "front.json", front.to_dict())
 
-    def mark_finished(self) -> None:
-        write_json(self.path / "run.json", {**self.meta, "status": "finished"})
+    def mark_finished(self, ended_early: str | None = None) -> None:
+        """Record in ``run.json`` that the run finished (and why its search ended before
+        ``search.generations``, if it did)."""
+        extra = {"ended_early": ended_early} if ended_early else {}
+        write_json(self.path / "run.json", {**self.meta, "status": "finished", **extra})
 
 
 def read_weights(path: Path) -> list:

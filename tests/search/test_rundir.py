@@ -92,6 +92,9 @@ def test_run_json_records_the_versions_that_decide_results(tmp_path):
     versions = json.loads((run.path / "run.json").read_text())["versions"]
     assert versions["numpy"] == np.__version__
     assert versions["evoapproxnas"] == evoapproxnas.__version__
+    import tensorflow as tf  # installed as tensorflow-cpu by scripts/setup.sh
+
+    assert versions["tensorflow"] == tf.__version__
     assert run.version_changes() == []
     versions["numpy"], versions["pymoo"] = "0.0.1", None
     (run.path / "run.json").write_text(json.dumps({**run.meta, "versions": versions}))
