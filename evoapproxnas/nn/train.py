@@ -46,21 +46,7 @@ def _optimizer(budget: TrainBudget, steps: int):
     return classes[budget.optimizer](learning_rate=rate)
 
 
-def _deadline_callback(deadline: float | None):
-    import keras
-
-    class Deadline(keras.callbacks.Callback):
-        exceeded = False
-
-        def on_train_batch_end(self, batch, logs=None):
-            if deadline is not None and time.perf_counter() > deadline:
-                Deadline.exceeded = True
-                self.model.stop_training = True
-
-    return Deadline()
-
-
-def _fit(model, x, y, budget: TrainBudget, deadline) -> None:
+def _fit(model, x, y, budget: TrainBudget, deadline, shuffle_seed: int) -> None:
     """``budget.epochs`` epochs, the last ``budget.table_epochs`` through the product tables
     (one optimizer throughout: the switch changes the forward pass, not the training state)."""
     import keras
@@ -68,28 +54,66 @@ def _fit(model, x, y, budget: TrainBudget, deadline) -> None:
     steps = math.ceil(len(x) / budget.batch_size) * budget.epochs
     model.compile(optimizer=_optimizer(budget, steps),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(shuffle_seed)
     exact_epochs = budget.epochs - budget.table_epochs
-    phases = [(0, exact_epochs, False), (exact_epochs, budget.epochs, True)]
-    for first, last, through_tables in phases:
-        if last <= first:
+    phases = [(exact_epochs, False), (budget.table_epochs, True)]
+    for epochs, through_tables in phases:
+        if epochs <= 0:
             continue
-        if through_tables:
-            set_approx_training(model, True)
-        timer = _deadline_callback(deadline)
-        history = model.fit(x, y, batch_size=budget.batch_size, epochs=last,
-                            initial_epoch=first, shuffle=True, verbose=0,
-                            callbacks=[keras.callbacks.TerminateOnNaN(), timer])
-        losses = history.history.get("loss", [])
-        if timer.exceeded:
-            raise _Failure("time limit exceeded during training")
-        if not losses or not all(math.isfinite(v) for v in losses) or model.stop_training:
-            raise _Failure("loss became NaN or infinite")
+        set_approx_training(model, through_tables)
+        step = training_step(model, x, y)
+        for _ in range(epochs):
+            train_epoch(step, x, y, budget.batch_size, rng, deadline)
     set_approx_training(model, False)
+
+
+def training_step(model, x: np.ndarray, y: np.ndarray):
+    """One traced mini-batch step of ``model``'s compiled optimizer and loss (plus the
+    layers' own losses), with the forward pass its approximate layers have now (exact, or
+    through the tables: ``set_approx_training``); returns the batch's loss. ``x`` and ``y``
+    give the shapes and dtypes; any batch size runs in the same graph."""
+    import tensorflow as tf
+
+    optimizer, loss_fn = model.optimizer, model.loss
+    variables = model.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *x.shape[1:]), x.dtype),
+                                  tf.TensorSpec((None, *y.shape[1:]), y.dtype)])
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+            if model.losses:
+                loss = loss + tf.add_n(model.losses)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    return step
+
+
+def train_epoch(step, x: np.ndarray, y: np.ndarray, batch_size: int,
+                rng: np.random.Generator, deadline: float | None = None) -> None:
+    """One epoch of ``step`` (``training_step``) over ``x, y`` in the order of a permutation
+    drawn from ``rng``; ``_Failure`` on a NaN or infinite loss or past ``deadline``.
+
+    A plain loop over array slices: no ``tf.data`` pipeline. Keras ``fit`` feeds its steps
+    through a prefetching ``tf.data`` iterator, and on these two-core machines that left the
+    core of a one-thread worker idle 1-3 s of a 13 s epoch in most processes and about 10 s
+    in some (wall time against CPU time, ``benchmarks/approx_training.py`` measures it)."""
+    order = rng.permutation(len(x))
+    xs, ys = x[order], y[order]
+    for start in range(0, len(x), batch_size):
+        loss = float(step(xs[start:start + batch_size], ys[start:start + batch_size]))
+        if not math.isfinite(loss):
+            raise _Failure("loss became NaN or infinite")
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _Failure("time limit exceeded during training")
 
 
 def set_approx_training(model, enabled: bool) -> None:
     """Switch every approximate layer of ``model`` to train through its tables (or not);
-    the compiled training step is dropped so that the next ``fit`` traces the new forward."""
+    a step traced before (``training_step``, Keras ``fit``'s) keeps the forward it had, so
+    trace the next one after the switch (``fit``'s compiled step is dropped here)."""
     from evoapproxnas.approx.layers import approx_layers
 
     for layer in approx_layers(model):
@@ -142,7 +166,8 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
     from evoapproxnas.nn.layers import resolve_multipliers
 
     # a continued training shuffles differently from the one it continues
-    keras.utils.set_random_seed(int(seed) + (0 if initial_weights is None else 1))
+    run_seed = int(seed) + (0 if initial_weights is None else 1)
+    keras.utils.set_random_seed(run_seed)
     tf.config.experimental.enable_op_determinism()
     keras.backend.clear_session()
     start = time.perf_counter()
@@ -155,7 +180,7 @@ def train_and_evaluate(graph, multipliers, dataset, budget: TrainBudget, seed: i
                             weight_quantization=weight_quantization)
         if initial_weights is not None:
             model.set_weights(initial_weights)
-        _fit(model, x, y, budget, deadline)
+        _fit(model, x, y, budget, deadline, run_seed)
         result.train_seconds = time.perf_counter() - start
         eval_start = time.perf_counter()
         result.val_accuracy = evaluate(model, xv, yv)
