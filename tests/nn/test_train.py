@@ -144,3 +144,38 @@ def test_cosine_schedule_decays_the_rate_to_zero_over_the_whole_training():
     constant = train_and_evaluate(graph, None, data, replace(budget, lr_schedule="constant"),
                                   seed=0, return_model=True)
     assert float(constant.model.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_the_training_loop_feeds_every_image_once_per_epoch_through_one_traced_step():
+    from evoapproxnas.nn.train import train_epoch, training_step
+
+    data = load_dataset("synthetic", n_train=200, n_test=20, seed=0)
+    x, y = data.x_train[:50], data.y_train[:50]
+    seen = []
+
+    def recording_step(xb, yb):
+        seen.append((np.asarray(xb), np.asarray(yb)))
+        return 0.5
+
+    train_epoch(recording_step, x, y, 16, np.random.default_rng(3))
+    assert [len(b) for b, _ in seen] == [16, 16, 16, 2]
+    fed_x = np.concatenate([b for b, _ in seen])
+    fed_y = np.concatenate([t for _, t in seen])
+    order = [int(np.flatnonzero((x == row).all(axis=(1, 2, 3)))[0]) for row in fed_x]
+    assert sorted(order) == list(range(50)) and order != list(range(50))  # shuffled, all once
+    np.testing.assert_array_equal(fed_y, y[order])  # labels stay with their images
+    seen.clear()
+    train_epoch(recording_step, x, y, 16, np.random.default_rng(3))
+    assert [int(np.flatnonzero((x == row).all(axis=(1, 2, 3)))[0])
+            for row in np.concatenate([b for b, _ in seen])] == order  # seeded
+
+    model = build_model(small_cnn(data.input_shape, data.n_classes), None, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    step = training_step(model, x, y)
+    before = [w.copy() for w in model.get_weights()]
+    train_epoch(step, x, y, 16, np.random.default_rng(0))
+    train_epoch(step, x, y, 16, np.random.default_rng(1))
+    assert step.experimental_get_tracing_count() == 1  # the short last batch too
+    assert int(model.optimizer.iterations) == 8
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
