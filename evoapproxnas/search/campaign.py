@@ -94,6 +94,9 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
         state = {"engine": engine, "generation": 0, "history": []}
+    ended = run.meta.get("search_generations")
+    if ended is not None:  # the time budget ended the search (even if the checkpoint is lost)
+        state["generations"] = min(state.get("generations", ended), ended)
     engine = state["engine"]
     if not hasattr(engine, "space"):  # a pymoo engine checkpointed before engines kept it
         engine.space = engine.problem.space
@@ -117,8 +120,7 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
         evaluator.generations = _generations(cfg, state)
         if s.final_repricing and state["generation"] == evaluator.generations:
             _repricing(cfg, state, evaluator, cache, run, quiet, clock)
-        return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test,
-                         ended_early=state.get("ended_early"))
+        return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
     finally:
         if given is None:
             pool.close()
@@ -150,7 +152,7 @@ def _init(run_dir, threads):
 
 def _generations(cfg, state) -> int:
     """Generations of this run's search: ``search.generations``, or fewer when the time
-    budget ended it (kept in the checkpoint)."""
+    budget ended it (kept in the checkpoint and in ``run.json``)."""
     return state.get("generations", cfg.search.generations)
 
 
@@ -174,12 +176,12 @@ def _end_search(cfg, state, run: RunDir, why: str, quiet: bool) -> None:
     run is the one with ``search.generations`` = that number (its final re-pricing is that
     generation)."""
     done = state["generation"]
-    state["ended_early"] = (f"the search ended after {done} of {cfg.search.generations} "
-                            f"generations: {why}")
+    why = f"the search ended after {done} of {cfg.search.generations} generations: {why}"
+    run.record_search_end(done, why)
     state["generations"] = done
     save_checkpoint(run.path, state)
     if not quiet:
-        log(state["ended_early"])
+        log(why)
 
 
 def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
@@ -267,8 +269,7 @@ def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationReco
 
 
 def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: WorkerPool,
-              history: list[dict], quiet: bool = True, evaluate_test: bool = True,
-              ended_early: str | None = None) -> RunFront:
+              history: list[dict], quiet: bool = True, evaluate_test: bool = True) -> RunFront:
     from evoapproxnas.search.worker import test_task
 
     records = list(cache.values())
@@ -298,6 +299,6 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
                        sum(r.status == "failed" for r in records),
                        [{k: v for k, v in h.items() if k != "population"} for h in history])
     run.write_front(summary)
-    run.mark_finished(ended_early)
+    run.mark_finished()
     return summary
 

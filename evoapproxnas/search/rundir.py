@@ -271,11 +271,15 @@ class RunDir:
     def write_front(self, front: RunFront) -> None:
         write_json(self.path / "front.json", front.to_dict())
 
-    def mark_finished(self, ended_early: str | None = None) -> None:
-        """Record in ``run.json`` that the run finished (and why its search ended before
-        ``search.generations``, if it did)."""
-        extra = {"ended_early": ended_early} if ended_early else {}
-        write_json(self.path / "run.json", {**self.meta, "status": "finished", **extra})
+    def mark_finished(self) -> None:
+        write_json(self.path / "run.json", {**self.meta, "status": "finished"})
+
+    def record_search_end(self, generations: int, why: str) -> None:
+        """Note in ``run.json`` that the search ended after ``generations`` generations
+        (the time budget) and why: the decision outlives the checkpoints, so a replay of a
+        run whose checkpoints are lost ends the search there too."""
+        write_json(self.path / "run.json", {**self.meta, "ended_early": why,
+                                            "search_generations": generations})
 
 
 def read_weights(path: Path) -> list:

@@ -98,11 +98,18 @@ def test_a_budget_ends_the_search_with_the_run_of_fewer_generations(tmp_path, cl
     assert archived(run) == archived(plain)
     assert [m.record.hash for m in run.front().members] == [
         m.record.hash for m in plain.front().members]
-    # a resume keeps the decision: nothing more is trained, whatever the clock says
+    # a resume keeps the decision: nothing more is trained, whatever the clock says, even
+    # when both checkpoints are lost (the search is replayed against the archive)
     clock.now = 0.0
     again = SlowWorkers(clock, 10.0)
     run_campaign(run.path, quiet=True, evaluate_test=False, pool=again)
     assert again.done == 0 and archived(run) == archived(plain)
+    for name in ("checkpoint.pkl", "checkpoint.prev.pkl"):
+        (run.path / name).unlink()
+    replayed = SlowWorkers(clock, 10.0)
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=replayed)
+    assert replayed.done == 0 and archived(run) == archived(plain)
+    assert [h["generation"] for h in run.history()] == list(range(done + 1))
 
 
 def test_a_generous_budget_changes_nothing(tmp_path, clock):
