@@ -32,11 +32,15 @@ class WallClock:
     def elapsed(self) -> float:
         return self.base + time.perf_counter() - self.started
 
+    @property
+    def durations(self) -> list[float]:
+        """Wall-clock seconds of each generation done, in order."""
+        return list(self.state.get(DURATIONS_KEY, []))
+
     def record(self, generation: int, seconds: float) -> None:
         """Note that ``generation`` took ``seconds``, and the time spent so far, in the state
         (saved with the next checkpoint)."""
-        durations = list(self.state.get(DURATIONS_KEY, []))[:generation]
-        self.state[DURATIONS_KEY] = durations + [seconds]
+        self.state[DURATIONS_KEY] = self.durations[:generation] + [seconds]
         self.state[ELAPSED_KEY] = self.elapsed()
 
 

@@ -94,9 +94,6 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
         state = {"engine": engine, "generation": 0, "history": []}
-    ended = run.meta.get("search_generations")
-    if ended is not None:  # the time budget ended the search (even if the checkpoint is lost)
-        state["generations"] = min(state.get("generations", ended), ended)
     engine = state["engine"]
     if not hasattr(engine, "space"):  # a pymoo engine checkpointed before engines kept it
         engine.space = engine.problem.space
@@ -105,19 +102,22 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
         log(f"resuming {run.path} at generation {state['generation']} "
             f"({len(cache)} archived evaluations)")
     clock = WallClock(state)
+    # fewer than search.generations when the time budget ended the search (run.json keeps
+    # that, so a replay without checkpoints ends there too)
+    generations = run.meta.get("search_generations", s.generations)
     pool = given or make_pool(cfg, run)
     try:
         evaluator = Evaluator(problem, archive, cache, pool)
         deadline = None if stop_after_s is None else time.perf_counter() + stop_after_s
-        while state["generation"] < _generations(cfg, state):
+        while state["generation"] < generations:
             if deadline is not None and time.perf_counter() >= deadline:
                 break
             why = _budget_spent(cfg, state, clock, problem, cache)
             if why is not None:
-                _end_search(cfg, state, run, why, quiet)
+                generations = _end_search(cfg, state, run, why, quiet)
                 break
             _generation(cfg, state, evaluator, cache, run, quiet, clock)
-        evaluator.generations = _generations(cfg, state)
+        evaluator.generations = generations
         if s.final_repricing and state["generation"] == evaluator.generations:
             _repricing(cfg, state, evaluator, cache, run, quiet, clock)
         return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
@@ -150,17 +150,11 @@ def _init(run_dir, threads):
     return init_worker(run_dir, threads)
 
 
-def _generations(cfg, state) -> int:
-    """Generations of this run's search: ``search.generations``, or fewer when the time
-    budget ended it (kept in the checkpoint and in ``run.json``)."""
-    return state.get("generations", cfg.search.generations)
-
-
 def _budget_spent(cfg, state, clock: WallClock, problem: CampaignProblem,
                   cache: dict[str, EvaluationRecord]) -> str | None:
     """Why ``search.time_budget_s`` allows no further generation, or ``None``."""
     s = cfg.search
-    durations = state.get("generation_s", [])
+    durations = clock.durations
     if not s.time_budget_s or not durations:
         return None
     reserve = 0.0
@@ -171,17 +165,16 @@ def _budget_spent(cfg, state, clock: WallClock, problem: CampaignProblem,
     return over_budget(s.time_budget_s, clock.elapsed(), durations, reserve)
 
 
-def _end_search(cfg, state, run: RunDir, why: str, quiet: bool) -> None:
-    """End the search early (the time budget) after the generations done: from here on the
-    run is the one with ``search.generations`` = that number (its final re-pricing is that
-    generation)."""
+def _end_search(cfg, state, run: RunDir, why: str, quiet: bool) -> int:
+    """End the search early (the time budget) after the generations done, recorded in
+    ``run.json``; returns their number. From here on the run is the one with
+    ``search.generations`` = that number (its final re-pricing is that generation)."""
     done = state["generation"]
     why = f"the search ended after {done} of {cfg.search.generations} generations: {why}"
     run.record_search_end(done, why)
-    state["generations"] = done
-    save_checkpoint(run.path, state)
     if not quiet:
         log(why)
+    return done
 
 
 def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
