@@ -47,9 +47,13 @@ class DataConfig:
     """``[data]``: which dataset, from where, and how much of it is held out for validation."""
 
     name: str = "fashion_mnist"
+    """Dataset: "fashion_mnist" (IDX files), "cifar10" (python batches; needs ``dir``) or
+    "synthetic" (generated, for tests)."""
     dir: str = ""
     """Folder with the dataset files ("" = the dataset's default location)."""
     val_fraction: float = 0.1
+    """Share of the training images held out (seeded) for validation, in (0, 1); the test
+    set is kept apart for the final front."""
     synthetic: dict = field(default_factory=dict)
     """Options of the synthetic generator (n_train, n_test, image_size, n_classes, ...)."""
 
@@ -59,6 +63,8 @@ class MultipliersConfig:
     """``[multipliers]``: the library and the multipliers the genes may choose."""
 
     library: str = "evoapproxlib8u"
+    """Multiplier library: a bundled one's name (``evoapproxnas multipliers list``) or the
+    path of a library folder (``library.json`` + ``tables.npz``)."""
     allowed: tuple = ()
     """Names of the multipliers the search may assign ([] or ["all"] = the whole library)."""
     weight_quantization: str = DEFAULT_WEIGHT_QUANTIZATION
@@ -91,14 +97,28 @@ class SearchConfig:
     """``[search]``: engine, budget, seed, workers, objectives and constraints."""
 
     engine: str = "pymoo"
+    """Search engine: "pymoo" (NSGA-II), "deap" (DEAP's NSGA-II) or "random" (random search)."""
     population: int = 8
+    """Candidates per generation (at least 2)."""
     generations: int = 5
     """Evaluated batches including the initial population (budget = population x generations)."""
     seed: int = 1
+    """Seed of the run: the engine's random state, the validation split and every candidate's
+    training seed derive from it (same seed, same candidates and front on one machine type)."""
     workers: int = 2
+    """Candidates trained at once: local worker processes, or the processes of a local Dask
+    cluster; TensorFlow in each worker gets its share of the cores."""
     time_limit_s: float = 600.0
+    """Seconds one candidate's training and evaluation may take; past it the candidate is
+    recorded failed (a worker that does not stop is ended 120 s later)."""
     objectives: tuple = ("error", "power_rel", "params")
+    """Metrics the search optimizes (at least two, each in its own direction): "error",
+    "power_rel", "power_mw", "params", "multiplications" and the metrics of the
+    ``[hardware]`` cost model (e.g. "edap", "fps")."""
     constraints: tuple = ()
+    """Constraints ``"METRIC <= NUMBER"`` or ``"METRIC >= NUMBER"`` on metrics known before
+    training (every objective metric but "error"), e.g. "params <= 200000": a candidate
+    that breaks one is re-drawn or recorded infeasible, never trained."""
     min_accuracy: float = 0.0
     """Accuracy floor: a trained candidate whose validation accuracy (at the fidelity it
     reached) is below it is infeasible, with violation ``(min_accuracy - accuracy) /
@@ -156,6 +176,7 @@ class DebugConfig:
     fail_fraction: float = 0.0
     """Candidates whose hash falls in this fraction make their worker process crash (tests)."""
     fail_hashes: tuple = ()
+    """Candidate hashes that make their worker process crash (tests)."""
     die_once_fraction: float = 0.0
     """Candidates in this fraction kill their worker the first time they run (tests retries)."""
 

@@ -42,9 +42,14 @@ class CGPSpec:
     """Shape of the genome and its operators; every field has a default."""
 
     rows: int = 2
+    """Rows of the node grid."""
     columns: int = 6
+    """Columns of the node grid (a network is at most this many nodes deep)."""
     levels_back: int = 2
+    """How many columns back a node may read from (the input is always allowed)."""
     functions: tuple[str, ...] = DEFAULT_FUNCTIONS
+    """Node functions a node may take, by name (the order is their gene value); the default
+    is all registered ones, EvoApproxNAS's table."""
     choices: dict = field(default_factory=dict)
     """Overrides ``{function: {parameter: [choices...]}}`` of the registered choices."""
     n_multipliers: int = 1
@@ -55,7 +60,10 @@ class CGPSpec:
     output gene, evolved like any layer's), a fixed gene ``0..n_multipliers-1``, or the name of
     a multiplier, which a campaign resolves to its gene (``search.problem.make_spec``)."""
     mutation_rate: float = 0.1
+    """Probability of each gene being redrawn in a point mutation, in (0, 1]."""
     mutate_until_active: bool = True
+    """Repeat point mutations until a gene that is active in the parent has changed
+    (otherwise an offspring may differ only in genes its network does not use)."""
     uniform_multiplier_rate: float = 0.0
     """Probability that a random genome or an offspring gets one multiplier, drawn uniformly,
     on every multiplying node (``cgp.genome.uniform_multiplier``) instead of an independent

@@ -25,6 +25,8 @@ class HardwareConfig:
     search: bool = False
     """Search the best hardware configuration per candidate (``search_metric``)."""
     search_metric: str = "edap"
+    """With ``search``: the model metric the hardware search optimizes in its own direction
+    (e.g. "edap" for the ASIC, "fps" for the FPGA), among designs meeting the constraints."""
     overrides: dict = field(default_factory=dict)
     """Settings replacing the preset's (dotted keys or nested tables)."""
 

@@ -18,11 +18,19 @@ class TrainBudget:
     """
 
     epochs: int = 3
+    """Training epochs of a candidate at the full budget (the last rung of successive
+    halving)."""
     train_samples: int = 6000
+    """Training images per epoch: the first N of the (seeded, shuffled) training split."""
     val_samples: int = 1000
+    """Validation images the accuracy (and so the error objective) is measured on: the first
+    N of the validation split."""
     batch_size: int = 64
+    """Images per training step."""
     optimizer: str = "adam"
+    """Keras optimizer: "adam", "sgd" or "rmsprop"."""
     learning_rate: float = 1e-3
+    """Initial learning rate, in (0, 10); ``lr_schedule`` says how it changes."""
     table_epochs: int = 1
     """How many of the ``epochs`` (the last ones) train through the candidate's own product
     tables (approximation-aware: table forward, straight-through exact gradient). 0 trains
