@@ -37,14 +37,33 @@ def random_codes(rng: np.random.Generator, shape, signed: bool) -> np.ndarray:
 @pytest.fixture(scope="session")
 def compiled_op():
     """Compile the op (or find it in the cache) once, before the first test that asks: on a
-    cold cache that is the slowest step (10-20 s on two cores). A failure is left to the tests
-    of the op to report; those of the TensorFlow path still run."""
-    from evoapproxnas.approx import build
+    cold cache that is the slowest step (10-20 s on two cores).
+
+    A failed build fails every TensorFlow test of this folder (``_the_op_must_build``):
+    scripts/setup.sh installs g++, so the op builds wherever the suite is meant to run, and
+    without it the "auto" backend would quietly fall back to the pure-TensorFlow path, and
+    the tests comparing the op with that path would compare it with itself. The tests of the
+    fallback choose it explicitly (backend="tf", $EVOAPPROXNAS_APPROX_BACKEND=tf, or a
+    simulated BuildError)."""
+    from evoapproxnas.approx import build, ops
 
     try:
         build.load()
-    except build.BuildError:
-        pass
+        failure = None
+    except build.BuildError as exc:
+        failure = str(exc)
+    if failure is not None:
+        pytest.fail(f"the approximate-multiplication op did not build: {failure}; run "
+                    "scripts/setup.sh (it installs g++)", pytrace=False)
+    assert ops.op_available(), "the op built but the layers' 'auto' backend does not use it"
+
+
+@pytest.fixture(autouse=True)
+def _the_op_must_build(request):
+    """Every test of this folder that needs TensorFlow runs with the op built (the others,
+    e.g. under -m "not tf", do not import TensorFlow for it)."""
+    if request.node.get_closest_marker("tf") is not None:
+        request.getfixturevalue("compiled_op")
 
 
 def case_seed(*parts) -> int:

@@ -1,11 +1,13 @@
 """The run directory: one writer at a time (a lock a killed process does not leave stale),
-members rebuilt from config and shape alone."""
+members rebuilt from config and shape alone.
+
+The lock is a POSIX record lock, which a process can always take again itself: every check
+of it here is made from another live process (``hold``, ``probe``)."""
 
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,16 +15,32 @@ import pytest
 from evoapproxnas.cli import main
 from evoapproxnas.config import load_config
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.rundir import LOCK_FILE, RunDir
+from evoapproxnas.search.rundir import RunDir
 
 TINY = Path(__file__).parent / "tiny.toml"
 
+# Takes the lock and holds it until a line arrives on stdin, then lets go and stays alive,
+# not holding it, until a second line (or end of input: the test process is gone).
 HOLDER = """
-import sys, time
+import sys
 from evoapproxnas.search.rundir import RunDir
 with RunDir(sys.argv[1]).writer():
     print("locked", flush=True)
-    time.sleep(600)
+    sys.stdin.readline()
+print("released", flush=True)
+sys.stdin.readline()
+"""
+
+# Tries to take the lock once: "locked", or "refused: " and the error's message.
+PROBE = """
+import sys
+from evoapproxnas.errors import UserError
+from evoapproxnas.search.rundir import RunDir
+try:
+    with RunDir(sys.argv[1]).writer():
+        print("locked")
+except UserError as exc:
+    print(f"refused: {exc}")
 """
 
 
@@ -32,9 +50,15 @@ def new_run(tmp_path) -> RunDir:
 
 def hold(run: RunDir) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(run.path)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
+
+
+def probe(run: RunDir) -> str:
+    """What another process gets when it tries to take the lock now."""
+    return subprocess.run([sys.executable, "-c", PROBE, str(run.path)], capture_output=True,
+                          text=True, check=True, timeout=120).stdout.strip()
 
 
 def test_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(tmp_path, capsys):
@@ -42,6 +66,9 @@ def test_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(tmp_p
     holder = hold(run)
     before = {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()}
     try:
+        with pytest.raises(UserError, match=rf"being written by another process \(pid "
+                                            rf"{holder.pid}\)"), run.writer():
+            pytest.fail("a second writer got the lock of a live holder")
         status = main(["resume", str(run.path), "--quiet", "--no-plots"])
         err = capsys.readouterr().err.strip()
         assert status == 2 and "\n" not in err
@@ -50,26 +77,57 @@ def test_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(tmp_p
         assert status == 2 and "being written by another process" in capsys.readouterr().err
         assert {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()} == before
         assert not (run.path / "archive.jsonl").exists()
+        assert holder.poll() is None  # refused by a live holder, not by its leftovers
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     with run.writer():  # the kernel released the dead holder's lock
-        assert (run.path / LOCK_FILE).read_text().strip() == str(os.getpid())
-    with run.writer():  # and leaving the block released ours
-        pass
+        # seen from outside, the lock is ours and names us (the lock file is not opened
+        # here: closing any descriptor of it would drop this process's POSIX lock)
+        assert probe(run) == (f"refused: {run.path} is being written by another process "
+                              f"(pid {os.getpid()}); wait for it to end, or stop it before "
+                              "resuming")
+    assert probe(run) == "locked"  # and leaving the block released it
+
+
+def test_a_writer_that_lets_go_frees_the_lock_while_it_lives_on(tmp_path):
+    run = new_run(tmp_path)
+    holder = hold(run)
+    try:
+        assert probe(run).startswith(f"refused: {run.path} is being written by another "
+                                     f"process (pid {holder.pid})")
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        assert probe(run) == "locked" and holder.poll() is None
+    finally:
+        holder.stdin.close()  # end of input: the holder exits
+        assert holder.wait(timeout=60) == 0
+    assert probe(run) == "locked"
 
 
 def test_lock_is_not_inherited_by_child_processes(tmp_path):
+    """Children started while the lock is held (forked, so they share its open file, and
+    started afresh, as the campaign's workers are) hold nothing once the parent lets go."""
     run = new_run(tmp_path)
+    read_end, write_end = os.pipe()
     with run.writer():
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        forked = os.fork()
+        if forked == 0:  # the child: waits for the test to close the pipe, then leaves
+            os.close(write_end)
+            os.read(read_end, 1)
+            os._exit(0)
+        started = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                   stdin=subprocess.PIPE)
+    os.close(read_end)
     try:
-        time.sleep(0.1)
-        with run.writer():  # the parent let go; the running child holds nothing
-            pass
+        assert probe(run) == "locked"
+        assert started.poll() is None and os.waitpid(forked, os.WNOHANG) == (0, 0)
     finally:
-        child.kill()
-        child.wait()
+        os.close(write_end)
+        os.waitpid(forked, 0)
+        started.stdin.close()
+        started.wait(timeout=60)
 
 
 def test_open_checks_the_directory(tmp_path):
