@@ -12,8 +12,10 @@ both forms. No TensorFlow here.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,9 +23,10 @@ from typing import Any
 
 from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION, check_weight_quantization
 from evoapproxnas.cgp.spec import CGPSpec
-from evoapproxnas.data import DATASETS
+from evoapproxnas.data import DATASETS, synthetic_arrays
 from evoapproxnas.errors import UserError, closest_names
 from evoapproxnas.hardware.campaign import METRIC_DIRECTIONS, HardwareConfig
+from evoapproxnas.hardware.config import MODELS
 from evoapproxnas.nn.budget import TrainBudget
 from evoapproxnas.overrides import parse_override
 
@@ -40,6 +43,20 @@ CHEAP_METRICS = ("params", "power_mw", "power_rel", "multiplications")
 BUILTIN_METRICS = ("error",) + CHEAP_METRICS
 DEFAULT_HV_REFERENCE = {"error": 1.0, "power_rel": 1.0, "params": 1_000_000}
 CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+INT_LIMIT = 2**63
+"""Integers of a config are 64-bit (as TOML's): ``-2**63 <= value < 2**63``."""
+ELEMENT_TYPES = {"cgp.functions": str, "multipliers.allowed": str, "search.objectives": str,
+                 "search.constraints": str, "search.rungs": int, "debug.fail_hashes": str}
+"""The type of every element of a list-valued key."""
+SYNTHETIC_OPTIONS = {"n_train": (int, 2, 10**7), "n_test": (int, 1, 10**7),
+                     "image_size": (int, 4, 1024), "channels": (int, 1, 16),
+                     "n_classes": (int, 2, 8), "noise": (float, 0.0, 10.0)}
+"""``data.synthetic`` options: type, smallest and largest value (``data.synthetic_arrays``)."""
+NAME_MAX, PATH_MAX = 255, 4095
+"""Longest file name and path (bytes) a path in a config or on the command line may have."""
+SYNTHETIC_MAX_VALUES = 1 << 28
+"""Largest ``(n_train + n_test) x image_size^2 x channels`` of a synthetic dataset (2 GiB of
+float64 while it is generated)."""
 
 
 @dataclass(frozen=True)
@@ -227,15 +244,26 @@ class CampaignConfig:
 def parse_constraint(text: str, source: str = "") -> Constraint:
     """The one constraint parser: ``"params <= 200000"`` -> ``Constraint``."""
     match = CONSTRAINT_RE.match(str(text))
-    if not match:
+    bound = _float(match.group(3)) if match else None
+    if bound is None or not math.isfinite(bound):
         raise UserError(f"{source}: search.constraints: cannot read {text!r}; write "
                         "'METRIC <= NUMBER' or 'METRIC >= NUMBER', e.g. 'params <= 200000'")
-    return Constraint(match.group(1), match.group(2), float(match.group(3)))
+    return Constraint(match.group(1), match.group(2), bound)
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """A copy of the raw config with ``--set section.key=value`` overrides applied."""
     raw = copy.deepcopy(raw)
+    if overrides and not isinstance(raw, dict):
+        raise UserError(f"the config must be a table of sections, got {type(raw).__name__}; "
+                        "--set cannot apply to it")
     for text in overrides or []:
         path, value = parse_override(text, form="section.key", min_parts=2,
                                      example="search.population=4")
@@ -248,8 +276,31 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+def path_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot name a file on this system (a part too long, a NUL character), or
+    ``None``; checked before the file system is asked, which would raise ``OSError``."""
+    raw = os.fsencode(path)
+    if b"\0" in raw:
+        return "it contains a NUL character"
+    if len(raw) > PATH_MAX:
+        return f"it is longer than {PATH_MAX} bytes"
+    if any(len(part) > NAME_MAX for part in raw.split(b"/")):
+        return f"a part of it is longer than {NAME_MAX} bytes"
+    return None
+
+
+def check_path(path: str | os.PathLike, what: str) -> Path:
+    """``Path(path)``, or a ``UserError`` saying why ``what`` cannot be that path."""
+    problem = path_problem(path)
+    if problem:
+        text = os.fsdecode(path)
+        shown = repr(text if len(text) <= 60 else text[:57] + "...")
+        raise UserError(f"{what} {shown} cannot be a file name: {problem}; give another one")
+    return Path(path)
+
+
 def read_raw(path: str | Path) -> dict:
-    path = Path(path)
+    path = check_path(path, "config file")
     if not path.is_file():
         raise UserError(f"config file {path} does not exist; give the path of a campaign .toml")
     try:
@@ -261,16 +312,23 @@ def read_raw(path: str | Path) -> dict:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise UserError(f"{path}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise UserError(f"{path}: not a config (nested too deep)") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: malformed TOML: {exc}; fix the syntax") from None
+    except RecursionError:
+        raise UserError(f"{path}: not a config (nested too deep)") from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> CampaignConfig:
     """Read, override and validate a campaign file (TOML, or a run's ``config.json``)."""
-    raw = apply_overrides(read_raw(path), overrides or [])
-    return config_from_dict(raw, str(path))
+    raw = read_raw(path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: the config must be a table of sections, got "
+                        f"{type(raw).__name__}")
+    return config_from_dict(apply_overrides(raw, overrides or []), str(path))
 
 
 def config_from_dict(raw: dict, source: str = "<config>") -> CampaignConfig:
@@ -318,12 +376,16 @@ def _coerce(source: str, key: str, value, default):
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"{where} must be an integer, got {value!r}")
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise UserError(f"{where} = {value} is too large; integers are 64-bit")
         return value
     if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-                value):
-            raise UserError(f"{where} must be a number, got {value!r}")
-        return float(value)
+        number = _finite(value)
+        if number is None:
+            what = "a number" if isinstance(value, bool) or not isinstance(
+                value, (int, float)) else "a finite number"
+            raise UserError(f"{where} must be {what}, got {value!r}")
+        return number
     if kind is str:
         if not isinstance(value, str):
             raise UserError(f"{where} must be a string, got {value!r}")
@@ -333,12 +395,30 @@ def _coerce(source: str, key: str, value, default):
             value = [value]
         if not isinstance(value, list):
             raise UserError(f"{where} must be a list, got {value!r}")
+        element = ELEMENT_TYPES.get(key)
+        for item in value:
+            if element is str and not isinstance(item, str):
+                raise UserError(f"{where} must be a list of strings, got {value!r}")
+            if element is int and (isinstance(item, bool) or not isinstance(item, int)
+                                   or not -INT_LIMIT <= item < INT_LIMIT):
+                raise UserError(f"{where} must be a list of integers, got {value!r}")
         return tuple(value)
     if kind is dict:
         if not isinstance(value, dict):
             raise UserError(f"{where} must be a table, got {value!r}")
         return value
     return value
+
+
+def _finite(value) -> float | None:
+    """``value`` as a finite float, or ``None`` if it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _check(cond: bool, config: CampaignConfig, key: str, allowed: str, value) -> None:
@@ -352,6 +432,12 @@ def _validate(c: CampaignConfig) -> None:
            f"{closest_names(d.name, DATASETS)}", d.name)
     _check(0 < d.val_fraction < 1, c, "data.val_fraction", "use a number in (0, 1)",
            d.val_fraction)
+    _check_synthetic(c)
+    for key, text in (("data.dir", d.dir), ("multipliers.library", c.multipliers.library),
+                      ("hardware.preset", c.hardware.preset)):
+        problem = path_problem(text)
+        _check(problem is None, c, key, f"{problem}: give a name or a usable path",
+               text if len(text) <= 60 else text[:57] + "...")
     _check(s.engine in ENGINES, c, "search.engine", f"use one of {', '.join(ENGINES)}"
            f"{closest_names(s.engine, ENGINES)}", s.engine)
     _check(s.population >= 2, c, "search.population", "use an integer >= 2", s.population)
@@ -398,9 +484,8 @@ def _validate(c: CampaignConfig) -> None:
     _check(not s.final_repricing_epochs or s.inherit_epochs, c, "search.final_repricing_epochs",
            "the final re-pricing fine-tunes only with weight inheritance: set "
            "search.inherit_epochs > 0", s.final_repricing_epochs)
-    _check(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-               for v in s.resources.values()), c, "search.resources",
-           "give positive numbers, e.g. { GPU = 1 }", s.resources)
+    _check(all(_finite(v) is not None and v > 0 for v in s.resources.values()), c,
+           "search.resources", "give positive numbers, e.g. { GPU = 1 }", s.resources)
     _check(s.seed >= 0, c, "search.seed", "use an integer >= 0", s.seed)
     _check(s.time_budget_s >= 0, c, "search.time_budget_s",
            "use a number of seconds >= 0 (0: no budget)", s.time_budget_s)
@@ -425,16 +510,49 @@ def _validate(c: CampaignConfig) -> None:
         _check(con.metric in cheap, c, "search.constraints",
                f"unknown metric {con.metric!r}{closest_names(con.metric, cheap)}; constraints "
                f"take metrics computed before training: {', '.join(cheap)}", str(con))
+    for name, value in s.hv_reference.items():
+        _check(name in known, c, "search.hv_reference", f"unknown metric {name!r}"
+               f"{closest_names(str(name), known)}; give a reference value per objective, "
+               "e.g. { error = 1.0, fps = 0 }", dict(s.hv_reference))
+        _check(_finite(value) is not None, c, f"search.hv_reference.{name}",
+               "use a finite number", value)
     ref = {**DEFAULT_HV_REFERENCE, **s.hv_reference}
     for name in s.objectives:
-        _check(name in ref, c, f"search.hv_reference.{name}", "give a reference value for "
-               "every objective (the hypervolume's worst point)", None)
-        value = ref[name]
-        _check(isinstance(value, (int, float)) and not isinstance(value, bool), c,
-               f"search.hv_reference.{name}", "use a number", value)
+        if name not in ref:
+            raise UserError(f"{c.source}: search.objectives names {name!r} but "
+                            f"search.hv_reference.{name} is not set; give its reference value "
+                            f"(the hypervolume's worst point), e.g. search.hv_reference = "
+                            f"{{ {name} = NUMBER }}")
+    hw = c.hardware
+    _check(not hw.model or hw.model in MODELS, c, "hardware.model",
+           f"use one of {', '.join(sorted(MODELS))}{closest_names(hw.model, MODELS)}, or '' "
+           "(no hardware metrics)", hw.model)
     if uses_hardware(c):
-        _check(bool(c.hardware.model), c, "hardware.model",
-               "name a cost model for the hardware metrics in objectives/constraints", "")
+        metrics = sorted({con.metric for con in c.parsed_constraints} | set(s.objectives)
+                         - set(BUILTIN_METRICS))
+        _check(bool(hw.model), c, "hardware.model", "search.objectives/search.constraints "
+               f"use hardware metrics ({', '.join(metrics)}): name the cost model that "
+               f"computes them, one of {', '.join(sorted(MODELS))}", hw.model)
+
+
+def _check_synthetic(c: CampaignConfig) -> None:
+    """``data.synthetic``: known options, each a number of its type within its range."""
+    options = c.data.synthetic
+    for name, value in options.items():
+        _check(name in SYNTHETIC_OPTIONS, c, "data.synthetic", f"unknown option {name!r}"
+               f"{closest_names(str(name), SYNTHETIC_OPTIONS)}; the options are "
+               f"{', '.join(SYNTHETIC_OPTIONS)}", dict(options))
+        kind, low, high = SYNTHETIC_OPTIONS[name]
+        number = value if kind is int and isinstance(value, int) and not isinstance(
+            value, bool) else _finite(value) if kind is float else None
+        _check(number is not None and low <= number <= high, c, f"data.synthetic.{name}",
+               f"use {'an integer' if kind is int else 'a number'} from {low} to {high}", value)
+    get = {**{name: p.default for name, p in inspect.signature(
+        synthetic_arrays).parameters.items()}, **options}.get
+    size = (get("n_train") + get("n_test")) * get("image_size") ** 2 * get("channels")
+    _check(size <= SYNTHETIC_MAX_VALUES, c, "data.synthetic",
+           f"(n_train + n_test) x image_size^2 x channels = {size} values is more than "
+           f"{SYNTHETIC_MAX_VALUES}; use fewer or smaller images", dict(options))
 
 
 def hardware_metrics() -> dict[str, str]:

@@ -33,6 +33,10 @@ from evoapproxnas.cgp.functions import (
 from evoapproxnas.errors import UserError, closest_names
 
 MAX_ARITY = 2
+MAX_NODES = 100_000
+"""Largest grid (``rows * columns``) a spec may have."""
+MAX_CHOICE = 1 << 16
+"""Largest number a parameter choice may be (filters, kernel size ...)."""
 HEAD_MODES = ("exact", "gene")
 """Words ``head_multiplier`` takes besides a gene or a multiplier name."""
 
@@ -79,43 +83,36 @@ class CGPSpec:
         for name in ("rows", "columns", "levels_back", "n_multipliers", "min_active_nodes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"CGP spec: {name} must be a positive integer, got {value!r}")
-        object.__setattr__(self, "functions", tuple(self.functions))
+                raise UserError(f"cgp.{name} must be a positive integer, got {value!r}")
+        if self.rows * self.columns > MAX_NODES:
+            raise UserError(f"cgp.rows x cgp.columns = {self.rows * self.columns} nodes is more "
+                            f"than {MAX_NODES}; use a smaller grid")
+        functions = self.functions
+        if isinstance(functions, str) or not isinstance(functions, (list, tuple)) or not all(
+                isinstance(name, str) for name in functions):
+            raise UserError(f"cgp.functions must be a list of node function names, e.g. "
+                            f"['conv2d', 'max_pooling'], got {functions!r}")
+        object.__setattr__(self, "functions", tuple(functions))
         if not self.functions:
-            raise UserError("CGP spec: functions must name at least one node function")
+            raise UserError("cgp.functions must name at least one node function")
         for name in self.functions:
             if name not in FUNCTIONS:
                 raise UserError(
-                    f"CGP spec: unknown node function {name!r}{closest_names(name, FUNCTIONS)}; "
-                    f"known: {', '.join(FUNCTIONS)}"
+                    f"cgp.functions: unknown node function {name!r}"
+                    f"{closest_names(name, FUNCTIONS)}; known: {', '.join(FUNCTIONS)}"
                 )
         if len(set(self.functions)) != len(self.functions):
-            raise UserError("CGP spec: functions lists a node function twice")
-        for fname, overrides in dict(self.choices).items():
-            if fname not in self.functions:
-                raise UserError(f"CGP spec: choices given for {fname!r}, not in functions")
-            known = FUNCTIONS[fname].param_names
-            for pname, values in dict(overrides).items():
-                if pname not in known:
-                    raise UserError(
-                        f"CGP spec: {fname} has no parameter {pname!r}; it has: "
-                        f"{', '.join(known) or 'none'}"
-                    )
-                if not isinstance(values, (list, tuple)) or not values:
-                    raise UserError(f"CGP spec: choices of {fname}.{pname} must be a non-empty list")
-                for value in values:
-                    problem = check_choice(fname, pname, value)
-                    if problem:
-                        raise UserError(f"CGP spec: {problem}")
-        if not 0.0 < float(self.mutation_rate) <= 1.0:
-            raise UserError(
-                f"CGP spec: mutation_rate must be in (0, 1], got {self.mutation_rate!r}"
-            )
-        if not 0.0 <= float(self.uniform_multiplier_rate) <= 1.0:
-            raise UserError(
-                "CGP spec: uniform_multiplier_rate must be in [0, 1], got "
-                f"{self.uniform_multiplier_rate!r}"
-            )
+            raise UserError("cgp.functions lists a node function twice")
+        self._check_choices()
+        for name, low_open in (("mutation_rate", True), ("uniform_multiplier_rate", False)):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0)):
+                raise UserError(f"cgp.{name} must be in {'(0' if low_open else '[0'}, 1], "
+                                f"got {value!r}")
+        if not isinstance(self.mutate_until_active, bool):
+            raise UserError(f"cgp.mutate_until_active must be true or false, got "
+                            f"{self.mutate_until_active!r}")
         head = self.head_multiplier
         if head == "exact":
             object.__setattr__(self, "head_multiplier", None)
@@ -123,9 +120,40 @@ class CGPSpec:
                 isinstance(head, int) and not isinstance(head, bool)
                 and 0 <= head < self.n_multipliers)):
             raise UserError(
-                "CGP spec: head_multiplier must be 'exact', 'gene' or a multiplier name (in "
+                "cgp.head_multiplier must be 'exact', 'gene' or a multiplier name (in "
                 f"code also a gene 0..{self.n_multipliers - 1}), got {head!r}"
             )
+
+    def _check_choices(self) -> None:
+        """``choices``: a table ``{function: {parameter: [values...]}}`` of valid values."""
+        example = "e.g. { conv2d = { filters = [8, 16] } }"
+        if not isinstance(self.choices, dict):
+            raise UserError(f"cgp.choices must be a table, {example}; got {self.choices!r}")
+        for fname, overrides in self.choices.items():
+            if fname not in self.functions:
+                raise UserError(f"cgp.choices: choices given for {fname!r}, which is not in "
+                                f"cgp.functions ({', '.join(self.functions)})")
+            known = FUNCTIONS[fname].param_names
+            if not isinstance(overrides, dict):
+                raise UserError(f"cgp.choices.{fname} must be a table of parameters "
+                                f"({', '.join(known) or 'none'}), {example}; got {overrides!r}")
+            for pname, values in overrides.items():
+                if pname not in known:
+                    raise UserError(
+                        f"cgp.choices: {fname} has no parameter {pname!r}; it has: "
+                        f"{', '.join(known) or 'none'}"
+                    )
+                if not isinstance(values, (list, tuple)) or not values:
+                    raise UserError(f"cgp.choices: choices of {fname}.{pname} must be a "
+                                    f"non-empty list, got {values!r}")
+                for value in values:
+                    problem = check_choice(fname, pname, value)
+                    if problem:
+                        raise UserError(f"cgp.choices: {problem}")
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                            math.isfinite(value) and abs(value) <= MAX_CHOICE):
+                        raise UserError(f"cgp.choices: {fname}.{pname} choices must be at most "
+                                        f"{MAX_CHOICE}, got {value!r}")
 
     @cached_property
     def node_functions(self) -> tuple[NodeFunction, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
@@ -33,6 +34,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="print the Pareto front of a run")
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--html", metavar="OUT",
+                   help="also write the run as one self-contained interactive page (.html)")
     p.set_defaults(func=_report)
 
     p = subparsers.add_parser("plot", help="draw the Pareto fronts and convergence of a run")
@@ -78,7 +81,10 @@ def _run(args) -> int:
 def _resume(args) -> int:
     from evoapproxnas.search.rundir import RunDir
 
-    return _finish(RunDir(args.run_dir).path, args)
+    run = RunDir(args.run_dir)
+    for record in run.records():  # a damaged archive, or a config.json not the run's
+        run.check_genome(record)
+    return _finish(run.path, args)
 
 
 def _fmt(value, spec: str) -> str:
@@ -96,18 +102,25 @@ def format_front(front) -> str:
                  f"{'params':>9}  multipliers (layers)  hash")
     for k, member in enumerate(front.members):
         m = member.record.metrics
-        counts = Counter(m["multipliers"].values())
-        muls = ", ".join(f"{name} x{n}" for name, n in sorted(counts.items()))
+        counts = Counter(m.get("multipliers", {}).values())
+        muls = ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())) or "-"
         lines.append(f"{k:>3} {_fmt(m.get('val_accuracy'), '8.4f')} "
-                     f"{_fmt(member.test_accuracy, '8.4f')} {m['power_mw']:10.2f} "
-                     f"{m['power_rel']:9.4f} {m['params']:9d}  {muls}  {member.record.hash}")
+                     f"{_fmt(member.test_accuracy, '8.4f')} {_fmt(m.get('power_mw'), '10.2f')} "
+                     f"{_fmt(m.get('power_rel'), '9.4f')} {_fmt(m.get('params'), '9d')}  "
+                     f"{muls}  {member.record.hash}")
     return "\n".join(lines)
 
 
 def _report(args) -> int:
     from evoapproxnas.search.rundir import RunDir
 
-    front = RunDir(args.run_dir).front()
+    run = RunDir(args.run_dir)
+    front = run.front()
+    if args.html:
+        from evoapproxnas.plots.html import write_page
+        from evoapproxnas.search.console import log
+
+        log(f"HTML report written to {write_page(run, args.html)}")
     if args.json:
         print(json.dumps(front.to_dict(), indent=2, sort_keys=True))
     else:
@@ -119,19 +132,67 @@ def _plot(args) -> int:
     from evoapproxnas.plots.campaign import plot_run
     from evoapproxnas.search.rundir import RunDir
 
-    for path in plot_run(RunDir(args.run_dir), member=args.member):
+    run = RunDir(args.run_dir)
+    check_plottable(run, args.member)  # everything is read before anything is drawn
+    if run.plots_dir.exists() and not run.plots_dir.is_dir():
+        raise UserError(f"{run.plots_dir} is not a folder; move it away so that plot can make "
+                        "the folder of the plots")
+    target = run.plots_dir if run.plots_dir.exists() else run.path
+    if not os.access(target, os.W_OK):
+        raise UserError(f"cannot write the plots to {run.plots_dir}: {target} is read-only; "
+                        "copy the run directory somewhere writable and plot the copy")
+    try:
+        paths = plot_run(run, member=args.member)
+    except OSError as exc:
+        raise UserError(f"cannot write the plots to {run.plots_dir}: "
+                        f"{exc.strerror or exc}") from None
+    for path in paths:
         print(path)
     return 0
 
 
+def check_plottable(run, member: int) -> None:
+    """``UserError`` unless the run has what ``plot`` draws: its front, its archive, the
+    metrics of every trained candidate (validation accuracy, power_rel, params and each
+    objective) and the network of front member ``member``."""
+    from evoapproxnas.search.rundir import DAMAGED
+
+    front = run.front()
+    records = run.records()
+    needed = ["power_rel", "params"] + [m for m in front.objectives
+                                        if m not in ("error", "power_rel", "params")]
+    places = [(run.path / "archive.jsonl", r) for r in records]
+    places += [(run.path / "front.json", m.record) for m in front.members]
+    for path, record in places:
+        if record.status != "ok":
+            continue
+        values = {"val_accuracy": record.val_accuracy,
+                  **{name: record.metrics.get(name) for name in needed}}
+        for name, value in values.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise UserError(f"{path}: trained candidate {record.hash} has no {name} "
+                                f"(a number) to plot; {DAMAGED}")
+    if front.members:
+        run.network(front.member(member))
+
+
 def _export(args) -> int:
+    from evoapproxnas.config import check_path
     from evoapproxnas.search.rundir import RunDir
 
-    out = Path(args.out)
+    out = check_path(args.out, "--out")
     if out.suffix != ".keras":
         raise UserError(f"--out {out}: the file name must end with .keras")
     if out.exists() and not args.overwrite:
         raise UserError(f"{out} already exists; choose another --out or pass --overwrite")
+    if out.is_dir():
+        raise UserError(f"cannot write {out}: it is a folder; give a file name ending in .keras")
+    folder = out.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {out}: {folder} is not an existing folder; create it or "
+                        "choose another --out")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {out}: {folder} is read-only; choose another --out")
     run = RunDir(args.run_dir)
     model = run.load_model(run.front().member(args.member))
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")
@@ -141,6 +202,7 @@ def _export(args) -> int:
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     print(out)
     return 0

@@ -94,9 +94,10 @@ def networks_from_run(run_dir: str) -> tuple[dict[str, list], object]:
 
 def networks_from_keras(path: str, library: str | None) -> dict[str, list]:
     """Layer records of a saved Keras model's Conv2D / DepthwiseConv2D / Dense layers."""
+    from evoapproxnas.config import check_path
     from evoapproxnas.hardware.layers import conv_layer, dense_layer
 
-    if not Path(path).is_file():
+    if not check_path(path, "Keras model").is_file():
         raise UserError(f"Keras model {path} does not exist")
     import keras  # lazily: the only TensorFlow path of the hardware package
 

@@ -8,6 +8,7 @@ part of the package fills the registry.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -84,16 +85,32 @@ def _set(config: dict, key: str, value: Any, where: str) -> None:
         for k, v in value.items():
             _set(config, f"{key}.{k}", v, where)
         return
-    if isinstance(old, bool) != isinstance(value, bool) or (
-        isinstance(old, (int, float)) and not isinstance(value, (int, float))
-    ) or (isinstance(old, str) and not isinstance(value, str)) or (
-        isinstance(old, list) and not isinstance(value, list)
-    ):
+    if not _same_kind(old, value):
         raise UserError(
             f"{where}hardware setting {key!r} must be a {type(old).__name__} like {old!r}, "
             f"got {value!r}"
         )
     node[parts[-1]] = float(value) if isinstance(old, float) else value
+
+
+def _same_kind(old: Any, value: Any) -> bool:
+    """Whether ``value`` may replace a setting whose preset value is ``old``: the same type
+    (an integer for a float too), finite numbers of at most 64 bits, lists of such values."""
+    if isinstance(old, bool) or isinstance(value, bool):
+        return isinstance(old, bool) and isinstance(value, bool)
+    if isinstance(old, int):
+        return isinstance(value, int) and -(2**63) <= value < 2**63
+    if isinstance(old, float):
+        try:
+            return isinstance(value, (int, float)) and math.isfinite(float(value))
+        except OverflowError:
+            return False
+    if isinstance(old, list):
+        return isinstance(value, list) and (not old or all(_same_kind(old[0], v)
+                                                           for v in value))
+    if isinstance(old, str):
+        return isinstance(value, str)
+    return True
 
 
 def apply_overrides(config: dict, overrides: dict, where: str = "") -> dict:
@@ -110,7 +127,11 @@ def preset_config(cls: type, preset: str | None) -> dict:
     if preset in cls.PRESETS:
         return copy.deepcopy(cls.PRESETS[preset])
     path = Path(preset)
-    if path.suffix == ".toml" and path.is_file():
+    try:
+        is_file = path.suffix == ".toml" and path.is_file()
+    except (OSError, ValueError):  # not a usable file name (too long ...)
+        is_file = False
+    if is_file:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:

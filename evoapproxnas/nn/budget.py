@@ -44,9 +44,10 @@ class TrainBudget:
     def __post_init__(self) -> None:
         for name in ("epochs", "train_samples", "val_samples", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"training.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.table_epochs, int) or not 0 <= self.table_epochs <= self.epochs:
+        if (not isinstance(self.table_epochs, int) or isinstance(self.table_epochs, bool)
+                or not 0 <= self.table_epochs <= self.epochs):
             raise UserError(
                 f"training.table_epochs must be an integer from 0 to training.epochs "
                 f"({self.epochs}), got {self.table_epochs!r}"
@@ -61,7 +62,8 @@ class TrainBudget:
                 f"training.lr_schedule: unknown schedule {self.lr_schedule!r}; use one of "
                 f"{', '.join(LR_SCHEDULES)}"
             )
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
+        if not (isinstance(self.learning_rate, (int, float))
+                and not isinstance(self.learning_rate, bool) and 0 < self.learning_rate < 10):
             raise UserError(
                 f"training.learning_rate must be in (0, 10), got {self.learning_rate!r}"
             )

@@ -11,18 +11,20 @@ import os
 from pathlib import Path
 
 from evoapproxnas.atomic import append_line
+from evoapproxnas.errors import UserError
 from evoapproxnas.search.records import EvaluationRecord, RecordError
 
 
 def read_records(path: str | os.PathLike) -> list[EvaluationRecord]:
     """All complete records of ``path`` (missing file -> []); a torn last line is skipped.
 
-    A line that is not a record raises ``RecordError`` (a ``ValueError``) naming the line.
+    A line that is not a record raises ``RecordError`` (a ``ValueError`` and a ``UserError``)
+    naming the line; a file that cannot be read, a ``UserError``.
     """
     path = Path(path)
     if not path.exists():
         return []
-    data = path.read_bytes()
+    data = _read(path)
     lines = data.split(b"\n")
     if not data.endswith(b"\n"):
         lines = lines[:-1]  # torn by a kill while the last line was written
@@ -33,7 +35,7 @@ def read_records(path: str | os.PathLike) -> list[EvaluationRecord]:
         where = f"{path}: line {number + 1}"
         try:
             data = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise RecordError(f"{where} is not valid JSON") from None
         records.append(EvaluationRecord.from_dict(data, where))
     return records
@@ -43,14 +45,25 @@ def _repair_tail(path: Path) -> None:
     """Cut a torn last line (no trailing newline) so the next append starts a fresh line."""
     if not path.exists():
         return
-    data = path.read_bytes()
+    data = _read(path)
     if not data or data.endswith(b"\n"):
         return
     cut = data.rfind(b"\n") + 1
-    with open(path, "r+b") as fh:
-        fh.truncate(cut)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise UserError(f"cannot repair the torn last line of {path}: "
+                        f"{exc.strerror or exc}") from None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 class Archive:

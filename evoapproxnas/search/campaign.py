@@ -4,6 +4,12 @@ The run directory itself (its files, its lock) belongs to ``search.rundir``. A r
 reloads the checkpoint, rebuilds the cache from the archive and repeats the interrupted
 generation; its already-archived candidates come from the cache, so the archive and the
 front equal those of an uninterrupted run with the same seed (on the same machine type).
+
+Before anything is archived, the main process checks what the workers need (the dataset
+loads and is the run's, ``models/`` is a writable folder): a missing piece is a one-line
+``UserError``. A worker that cannot start all the same (a Dask worker that does not see the
+run directory) stops the run the same way (``WorkerStartError``), with no candidate archived
+as failed for it, so a ``resume`` after the fix trains them as an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from evoapproxnas.search.checkpoint import load_checkpoint, save_checkpoint
 from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
 from evoapproxnas.search.evaluation import Evaluator
-from evoapproxnas.search.executor import TaskFailure, WorkerPool
+from evoapproxnas.search.executor import TaskFailure, WorkerPool, WorkerStartError
 from evoapproxnas.search.problem import CampaignProblem, load_data
 from evoapproxnas.search.records import EvaluationRecord, FrontMember
 from evoapproxnas.search.results import at_full_fidelity, history_entry, pareto_front, vectors
@@ -66,7 +72,36 @@ def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
 
         check_scheduler(cfg.search.scheduler)
     with run.writer():
-        return _run_locked(run, cfg, quiet, evaluate_test, pool, stop_after_s)
+        check_worker_needs(run, cfg)
+        try:
+            return _run_locked(run, cfg, quiet, evaluate_test, pool, stop_after_s)
+        except WorkerStartError as exc:
+            raise UserError(f"a worker of {run.path} could not start: {exc.reason}; fix that "
+                            f"and continue with 'evoapproxnas resume {run.path}'") from None
+
+
+def check_worker_needs(run: RunDir, cfg) -> None:
+    """``UserError`` (one line, before anything is archived) when workers could not start:
+    the dataset does not load, is not the one the run was created with (``shape.json``),
+    or the run's ``models/`` is not a writable folder. A remote worker that sees neither
+    stops the run as it starts (``WorkerStartError``)."""
+    try:
+        dataset = load_data(cfg)
+    except (UserError, OSError) as exc:
+        reason = (f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError)
+                  and exc.filename and exc.strerror else str(exc))
+        raise UserError(f"{run.path}: the workers cannot load the dataset ({reason}); restore "
+                        f"it where the run's config.json says, then resume") from None
+    shape, n_classes = run.shape
+    if (tuple(dataset.input_shape), dataset.n_classes) != (tuple(shape), n_classes):
+        raise UserError(f"{run.path}: the dataset now has inputs {tuple(dataset.input_shape)} "
+                        f"and {dataset.n_classes} classes, the run was created with "
+                        f"{tuple(shape)} and {n_classes} (shape.json); restore the run's "
+                        "dataset, then resume")
+    models = run.models_dir
+    if not models.is_dir() or not os.access(models, os.W_OK | os.X_OK):
+        raise UserError(f"{models} is missing or not writable (the workers save trained "
+                        f"weights there); restore it (mkdir {models}), then resume")
 
 
 def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
@@ -101,13 +136,13 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     if cache and not quiet:
         log(f"resuming {run.path} at generation {state['generation']} "
             f"({len(cache)} archived evaluations)")
-    clock = WallClock(state)
+    clock = WallClock(state, run.read_clock(), run.write_clock)
     # fewer than search.generations when the time budget ended the search (run.json keeps
     # that, so a replay without checkpoints ends there too)
     generations = run.meta.get("search_generations", s.generations)
     pool = given or make_pool(cfg, run)
     try:
-        evaluator = Evaluator(problem, archive, cache, pool)
+        evaluator = Evaluator(problem, archive, cache, _ClockedPool(pool, clock), run.journal)
         deadline = None if stop_after_s is None else time.perf_counter() + stop_after_s
         while state["generation"] < generations:
             if deadline is not None and time.perf_counter() >= deadline:
@@ -144,6 +179,26 @@ def make_pool(cfg, run: RunDir):
                       crash_retry_env=CRASH_RETRY_ENV)
 
 
+class _ClockedPool:
+    """``pool`` whose every finished task also saves the run's clock (after the evaluator
+    has archived it), so a run killed inside a generation keeps the seconds up to its last
+    finished candidate (``budget.WallClock.tick``)."""
+
+    def __init__(self, pool, clock: WallClock) -> None:
+        self.pool, self.clock = pool, clock
+
+    def map(self, fn, payloads, timeout_s=None, on_result=None):
+        def done(index, result) -> None:
+            if on_result is not None:
+                on_result(index, result)
+            self.clock.tick()
+
+        return self.pool.map(fn, payloads, timeout_s=timeout_s, on_result=done)
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+
 def _init(run_dir, threads):
     from evoapproxnas.search.worker import init_worker
 
@@ -155,8 +210,8 @@ def _budget_spent(cfg, state, clock: WallClock, problem: CampaignProblem,
     """Why ``search.time_budget_s`` allows no further generation, or ``None``."""
     s = cfg.search
     durations = clock.durations
-    if not s.time_budget_s or not durations:
-        return None
+    if not s.time_budget_s or not durations or clock.begun(state["generation"]):
+        return None  # a generation an earlier invocation began was decided then: it goes on
     reserve = 0.0
     if s.final_repricing:
         done = [r for r in cache.values() if r.generation < state["generation"]]
@@ -182,6 +237,7 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     s, gen = cfg.search, state["generation"]
     engine = state["engine"]
     start = time.perf_counter()
+    clock.start(gen)
     genomes = engine.ask()
     evaluator.record_redrawn(engine.space.take_rejected(), gen)
     records = _evaluate_batch(evaluator, genomes, gen,
@@ -191,7 +247,7 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     # Everything evaluated up to this generation (a replay after a lost checkpoint finds later
     # generations in the cache too; they do not count yet).
     so_far = [r for r in cache.values() if r.generation <= gen]
-    clock.record(gen, time.perf_counter() - start)
+    clock.finish(gen)
     entry = _close_generation(cfg, state, run, so_far, records)
     if not quiet:
         floor = (f", {entry['below_floor']} below the accuracy floor" if s.min_accuracy > 0
@@ -250,10 +306,11 @@ def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationReco
     after the search's last; the engine is not told (the search is over)."""
     gen = evaluator.generations
     start = time.perf_counter()
+    clock.start(gen)
     before = [r for r in cache.values() if r.generation < gen]
     genomes = repricing_genomes(cfg, evaluator.problem, before)
     records = _evaluate_batch(evaluator, genomes, gen, "re-pricing", quiet)
-    clock.record(gen, time.perf_counter() - start)
+    clock.finish(gen)
     entry = _close_generation(cfg, state, run, list(cache.values()), records)
     if not quiet:
         log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "

@@ -13,6 +13,11 @@ external scheduler applies its own ``distributed.scheduler.allowed-failures`` (s
 ``distributed.scheduler.worker-saturation: 1.0`` too, so that a dying worker holds no queued
 candidate).
 
+A worker whose ``initializer`` raises (it cannot see the run directory or the dataset, say)
+fails no candidate: ``next_done`` (and so ``map``) raises ``WorkerStartError`` with the
+worker's one-line reason and cancels the tasks in flight. The failed state is not cached, so
+a worker tries to start again with its next task.
+
 Workers must see the run directory at the same path (a shared filesystem on a real
 cluster): they read its config and write trained weights into ``models/``.
 """
@@ -25,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.executor import TaskFailure, task_error
+from evoapproxnas.search.executor import TaskFailure, WorkerStartError, start_error, task_error
 
 _STATE: dict[tuple, Any] = {}
 _STATE_LOCK = threading.Lock()
@@ -42,15 +47,19 @@ def _worker_state(initializer: Callable | None, initargs: tuple) -> Any:
 
 def _run_task(fn: Callable, payload: Any, initializer: Callable | None, initargs: tuple,
               timeout_s: float | None) -> tuple[str, Any]:
-    """The task body on a worker: ("ok", result) or ("error", reason); a task that runs past
-    ``timeout_s`` ends its worker process (the only way to stop a stuck thread)."""
+    """The task body on a worker: ("ok", result), ("error", reason) or, when the worker's
+    state cannot be built, ("start_error", reason); a task that runs past ``timeout_s`` ends
+    its worker process (the only way to stop a stuck thread)."""
     watchdog = None
     if timeout_s:
         watchdog = threading.Timer(timeout_s, os._exit, args=(124,))
         watchdog.daemon = True
         watchdog.start()
     try:
-        state = _worker_state(initializer, initargs)
+        try:
+            state = _worker_state(initializer, initargs)
+        except Exception as exc:  # noqa: BLE001 - the worker's, not the task's: WorkerStartError
+            return "start_error", start_error(exc)
         return "ok", fn(state, payload)
     except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
         return "error", task_error(exc)
@@ -138,16 +147,31 @@ class DaskPool:
         return len(self._futures)
 
     def next_done(self) -> tuple[int, Any]:
-        """The next finished task, as (tag, result or ``TaskFailure``), in completion order."""
+        """The next finished task, as (tag, result or ``TaskFailure``), in completion order.
+
+        Raises ``WorkerStartError`` when the task's worker could not start (the other tasks
+        in flight are cancelled)."""
         future = next(self._as_completed)
         tag = self._futures.pop(future)
-        return tag, _outcome(future)
+        try:
+            return tag, _outcome(future)
+        except WorkerStartError:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """Cancel every task in flight (a worker could not start: the run stops)."""
+        if self._futures:
+            self.client.cancel(list(self._futures))
+        self._futures.clear()
+        self._as_completed = None
 
     # ---- a batch (generational loop) ------------------------------------------------------
 
     def map(self, fn: Callable, payloads: Sequence[Any], timeout_s: float | None = None,
             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
-        """Run ``fn`` on every payload; results (or ``TaskFailure``) in payload order."""
+        """Run ``fn`` on every payload; results (or ``TaskFailure``) in payload order
+        (``WorkerStartError`` if a worker could not start)."""
         results: list[Any] = [None] * len(payloads)
         for index, payload in enumerate(payloads):
             self.submit(fn, payload, index, timeout_s)
@@ -179,4 +203,6 @@ def _outcome(future) -> Any:
             return TaskFailure("every worker that ran this candidate died (KilledWorker: out "
                                "of memory, a crash or its time limit)")
         return TaskFailure(f"dask task failed: {name}: {str(exc)[:200]}")
+    if status == "start_error":
+        raise WorkerStartError(value)
     return value if status == "ok" else TaskFailure(value)

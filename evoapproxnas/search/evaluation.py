@@ -2,7 +2,10 @@
 
 Infeasible candidates are recorded without training. Training runs in the worker pool, each
 candidate isolated. New records are appended to the archive in population order (never in
-completion order), so the archive does not depend on worker timing.
+completion order), so the archive does not depend on worker timing. A candidate trained
+while an earlier one of its batch still trains waits in the journal (``trained.jsonl``), so a
+run killed then takes it from there on resume instead of training it again (the same work,
+and the same seconds of a time budget, as an uninterrupted run).
 """
 
 from __future__ import annotations
@@ -34,9 +37,13 @@ class Evaluator:
     """
 
     def __init__(self, problem: CampaignProblem, archive: Archive,
-                 cache: dict[str, EvaluationRecord], pool: WorkerPool) -> None:
+                 cache: dict[str, EvaluationRecord], pool: WorkerPool,
+                 journal: Archive | None = None) -> None:
         self.problem, self.archive = problem, archive
         self.cache, self.pool = cache, pool
+        self.journal = journal
+        """Where trained records wait for their turn in the archive (``None``: nowhere)."""
+        self._journaled = _journaled(journal, archive)
         self.cfg = problem.cfg
         self.rungs = fidelity.schedule(self.cfg)
         self.generations = self.cfg.search.generations
@@ -184,6 +191,10 @@ class Evaluator:
             progress.update(len(genomes) - len(fresh))
         for level in range(1, len(self.rungs)):
             self._next_rung(keys, generation, level, progress)
+        later = any(r.generation > generation for r in self._journaled.values())
+        if self.journal is not None and not later:  # the batch is archived; a replay of an
+            self.journal.path.unlink(missing_ok=True)  # earlier one keeps what waits later
+            self._journaled.clear()
         return [self.cache[key] for key in keys]
 
     def _train(self, jobs, records, order, progress=None) -> None:
@@ -194,6 +205,10 @@ class Evaluator:
         no worker idles at the end of the batch while one trains a large network (the
         longest-first rule); results do not depend on the order."""
         jobs = sorted(jobs, key=lambda job: (-job[1].metrics.get("multiplications", 0), job[0]))
+        for i, record in jobs:  # trained before a kill, then waiting in the journal
+            records[i] = self._journaled.pop(_job_key(record), None)
+        jobs = [(i, record) for i, record in jobs if records[i] is None]
+        place = {slot: k for k, slot in enumerate(order)}
         written = 0
 
         def flush() -> None:
@@ -209,6 +224,8 @@ class Evaluator:
             i, record = jobs[job_index]
             records[i] = self.complete(record, result)
             flush()
+            if self.journal is not None and place[i] >= written:  # waits for an earlier one
+                self.journal.append(records[i])
             if progress is not None:
                 if records[i].status == "failed":
                     failed += 1
@@ -288,6 +305,27 @@ class Evaluator:
         for record in records:
             self.cache[record.hash] = record
             self._remember_rung(record)
+
+
+def _job_key(record: EvaluationRecord) -> tuple:
+    """What identifies one training of a batch (a record waiting in the journal is its
+    result only if all of it agrees)."""
+    return (record.hash, record.generation, record.index, record.fidelity,
+            record.inherited_from)
+
+
+def _journaled(journal: Archive | None, archive: Archive) -> dict[tuple, EvaluationRecord]:
+    """The journal's records not archived yet, by ``_job_key`` (a torn or damaged journal
+    holds nothing: its candidates train again)."""
+    if journal is None or not journal.path.exists():
+        return {}
+    try:
+        waiting = {_job_key(r): r for r in journal.records()}
+    except (OSError, ValueError):
+        return {}
+    archived = {_job_key(r) for r in archive.records()}
+    return {key: r for key, r in waiting.items() if key not in archived}
+
 
 def _finish(record: EvaluationRecord, objectives) -> EvaluationRecord:
     acc = record.val_accuracy

@@ -9,6 +9,11 @@ A task whose process dies of a native crash (SIGSEGV, SIGABRT, SIGBUS, SIGILL, S
 fault in compiled code, not an out-of-memory SIGKILL or a time-out) can run once more in a
 fresh process started with other environment variables (``crash_retry_env``, e.g. a library's
 safer kernels); that process serves only the retry and is then replaced by an ordinary one.
+
+A worker whose ``initializer`` raises cannot run any task: that is not the task's failure
+but the pool's. The worker answers every task with its start error and ``map`` raises
+``WorkerStartError`` (the worker's one-line reason); the pool's busy workers are stopped and
+replaced when the pool is used again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
+from evoapproxnas.errors import UserError
+
 
 @dataclass(frozen=True)
 class TaskFailure:
@@ -31,10 +38,33 @@ class TaskFailure:
     reason: str
 
 
+class WorkerStartError(Exception):
+    """A worker process could not start (its ``initializer`` raised): no task can run there.
+
+    ``reason`` is the worker's one-line account (a ``UserError``'s message as it is, any
+    other exception's type and message). Raised by ``map`` (and ``next_done`` of the Dask
+    pool) instead of failing the tasks: the cause is the campaign's, not a candidate's.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def task_error(exc: Exception) -> str:
     """The reason recorded for a task that raised: its exception's last line, bounded."""
     last = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return f"raised {last}"[:300]
+
+
+def start_error(exc: Exception) -> str:
+    """The reason of a worker whose initializer raised ``exc``: one line, bounded; a
+    ``UserError`` (say, a dataset the worker cannot find) keeps its own message."""
+    if isinstance(exc, UserError):
+        text = str(exc)
+    else:
+        text = traceback.format_exception_only(type(exc), exc)[-1]
+    return " ".join(text.split())[:400] or type(exc).__name__
 
 
 CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL,
@@ -58,7 +88,11 @@ def _exit_now() -> None:
 
 def _worker_main(conn, initializer, initargs, env) -> None:
     os.environ.update(env)
-    state = initializer(*initargs) if initializer else None
+    state, refusal = None, None
+    try:
+        state = initializer(*initargs) if initializer else None
+    except Exception as exc:  # noqa: BLE001 - reported with every task: WorkerStartError
+        refusal = start_error(exc)
     while True:
         try:
             message = conn.recv()
@@ -67,10 +101,13 @@ def _worker_main(conn, initializer, initargs, env) -> None:
         if message is None:
             _exit_now()
         fn, payload = message
-        try:
-            result = ("ok", fn(state, payload))
-        except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
-            result = ("error", task_error(exc))
+        if refusal is not None:
+            result = ("start_error", refusal)
+        else:
+            try:
+                result = ("ok", fn(state, payload))
+            except Exception as exc:  # noqa: BLE001 - any error of a task is that task's failure
+                result = ("error", task_error(exc))
         try:
             conn.send(result)
         except OSError:  # the pool's process is gone (killed): nothing left to report to
@@ -136,6 +173,8 @@ class WorkerPool:
 
         ``on_result(index, result)`` is called as each task ends (in completion order).
         ``timeout_s`` bounds each task's wall time from the moment a worker takes it.
+        Raises ``WorkerStartError`` as soon as a worker reports that it could not start
+        (the tasks still running are abandoned; those done were reported).
         """
         results: list[Any] = [None] * len(payloads)
         pending = list(range(len(payloads)))[::-1]
@@ -181,6 +220,9 @@ class WorkerPool:
                         status, value = worker.conn.recv()
                     except (EOFError, OSError):
                         status, value = "dead", None
+                    if status == "start_error":
+                        self._abandon()
+                        raise WorkerStartError(value)
                     if status in ("ok", "error"):
                         finish(worker, value if status == "ok" else TaskFailure(value))
                         if worker.env:  # a crash-retry worker serves one task
@@ -208,6 +250,15 @@ class WorkerPool:
                 worker.stop(kill=True)
                 self._workers[i] = self._spawn()
         return results
+
+    def _abandon(self) -> None:
+        """Stop every busy worker (their tasks are dropped): a later ``map`` finds each one's
+        pipe closed and starts a fresh process in its place, so a worker that could not start
+        tries again there."""
+        for worker in self._workers:
+            if worker.task is not None:
+                worker.stop(kill=True)
+                worker.task, worker.deadline = None, float("inf")
 
     def close(self) -> None:
         for worker in self._workers:  # all at once: each then exits in parallel

@@ -8,16 +8,75 @@ the fields, so a hand-edited or foreign file gives one clear error.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from evoapproxnas.errors import UserError
 
 STATUSES = ("ok", "failed", "infeasible")
 """``ok``: trained and measured; ``failed``: training failed (reason given); ``infeasible``:
 broke a cheap constraint and was never trained."""
 
 
-class RecordError(ValueError):
-    """A stored record that does not have the fields of an ``EvaluationRecord``."""
+class RecordError(UserError, ValueError):
+    """A stored record that does not have the fields of an ``EvaluationRecord`` (a damaged
+    or hand-edited file: the CLI shows it as one line)."""
+
+
+HASH_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+"""A candidate hash (it names the candidate's weight files, so no path separators)."""
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number_or_none(v) -> bool:
+    return v is None or _is_number(v)
+
+
+def _str_or_none(v) -> bool:
+    return v is None or isinstance(v, str)
+
+
+FIELD_RULES = {
+    "hash": (lambda v: isinstance(v, str) and HASH_RE.match(v) is not None,
+             "a string of letters, digits, '_' and '-'"),
+    "generation": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "index": (lambda v: _is_int(v) and v >= -1, "an integer >= -1"),
+    "genome": (lambda v: isinstance(v, list) and all(_is_int(g) for g in v),
+               "a list of integers"),
+    "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "reason": (_str_or_none, "a string or null"),
+    "violation": (lambda v: _is_number(v) and math.isfinite(v) and v >= 0, "a number >= 0"),
+    "metrics": (lambda v: isinstance(v, dict), "an object"),
+    "seed": (_is_int, "an integer"),
+    "timings": (lambda v: isinstance(v, dict), "an object"),
+    "objectives": (lambda v: isinstance(v, dict)
+                   and all(_number_or_none(x) for x in v.values()),
+                   "an object of numbers (or null)"),
+    "fidelity": (lambda v: v is None or (_is_int(v) and v >= 0), "an integer >= 0 or null"),
+    "inherited_from": (_str_or_none, "a string or null"),
+}
+"""What each stored field of an ``EvaluationRecord`` must hold."""
+
+METRIC_RULES = {
+    "params": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "multiplications": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "power_mw": (_is_number, "a number"),
+    "power_rel": (_is_number, "a number"),
+    "val_accuracy": (_number_or_none, "a number or null"),
+    "multipliers": (lambda v: isinstance(v, dict)
+                    and all(isinstance(x, str) for x in v.values()),
+                    "an object of multiplier names"),
+}
+"""The metrics that report, plots and export read (checked when present)."""
 
 
 @dataclass
@@ -80,12 +139,18 @@ class EvaluationRecord:
         missing = [n for n in required if n not in data]
         if missing:
             raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
-        record = cls(**{n: data[n] for n in names if n in data})
-        if record.status not in STATUSES:
-            raise RecordError(f"{where}: unknown status {record.status!r}")
-        if not isinstance(record.metrics, dict) or not isinstance(record.genome, list):
-            raise RecordError(f"{where}: metrics must be an object and genome a list")
-        return record
+        if data["status"] not in STATUSES:
+            raise RecordError(f"{where}: unknown status {data['status']!r}; "
+                              f"expected one of {', '.join(STATUSES)}")
+        for name, (rule, what) in FIELD_RULES.items():
+            if name in data and not rule(data[name]):
+                raise RecordError(f"{where}: field {name} must be {what}, "
+                                  f"got {_short(data[name])}")
+        for name, (rule, what) in METRIC_RULES.items():
+            if name in data["metrics"] and not rule(data["metrics"][name]):
+                raise RecordError(f"{where}: metric {name} must be {what}, "
+                                  f"got {_short(data['metrics'][name])}")
+        return cls(**{n: data[n] for n in names if n in data})
 
 
 @dataclass
@@ -107,8 +172,21 @@ class FrontMember:
     @classmethod
     def from_dict(cls, data: Any, where: str = "front member") -> FrontMember:
         if not isinstance(data, dict):
-            raise RecordError(f"{where}: expected a JSON object")
+            raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
         extra = {k: data.get(k) for k in ("test_accuracy", "val_accuracy_reloaded",
                                           "test_reason")}
+        for name in ("test_accuracy", "val_accuracy_reloaded"):
+            if not _number_or_none(extra[name]):
+                raise RecordError(f"{where}: field {name} must be a number or null, "
+                                  f"got {_short(extra[name])}")
+        if not _str_or_none(extra["test_reason"]):
+            raise RecordError(f"{where}: field test_reason must be a string or null, "
+                              f"got {_short(extra['test_reason'])}")
         body = {k: v for k, v in data.items() if k not in extra}
         return cls(EvaluationRecord.from_dict(body, where), **extra)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, on one line (for error messages)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -9,6 +9,10 @@ Layout::
     archive.jsonl        every evaluation (``EvaluationRecord``), append-only, fsynced
     history.json         one entry per finished generation (front size, hypervolume ...)
     checkpoint.pkl       the engine after the last generation (+ checkpoint.prev.pkl)
+    clock.json           seconds the run has spent (``search.time_budget_s``), saved with
+                         every finished candidate (``budget.WallClock.snapshot``)
+    trained.jsonl        trained candidates of the batch in progress that wait for an
+                         earlier one to be archived (``Evaluator``; emptied with each batch)
     models/              trained weights per candidate hash (<hash>.weights.npz)
     front.json           the final Pareto front, re-evaluated on the test set
     plots/               figures
@@ -22,9 +26,11 @@ network is rebuilt from the config and ``shape.json``, without loading the datas
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from evoapproxnas.atomic import new_directory, write_json
-from evoapproxnas.config import CampaignConfig, config_from_dict, read_raw
+from evoapproxnas.config import CampaignConfig, check_path, config_from_dict, metric_names
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.archive import Archive, read_records
 from evoapproxnas.search.problem import CampaignProblem
@@ -62,6 +68,78 @@ def package_versions() -> dict[str, str | None]:
                 continue
     return versions
 LOCK_FILE = "writer.lock"
+STATUSES = ("running", "finished")
+"""``status`` of ``run.json``."""
+MAX_SIDE = 1 << 16
+"""Largest height, width or channel count ``shape.json`` may give."""
+DAMAGED = ("the run directory is damaged; restore the file from a copy of the run, or start "
+           "the run again")
+"""What a message about a damaged file of a run directory ends with."""
+
+
+def read_json(path: Path, what: str = "") -> Any:
+    """The JSON data of a file of a run directory; ``UserError`` (one line, saying the
+    directory is damaged) if it is missing, unreadable or not JSON."""
+    hint = what or DAMAGED
+    if not path.is_file():
+        raise UserError(f"{path} is missing or not a file ({hint})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UserError(f"cannot read {path}: {reason}") from None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{path}: not valid JSON ({detail}); {hint}") from None
+
+
+def _damaged(path: Path, problem: str) -> UserError:
+    return UserError(f"{path}: {problem}; {DAMAGED}")
+
+
+def check_meta(meta: Any, path: Path) -> dict[str, Any]:
+    """``run.json``, checked: a JSON object of this format with well-typed fields."""
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(meta).__name__}; "
+                        "give the --out folder of 'evoapproxnas run'")
+    if meta.get("format") != RUN_FORMAT:
+        raise UserError(f"{path}: unknown run format {str(meta.get('format'))[:60]!r} "
+                        f"(expected {RUN_FORMAT!r}); is it an evoapproxnas run directory?")
+    if meta.get("status") not in STATUSES:
+        raise _damaged(path, f"status must be one of {', '.join(STATUSES)}, "
+                             f"got {str(meta.get('status'))[:60]!r}")
+    generations = meta.get("search_generations", 0)
+    if not isinstance(generations, int) or isinstance(generations, bool) or generations < 0:
+        raise _damaged(path, f"search_generations must be an integer >= 0, "
+                             f"got {str(generations)[:60]!r}")
+    for key in ("source", "created", "ended_early"):
+        if not isinstance(meta.get(key, ""), str):
+            raise _damaged(path, f"{key} must be a string")
+    versions = meta.get("versions", {})
+    if not isinstance(versions, dict) or not all(
+            v is None or isinstance(v, str) for v in versions.values()):
+        raise _damaged(path, "versions must be an object of version strings (or null)")
+    return meta
+
+
+def check_history(history: Any, path: Path) -> list[dict]:
+    """A list of per-generation entries, each an object with an integer ``generation`` and a
+    numeric ``hypervolume`` (what reports and plots read)."""
+    if not isinstance(history, list):
+        raise _damaged(path, f"the history must be a JSON list, got {type(history).__name__}")
+    for k, entry in enumerate(history):
+        if not isinstance(entry, dict):
+            raise _damaged(path, f"history entry {k} must be an object")
+        generation, hv = entry.get("generation"), entry.get("hypervolume")
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+            raise _damaged(path, f"history entry {k}: generation must be an integer >= 0, "
+                                 f"got {str(generation)[:60]!r}")
+        if not isinstance(hv, (int, float)) or isinstance(hv, bool):
+            raise _damaged(path, f"history entry {k}: hypervolume must be a number, "
+                                 f"got {str(hv)[:60]!r}")
+    return history
 
 
 @dataclass
@@ -87,14 +165,37 @@ class RunFront:
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> RunFront:
+        """Parse ``front.json``; ``UserError`` naming what is missing or wrong."""
+        def bad(problem: str) -> UserError:
+            return UserError(f"{where}: not an evoapproxnas front ({problem}); delete it and "
+                             "run 'evoapproxnas resume' on the run directory to write it again")
+
+        if not isinstance(data, dict):
+            raise bad(f"expected a JSON object, got {type(data).__name__}")
+        missing = [k for k in ("objectives", "front", "evaluations", "failed") if k not in data]
+        if missing:
+            raise bad(f"missing field(s) {', '.join(missing)}")
+        objectives, front = data["objectives"], data["front"]
+        known = metric_names()
+        if not isinstance(objectives, list) or not objectives or not all(
+                isinstance(o, str) and o in known for o in objectives):
+            raise bad(f"objectives must be a list of metric names, got {str(objectives)[:60]}")
+        if not isinstance(front, list):
+            raise bad(f"front must be a list of members, got {type(front).__name__}")
+        counts = [data["evaluations"], data["failed"]]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+            raise bad(f"evaluations and failed must be integers >= 0, got {str(counts)[:60]}")
+        if not isinstance(data.get("unfinished", False), bool):
+            raise bad("unfinished must be true or false")
+        history = check_history(data.get("history", []), Path(where))
         try:
-            return cls(list(data["objectives"]),
-                       [FrontMember.from_dict(m, f"{where}: front member {k}")
-                        for k, m in enumerate(data["front"])],
-                       int(data["evaluations"]), int(data["failed"]),
-                       list(data.get("history", [])), bool(data.get("unfinished", False)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{where}: not an evoapproxnas front ({exc})") from None
+            members = [FrontMember.from_dict(m, f"{where}: front member {k}")
+                       for k, m in enumerate(front)]
+        except RecordError as exc:
+            raise UserError(f"{exc}; delete {Path(where).name} and run 'evoapproxnas resume' "
+                            "on the run directory to write it again") from None
+        return cls(list(objectives), members, counts[0], counts[1], list(history),
+                   data.get("unfinished", False))
 
     def member(self, k: int) -> FrontMember:
         """Member ``k`` as numbered by ``evoapproxnas report`` (``UserError`` if out of range)."""
@@ -108,15 +209,13 @@ class RunDir:
     """An existing run directory, checked on opening (``UserError`` if it is not one)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+        self.path = check_path(path, "run directory")
         marker = self.path / "run.json"
         if (not self.path.is_dir() or not marker.is_file()
                 or not (self.path / "config.json").is_file()):
             raise UserError(f"{self.path} is not a run directory (no run.json/config.json); "
                             "give the --out folder of 'evoapproxnas run'")
-        meta = read_raw(marker)
-        if meta.get("format") != RUN_FORMAT:
-            raise UserError(f"{marker}: unknown run format {meta.get('format')!r}")
+        check_meta(read_json(marker), marker)
         self._lock_fd: int | None = None
 
     # ---- creating -------------------------------------------------------------------------
@@ -126,7 +225,7 @@ class RunDir:
                source: str, overwrite: bool = False) -> RunDir:
         """Create ``out`` holding the resolved config; an existing one only with ``overwrite``
         (and never while another process writes it)."""
-        out = Path(out)
+        out = check_path(out, "output directory")
         if out.exists() and not overwrite:
             raise UserError(f"output directory {out} already exists; choose another --out or "
                             "pass --overwrite to replace it")
@@ -172,18 +271,26 @@ class RunDir:
 
     @cached_property
     def config(self) -> CampaignConfig:
-        return config_from_dict(read_raw(self.path / "config.json"),
-                                str(self.path / "config.json"))
+        path = self.path / "config.json"
+        return config_from_dict(read_json(path), str(path))
 
     @cached_property
     def shape(self) -> tuple[tuple[int, ...], int]:
         """Input shape and class count of the campaign's dataset (``shape.json``)."""
-        info = read_raw(self.path / "shape.json")
-        try:
-            return tuple(int(v) for v in info["input_shape"]), int(info["n_classes"])
-        except (KeyError, TypeError, ValueError):
-            raise UserError(f"{self.path / 'shape.json'}: expected input_shape and "
-                            "n_classes") from None
+        path = self.path / "shape.json"
+        info = read_json(path)
+        shape = info.get("input_shape") if isinstance(info, dict) else None
+        n_classes = info.get("n_classes") if isinstance(info, dict) else None
+
+        def is_int(v, low, high) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+        if not (isinstance(shape, list) and len(shape) == 3
+                and all(is_int(v, 1, MAX_SIDE) for v in shape)
+                and is_int(n_classes, 2, MAX_SIDE)):
+            raise _damaged(path, "expected an object with input_shape (3 positive integers: "
+                                 "height, width, channels) and n_classes (an integer >= 2)")
+        return tuple(shape), n_classes
 
     @cached_property
     def problem(self) -> CampaignProblem:
@@ -193,7 +300,9 @@ class RunDir:
 
     @property
     def meta(self) -> dict[str, Any]:
-        return read_raw(self.path / "run.json")
+        """``run.json`` (checked)."""
+        path = self.path / "run.json"
+        return check_meta(read_json(path), path)
 
     def version_changes(self) -> list[str]:
         """``"name old -> new"`` for every result package whose installed version differs
@@ -210,6 +319,11 @@ class RunDir:
         return Archive(self.path / "archive.jsonl")
 
     @property
+    def journal(self) -> Archive:
+        """``trained.jsonl``: records trained and not archived yet (see the layout)."""
+        return Archive(self.path / "trained.jsonl")
+
+    @property
     def models_dir(self) -> Path:
         return self.path / "models"
 
@@ -222,18 +336,21 @@ class RunDir:
         try:
             return read_records(self.path / "archive.jsonl")
         except RecordError as exc:
-            raise UserError(f"{exc}; the archive is damaged") from None
+            raise UserError(f"{exc}; {DAMAGED}") from None
+        except OSError as exc:
+            raise UserError(f"cannot read {self.path / 'archive.jsonl'}: "
+                            f"{exc.strerror or exc}") from None
 
     def history(self) -> list[dict]:
         """One entry per finished generation (``history.json``; [] before the first)."""
         path = self.path / "history.json"
-        return list(read_raw(path)) if path.is_file() else []
+        return list(check_history(read_json(path), path)) if path.exists() else []
 
     def front(self) -> RunFront:
         """``front.json`` of a finished run, else the archive's front so far (no test set)."""
         path = self.path / "front.json"
-        if path.is_file():
-            return RunFront.from_dict(read_raw(path), str(path))
+        if path.exists():
+            return RunFront.from_dict(read_json(path), str(path))
         records = self.records()
         objectives = list(self.config.search.objectives)
         full = at_full_fidelity(records, self.config)
@@ -241,8 +358,22 @@ class RunDir:
                         len(records), sum(r.status == "failed" for r in records),
                         self.history(), unfinished=True)
 
+    def check_genome(self, member: FrontMember | EvaluationRecord) -> None:
+        """``UserError`` unless the genome of a member or record fits the campaign's CGP spec
+        (one that does not comes from a damaged file, or a config.json not the run's)."""
+        from evoapproxnas.cgp.genome import validate_genome
+
+        record = member.record if isinstance(member, FrontMember) else member
+        try:
+            validate_genome(record.genome, self.problem.spec)
+        except ValueError as exc:
+            raise UserError(f"{self.path}: the genome of candidate {record.hash} does not fit "
+                            f"the campaign's CGP spec ({exc}); {DAMAGED}") from None
+
     def network(self, member: FrontMember | EvaluationRecord):
-        """The decoded network (``networkx.DiGraph``) of a member or record."""
+        """The decoded network (``networkx.DiGraph``) of a member or record (``UserError`` if
+        its genome does not fit the campaign's CGP spec: a damaged file)."""
+        self.check_genome(member)
         record = member.record if isinstance(member, FrontMember) else member
         return self.problem.decode(record.genome)
 
@@ -268,6 +399,18 @@ class RunDir:
     def write_history(self, history: list[dict]) -> None:
         write_json(self.path / "history.json", history)
 
+    def read_clock(self) -> Any:
+        """``clock.json`` as saved (``None`` if there is none yet or it is unreadable: the
+        checkpoint's figures stand alone); ``budget.checked_snapshot`` checks its fields."""
+        try:
+            return json.loads((self.path / "clock.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            return None
+
+    def write_clock(self, clock: dict) -> None:
+        """Save the run's clock (``budget.WallClock.snapshot``) atomically."""
+        write_json(self.path / "clock.json", clock)
+
     def write_front(self, front: RunFront) -> None:
         write_json(self.path / "front.json", front.to_dict())
 
@@ -283,11 +426,19 @@ class RunDir:
 
 
 def read_weights(path: Path) -> list:
-    """The arrays of a weights ``.npz`` (``model.get_weights()`` order)."""
+    """The arrays of a weights ``.npz`` (``model.get_weights()`` order); ``UserError`` if
+    the file is not one (truncated, foreign)."""
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as arrays:
-        return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            names = [f"arr_{i}" for i in range(len(arrays.files))]
+            if sorted(names) != sorted(arrays.files):
+                raise ValueError(f"unexpected arrays {', '.join(sorted(arrays.files)[:5])}")
+            return [arrays[name] for name in names]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise UserError(f"{path}: not a readable weights file ({detail}); {DAMAGED}") from None
 
 
 def load_trained(problem: CampaignProblem, weights: Path, genome):
@@ -296,7 +447,13 @@ def load_trained(problem: CampaignProblem, weights: Path, genome):
 
     model = build_model(problem.decode(genome), problem.multipliers,
                         weight_quantization=problem.cfg.multipliers.weight_quantization)
-    model.set_weights(read_weights(weights))
+    arrays = read_weights(weights)
+    wanted = [tuple(w.shape) for w in model.get_weights()]
+    if [tuple(a.shape) for a in arrays] != wanted or any(
+            a.dtype.kind not in "fiu" for a in arrays):
+        raise UserError(f"{weights}: its arrays do not fit the candidate's network ({len(arrays)} "
+                        f"arrays, the network has {len(wanted)}); {DAMAGED}")
+    model.set_weights(arrays)
     return model
 
 

@@ -26,12 +26,21 @@ CRASH_RETRY_NOTE = "trained with TensorFlow's Eigen kernels after its worker cra
 def init_worker(run_dir: str, threads: int) -> dict:
     """Per-process state: the run directory, its config, problem and dataset.
 
-    ``threads`` sizes TensorFlow's thread pools (0 = TensorFlow's default, all cores).
+    ``threads`` sizes TensorFlow's thread pools (0 = TensorFlow's default, all cores). What
+    the worker needs from outside (the run directory, the dataset) is opened first, before
+    TensorFlow's import, so a worker that cannot start says why (``UserError``: the pool
+    raises ``WorkerStartError``) within a second.
     """
     import logging
 
+    from evoapproxnas.search.problem import load_data
+    from evoapproxnas.search.rundir import RunDir
     from evoapproxnas.tf_env import apply_onednn_default
 
+    run = RunDir(run_dir)
+    cfg = run.config
+    dataset = load_data(cfg)
+    problem = run.problem
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     apply_onednn_default()
     tf = _import_tensorflow_quietly()
@@ -42,12 +51,7 @@ def init_worker(run_dir: str, threads: int) -> dict:
     if threads > 0:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from evoapproxnas.search.problem import load_data
-    from evoapproxnas.search.rundir import RunDir
-
-    run = RunDir(run_dir)
-    state = {"run": run, "cfg": run.config, "dataset": load_data(run.config),
-             "problem": run.problem}
+    state = {"run": run, "cfg": cfg, "dataset": dataset, "problem": problem}
     # everything loaded so far lives as long as the process: out of the cyclic garbage
     # collector's sight, each collection during a candidate's model building is cheaper
     gc.freeze()
@@ -106,6 +110,7 @@ def train_task(state: dict, payload: dict) -> dict:
             os._exit(9)
     import time
 
+    from evoapproxnas.errors import UserError
     from evoapproxnas.nn import TrainResult, train_and_evaluate
     from evoapproxnas.search.rundir import read_weights
 
@@ -125,7 +130,7 @@ def train_task(state: dict, payload: dict) -> dict:
                                      table_epochs=min(budget.table_epochs, epochs - done))
     try:
         initial = None if start_from is None else read_weights(start_from)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, UserError) as exc:  # UserError: a damaged weights file
         source = f"candidate {donor}" if donor else f"the {done}-epoch rung"
         result = TrainResult(status="failed",
                              reason=f"cannot start from the weights of {source}: {exc}")
