@@ -55,7 +55,7 @@ MODES = (("process", "generational"), ("dask", "generational"), ("dask", "asynch
 
 def utilisation_run(out: Path, executor: str, mode: str, args) -> dict:
     """One campaign; busy time and wall span from the workers' own clocks."""
-    from evoapproxnas.search.results import hypervolume
+    from evoapproxnas.search.study.results import hypervolume
 
     overrides = [f"search.executor={executor}", f"search.mode={mode}",
                  f"search.seed={args.seeds[0]}", f"search.population={args.population}",

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.results import (
+from evoapproxnas.search.study.results import (
     at_full_fidelity,
     feasible,
     first_per_hash,
@@ -57,7 +57,7 @@ from evoapproxnas.search.results import (
     pareto_front,
     vectors,
 )
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "quickstart.toml"

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from evoapproxnas.paths import TEMP_NAME_MAX
+
 
 def _fsync_dir(path: Path) -> None:
     try:
@@ -29,12 +31,18 @@ def _umask() -> int:
     return mask
 
 
+def _temp_prefix(path: Path) -> str:
+    """The prefix of the temporary sibling of ``path``: its name, shortened so that the
+    temporary name is no longer than a name allowed for ``path`` itself."""
+    return f".{path.name[:TEMP_NAME_MAX]}."
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename),
     with the permissions an ordinary ``open`` would give (0666 less the umask: workers of
     another user on a shared filesystem can read it), not ``mkstemp``'s 0600."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
@@ -76,7 +84,7 @@ def new_directory(path: str | os.PathLike) -> Iterator[Path]:
     if path.exists():
         raise FileExistsError(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"))
     try:
         yield tmp
         if path.exists():

@@ -29,13 +29,13 @@ from evoapproxnas.hardware.campaign import METRIC_DIRECTIONS, HardwareConfig
 from evoapproxnas.hardware.config import MODELS
 from evoapproxnas.nn.budget import TrainBudget
 from evoapproxnas.overrides import parse_override
+from evoapproxnas.search.engines import engine_names
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-ENGINES = ("pymoo", "deap", "random")
 EXECUTORS = ("process", "dask")
 MODES = ("generational", "asynchronous")
 CHEAP_METRICS = ("params", "power_mw", "power_rel", "multiplications")
@@ -159,7 +159,7 @@ class SearchConfig:
     """Successive halving (generational mode): training epochs of the lower-fidelity rungs,
     increasing and below ``training.epochs`` (the last rung). Every feasible candidate of a
     generation trains for ``rungs[0]`` epochs; the best ``1/eta`` of each rung continue to the
-    next (``search.fidelity.promote``), training on from their weights of the rung below.
+    next (``search.policies.halving.promote``), training on from their weights of the rung below.
     Empty: every candidate gets the full budget."""
     eta: int = 3
     """Successive halving: each rung keeps ``ceil(n / eta)`` of its ``n`` trained candidates."""
@@ -179,8 +179,8 @@ class SearchConfig:
     """Epochs of each fine-tuning of the final re-pricing (from the network's own weights,
     through the new multiplier's tables); 0: ``inherit_epochs``, like every heir."""
     time_budget_s: float = 0.0
-    """Wall-clock budget of the run in seconds (generational mode; ``search.budget``):
-    a generation after the first starts only if, by the mean length of the generations
+    """Wall-clock budget of the run in seconds (generational mode;
+    ``search.policies.termination``): a generation after the first starts only if, by the mean length of the generations
     done, it and the final re-pricing still end within the budget; otherwise the search
     ends there (the re-pricing and the test set follow). On a slower machine a run then has
     fewer generations, the first ones of the same run on a faster one. 0: off."""
@@ -438,8 +438,9 @@ def _validate(c: CampaignConfig) -> None:
         problem = path_problem(text)
         _check(problem is None, c, key, f"{problem}: give a name or a usable path",
                text if len(text) <= 60 else text[:57] + "...")
-    _check(s.engine in ENGINES, c, "search.engine", f"use one of {', '.join(ENGINES)}"
-           f"{closest_names(s.engine, ENGINES)}", s.engine)
+    engines = engine_names()
+    _check(s.engine in engines, c, "search.engine", f"use one of {', '.join(engines)}"
+           f"{closest_names(s.engine, engines)}", s.engine)
     _check(s.population >= 2, c, "search.population", "use an integer >= 2", s.population)
     _check(s.generations >= 1, c, "search.generations", "use an integer >= 1", s.generations)
     _check(s.workers >= 1, c, "search.workers", "use an integer >= 1", s.workers)

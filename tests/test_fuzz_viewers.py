@@ -101,7 +101,7 @@ def finished(tmp_path_factory) -> Path:
 
     from evoapproxnas.plots.campaign import plot_run
     from evoapproxnas.search.campaign import create_run, run_campaign
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     run = create_run(TINY, tmp_path_factory.mktemp("fuzz") / "run", ["search.generations=2"])
     run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
@@ -416,7 +416,7 @@ def test_lock_held_by_another_process(tmp_path, capsys, finished, quick_plots, n
     shutil.copytree(finished, run)
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\n"
-        "from evoapproxnas.search.rundir import RunDir\n"
+        "from evoapproxnas.search.study.rundir import RunDir\n"
         "with RunDir(sys.argv[1]).writer():\n"
         "    print('locked', flush=True)\n"
         "    time.sleep(600)\n"), str(run)], stdout=subprocess.PIPE, text=True, env=ENV)
@@ -493,7 +493,7 @@ def with_weights(finished, tmp_path_factory) -> Path:
     import numpy as np
 
     from evoapproxnas.nn import build_model
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     path = tmp_path_factory.mktemp("export") / "run"
     shutil.copytree(finished, path)
@@ -510,7 +510,7 @@ def with_weights(finished, tmp_path_factory) -> Path:
 def test_export_of_damaged_weights_and_bad_destinations(tmp_path, capsys, with_weights):
     import numpy as np
 
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     member = RunDir(with_weights).front().members[0].record
     weights = RunDir(with_weights).weights_path(member.hash, member.fidelity)

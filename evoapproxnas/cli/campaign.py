@@ -53,8 +53,8 @@ def register(subparsers) -> None:
 
 def _finish(run_dir: Path, args) -> int:
     from evoapproxnas.search.campaign import run_campaign
-    from evoapproxnas.search.console import log
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.reporting import log
+    from evoapproxnas.search.study.rundir import RunDir
 
     front = run_campaign(run_dir, quiet=args.quiet,
                          scheduler=getattr(args, "scheduler", None))
@@ -70,7 +70,7 @@ def _finish(run_dir: Path, args) -> int:
 
 def _run(args) -> int:
     from evoapproxnas.search.campaign import create_run
-    from evoapproxnas.search.console import log
+    from evoapproxnas.search.reporting import log
 
     run = create_run(args.config, args.out, args.overrides, args.overwrite)
     if not args.quiet:
@@ -79,7 +79,7 @@ def _run(args) -> int:
 
 
 def _resume(args) -> int:
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     run = RunDir(args.run_dir)
     for record in run.records():  # a damaged archive, or a config.json not the run's
@@ -112,13 +112,13 @@ def format_front(front) -> str:
 
 
 def _report(args) -> int:
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     run = RunDir(args.run_dir)
     front = run.front()
     if args.html:
         from evoapproxnas.plots.html import write_page
-        from evoapproxnas.search.console import log
+        from evoapproxnas.search.reporting import log
 
         log(f"HTML report written to {write_page(run, args.html)}")
     if args.json:
@@ -130,7 +130,7 @@ def _report(args) -> int:
 
 def _plot(args) -> int:
     from evoapproxnas.plots.campaign import plot_run
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     run = RunDir(args.run_dir)
     check_plottable(run, args.member)  # everything is read before anything is drawn
@@ -155,7 +155,7 @@ def check_plottable(run, member: int) -> None:
     """``UserError`` unless the run has what ``plot`` draws: its front, its archive, the
     metrics of every trained candidate (validation accuracy, power_rel, params and each
     objective) and the network of front member ``member``."""
-    from evoapproxnas.search.rundir import DAMAGED
+    from evoapproxnas.search.study.rundir import DAMAGED
 
     front = run.front()
     records = run.records()
@@ -178,7 +178,7 @@ def check_plottable(run, member: int) -> None:
 
 def _export(args) -> int:
     from evoapproxnas.config import check_path
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     out = check_path(args.out, "--out")
     if out.suffix != ".keras":

@@ -84,7 +84,7 @@ def networks_from_layers_file(path: str, library: str | None) -> dict[str, list]
 def networks_from_run(run_dir: str) -> tuple[dict[str, list], object]:
     """``{candidate hash: layers}`` of a run's front members (so far), and the run's config."""
     from evoapproxnas.hardware.layers import layers_from_graph
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     run = RunDir(run_dir)
     choice = run.problem.choice
@@ -169,7 +169,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     """Print the best multi-FPGA pipeline of one front member of a run."""
     from evoapproxnas.hardware.layers import layers_from_graph
     from evoapproxnas.hardware.pipeline import search_pipeline
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     fpgas = [name.strip() for name in args.fpgas.split(",")]
     if not all(fpgas):

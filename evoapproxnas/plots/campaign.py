@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.records import EvaluationRecord
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.records import EvaluationRecord
+from evoapproxnas.search.study.rundir import RunDir
 
 
 def _front_axes(ax, records: list[EvaluationRecord], front: list[EvaluationRecord], x_key: str,

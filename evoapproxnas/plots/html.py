@@ -32,9 +32,9 @@ from evoapproxnas.config import metric_direction
 from evoapproxnas.errors import UserError
 from evoapproxnas.plots.html_assets import TEMPLATE
 from evoapproxnas.plots.network import COLORS, node_label
-from evoapproxnas.search.records import EvaluationRecord, FrontMember
-from evoapproxnas.search.results import at_full_fidelity, first_per_hash
-from evoapproxnas.search.rundir import RunDir, RunFront
+from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
+from evoapproxnas.search.study.results import at_full_fidelity, first_per_hash
+from evoapproxnas.search.study.rundir import RunDir, RunFront
 
 SUFFIXES = (".html", ".htm")
 AXES = (("error", "validation error"), ("val_accuracy", "validation accuracy"),

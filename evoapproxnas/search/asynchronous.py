@@ -16,11 +16,11 @@ from collections import deque
 import numpy as np
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
 from evoapproxnas.search.evaluation import Evaluator, needs_training
-from evoapproxnas.search.records import EvaluationRecord
-from evoapproxnas.search.results import history_entry, vectors
+from evoapproxnas.search.reporting import log, progress
+from evoapproxnas.search.study.records import EvaluationRecord
+from evoapproxnas.search.study.results import history_entry, vectors
 from evoapproxnas.search.worker import train_task
 
 

@@ -20,16 +20,16 @@ import time
 from evoapproxnas.cgp.genome import priced_with
 from evoapproxnas.config import config_from_dict, load_config
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.budget import WallClock, over_budget, repricing_estimate
-from evoapproxnas.search.checkpoint import load_checkpoint, save_checkpoint
-from evoapproxnas.search.console import log, progress
 from evoapproxnas.search.engines import make_engine
 from evoapproxnas.search.evaluation import Evaluator
-from evoapproxnas.search.executor import TaskFailure, WorkerPool, WorkerStartError
+from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool, WorkerStartError
+from evoapproxnas.search.policies.termination import WallClock, over_budget, repricing_estimate
 from evoapproxnas.search.problem import CampaignProblem, load_data
-from evoapproxnas.search.records import EvaluationRecord, FrontMember
-from evoapproxnas.search.results import at_full_fidelity, history_entry, pareto_front, vectors
-from evoapproxnas.search.rundir import RunDir, RunFront
+from evoapproxnas.search.reporting import log, progress
+from evoapproxnas.search.study.checkpoint import load_checkpoint, save_checkpoint
+from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
+from evoapproxnas.search.study.results import at_full_fidelity, history_entry, pareto_front, vectors
+from evoapproxnas.search.study.rundir import RunDir, RunFront
 
 
 def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDir:
@@ -39,7 +39,7 @@ def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDi
     dataset = load_data(cfg)
     CampaignProblem.build(cfg, dataset.input_shape, dataset.n_classes)  # bad names -> UserError
     if cfg.search.executor == "dask":
-        from evoapproxnas.search.dask_executor import check_scheduler
+        from evoapproxnas.search.execution.dask_cluster import check_scheduler
 
         check_scheduler(cfg.search.scheduler)
     return RunDir.create(out, cfg, dataset.input_shape, dataset.n_classes, str(config_path),
@@ -68,7 +68,7 @@ def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
         raw = cfg.to_dict()
         raw["search"]["scheduler"] = scheduler
         cfg = config_from_dict(raw, f"{run.path / 'config.json'} (--scheduler)")
-        from evoapproxnas.search.dask_executor import check_scheduler
+        from evoapproxnas.search.execution.dask_cluster import check_scheduler
 
         check_scheduler(cfg.search.scheduler)
     with run.writer():
@@ -169,7 +169,7 @@ def make_pool(cfg, run: RunDir):
     # cluster each worker uses its own machine's default.
     threads = max(1, (os.cpu_count() or 1) // s.workers) if local else 0
     if s.executor == "dask":
-        from evoapproxnas.search.dask_executor import DaskPool
+        from evoapproxnas.search.execution.dask_cluster import DaskPool
 
         return DaskPool(s.workers, _init, (str(run.path), threads), scheduler=s.scheduler,
                         retries=s.retries, resources=dict(s.resources))

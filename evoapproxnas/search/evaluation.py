@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import time
 
-from evoapproxnas.search import fidelity
-from evoapproxnas.search.archive import Archive
-from evoapproxnas.search.executor import TaskFailure, WorkerPool
+from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool
+from evoapproxnas.search.policies import halving
 from evoapproxnas.search.problem import CampaignProblem, CandidateFailure, training_seed
-from evoapproxnas.search.records import EvaluationRecord
+from evoapproxnas.search.study.archive import Archive
+from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.worker import CRASH_RETRY_NOTE, train_task
 
 NOT_TRAINED = "not trained yet"
@@ -45,7 +45,7 @@ class Evaluator:
         """Where trained records wait for their turn in the archive (``None``: nowhere)."""
         self._journaled = _journaled(journal, archive)
         self.cfg = problem.cfg
-        self.rungs = fidelity.schedule(self.cfg)
+        self.rungs = halving.schedule(self.cfg)
         self.generations = self.cfg.search.generations
         """Generations of the search (fewer when a time budget ended it early); the final
         re-pricing batch is generation ``generations``."""
@@ -283,8 +283,8 @@ class Evaluator:
             seen.add(key)
             if record.generation == generation and record.status == "ok":
                 candidates.append(record)
-        keep = fidelity.promote(candidates, self.cfg.search.objectives,
-                                fidelity.n_promoted(len(candidates), self.cfg.search.eta,
+        keep = halving.promote(candidates, self.cfg.search.objectives,
+                                halving.n_promoted(len(candidates), self.cfg.search.eta,
                                                     self.cfg.search.workers))
         records: list[EvaluationRecord | None] = [None] * len(keep)
         jobs = []

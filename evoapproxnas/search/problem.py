@@ -127,7 +127,7 @@ class CampaignProblem:
     def space(self):
         """The campaign's ``CGPSpace``; its draws that break a cheap constraint are re-drawn
         (``meets_cheap_constraints``)."""
-        from evoapproxnas.search.space import CGPSpace
+        from evoapproxnas.search.spaces.cgp import CGPSpace
 
         if getattr(self, "_space", None) is None:
             self._space = CGPSpace(self.spec, self.input_shape, self.n_classes)

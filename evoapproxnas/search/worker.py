@@ -34,7 +34,7 @@ def init_worker(run_dir: str, threads: int) -> dict:
     import logging
 
     from evoapproxnas.search.problem import load_data
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
     from evoapproxnas.tf_env import apply_onednn_default
 
     run = RunDir(run_dir)
@@ -112,7 +112,7 @@ def train_task(state: dict, payload: dict) -> dict:
 
     from evoapproxnas.errors import UserError
     from evoapproxnas.nn import TrainResult, train_and_evaluate
-    from evoapproxnas.search.rundir import read_weights
+    from evoapproxnas.search.study.rundir import read_weights
 
     started_at = time.time()
     cfg, problem, run = state["cfg"], state["problem"], state["run"]
@@ -153,7 +153,7 @@ def train_task(state: dict, payload: dict) -> dict:
 def test_task(state: dict, payload: dict) -> dict:
     """Accuracy of a trained candidate on the held-out test set (and validation again)."""
     from evoapproxnas.nn import evaluate
-    from evoapproxnas.search.rundir import load_trained
+    from evoapproxnas.search.study.rundir import load_trained
 
     data, budget = state["dataset"], state["cfg"].training
     model = load_trained(state["problem"], state["run"].weights_path(payload["hash"]),

@@ -98,8 +98,8 @@ def test_estimate_run_front_members(tmp_path, capsys):
     from evoapproxnas import cgp
     from evoapproxnas.config import load_config
     from evoapproxnas.hardware import layers_from_graph
-    from evoapproxnas.search.records import EvaluationRecord, FrontMember
-    from evoapproxnas.search.rundir import RunDir, RunFront
+    from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
+    from evoapproxnas.search.study.rundir import RunDir, RunFront
 
     tiny = Path(__file__).parents[1] / "search" / "tiny.toml"
     cfg = load_config(tiny, ["search.objectives=['error','fps']", "hardware.model='fpga'",
@@ -133,8 +133,8 @@ def _fpga_run(tmp_path, *extra):
 
     from evoapproxnas import cgp
     from evoapproxnas.config import load_config
-    from evoapproxnas.search.records import EvaluationRecord, FrontMember
-    from evoapproxnas.search.rundir import RunDir, RunFront
+    from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
+    from evoapproxnas.search.study.rundir import RunDir, RunFront
 
     tiny = Path(__file__).parents[1] / "search" / "tiny.toml"
     cfg = load_config(tiny, ["search.objectives=['error','fps']", "hardware.model='fpga'",

@@ -233,9 +233,9 @@ def _fpga_problem(*extra):
 
 def test_cost_model_errors_fail_only_their_candidates(tmp_path):
     from evoapproxnas.hardware import layers_from_graph
-    from evoapproxnas.search.archive import Archive
     from evoapproxnas.search.evaluation import Evaluator
-    from evoapproxnas.search.results import FAILED_CV, vectors
+    from evoapproxnas.search.study.archive import Archive
+    from evoapproxnas.search.study.results import FAILED_CV, vectors
 
     probe = _fpga_problem()
     rng = np.random.default_rng(4)

@@ -20,9 +20,9 @@ import pytest
 from evoapproxnas.cli import main
 from evoapproxnas.config import load_config
 from evoapproxnas.plots.html import build_page
-from evoapproxnas.search.records import EvaluationRecord, FrontMember
-from evoapproxnas.search.results import history_entry, pareto_front
-from evoapproxnas.search.rundir import RunDir, RunFront
+from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
+from evoapproxnas.search.study.results import history_entry, pareto_front
+from evoapproxnas.search.study.rundir import RunDir, RunFront
 
 TINY = Path(__file__).parents[1] / "search" / "tiny.toml"
 HOSTILE_LAYER = "</script><script>window.__pageError('xss layer')</script>"

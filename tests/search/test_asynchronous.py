@@ -9,7 +9,7 @@ import pytest
 from evoapproxnas.config import load_config
 from evoapproxnas.search.asynchronous import run_asynchronous
 from evoapproxnas.search.evaluation import Evaluator
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.rundir import RunDir
 
 TINY = Path(__file__).parent / "tiny.toml"
 SETTINGS = ["search.executor=dask", "search.mode=asynchronous", "search.population=4",

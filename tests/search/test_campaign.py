@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from evoapproxnas.cli import main
-from evoapproxnas.search.archive import read_records
-from evoapproxnas.search.checkpoint import load_checkpoint
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.archive import read_records
+from evoapproxnas.search.study.checkpoint import load_checkpoint
+from evoapproxnas.search.study.rundir import RunDir
 from evoapproxnas.search.worker import CRASH_RETRY_NOTE
 from evoapproxnas.tf_env import default_onednn_setting
 
@@ -180,7 +180,7 @@ def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, 
 
     import evoapproxnas.approx  # noqa: F401  (registers the approximate layers)
     from evoapproxnas.search.problem import CampaignProblem, load_data
-    from evoapproxnas.search.rundir import load_trained
+    from evoapproxnas.search.study.rundir import load_trained
 
     model = keras.models.load_model(exported)
     assert model.output_shape[-1] == 3

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from evoapproxnas.config import load_config
-from evoapproxnas.search.archive import Archive
 from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.problem import CampaignProblem, load_data, training_seed
-from evoapproxnas.search.records import EvaluationRecord
-from evoapproxnas.search.results import vectors
+from evoapproxnas.search.study.archive import Archive
+from evoapproxnas.search.study.records import EvaluationRecord
+from evoapproxnas.search.study.results import vectors
 
 TINY = Path(__file__).parent / "tiny.toml"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.rundir import RunDir
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
 

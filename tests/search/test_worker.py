@@ -42,7 +42,7 @@ def test_a_promoted_candidate_continues_from_its_rung_weights(tmp_path):
 
     from evoapproxnas.search.campaign import create_run
     from evoapproxnas.search.problem import load_data
-    from evoapproxnas.search.rundir import read_weights
+    from evoapproxnas.search.study.rundir import read_weights
     from evoapproxnas.search.worker import train_task
 
     tiny = os.path.join(os.path.dirname(__file__), "tiny.toml")
@@ -82,7 +82,7 @@ def test_an_heir_trains_from_its_donors_weights(tmp_path):
     from evoapproxnas.cgp.genome import multiplier_gene_indices
     from evoapproxnas.search.campaign import create_run
     from evoapproxnas.search.problem import load_data
-    from evoapproxnas.search.rundir import read_weights
+    from evoapproxnas.search.study.rundir import read_weights
     from evoapproxnas.search.worker import train_task
 
     tiny = os.path.join(os.path.dirname(__file__), "tiny.toml")

@@ -2,7 +2,7 @@
 raise ``WorkerStartError``; the main process checks what workers need before anything is
 archived; either way the run stops with one line (exit 2), archives nothing as failed for it,
 and a resume after the fix ends as an uninterrupted run. Training is the stand-in pool of
-``test_budget.py`` (no TensorFlow); the real pools only ever fail to start here."""
+``policies/test_termination.py`` (no TensorFlow); the real pools only ever fail to start here."""
 
 import json
 import shutil
@@ -14,16 +14,17 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "policies"))
 
 import _tasks
-from test_budget import TINY, FakeTime, SlowWorkers, archived
+from test_termination import TINY, FakeTime, SlowWorkers, archived
 
 from evoapproxnas.cli import main
 from evoapproxnas.data import synthetic_arrays
 from evoapproxnas.errors import UserError
 from evoapproxnas.search import campaign
 from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.executor import WorkerPool, WorkerStartError
+from evoapproxnas.search.execution.pool import WorkerPool, WorkerStartError
 from evoapproxnas.search.worker import init_worker
 
 SECONDS = 10.0
@@ -81,7 +82,7 @@ def finish_with_stand_in(run_path: Path) -> None:
 
 
 def outcome(run_path: Path) -> dict:
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     run = RunDir(run_path)
     return {"archive": archived(run), "history": run.history(),
@@ -99,7 +100,7 @@ def failed(run_path: Path) -> list:
 
 
 def archived_records(run_path: Path) -> list:
-    from evoapproxnas.search.archive import read_records
+    from evoapproxnas.search.study.archive import read_records
 
     return read_records(run_path / "archive.jsonl")
 
@@ -107,7 +108,7 @@ def archived_records(run_path: Path) -> list:
 def kept(run_path: Path) -> int:
     """Candidates whose training is kept: archived, or waiting in the journal for an earlier
     one of their batch."""
-    from evoapproxnas.search.archive import read_records
+    from evoapproxnas.search.study.archive import read_records
 
     return len(archived_records(run_path)) + len(read_records(run_path / "trained.jsonl"))
 
@@ -147,7 +148,7 @@ def test_the_process_pool_raises_worker_start_error_not_task_failures(tmp_path):
 
 def test_the_dask_pool_raises_worker_start_error(tmp_path):
     pytest.importorskip("distributed", reason="the [dask] extra is not installed")
-    from evoapproxnas.search.dask_executor import DaskPool
+    from evoapproxnas.search.execution.dask_cluster import DaskPool
 
     with DaskPool(1, init_worker, (str(tmp_path / "nowhere"), 1)) as pool:
         for _ in range(2):  # a failed start is not cached: each task tries again

@@ -30,8 +30,8 @@ import math
 
 import numpy as np
 
-from evoapproxnas.search.records import EvaluationRecord
-from evoapproxnas.search.results import vectors
+from evoapproxnas.search.study.records import EvaluationRecord
+from evoapproxnas.search.study.results import vectors
 
 
 def schedule(cfg) -> list[int]:

@@ -7,14 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
-from evoapproxnas.search.archive import Archive, read_records
-from evoapproxnas.search.checkpoint import (
+from evoapproxnas.search.study.archive import Archive, read_records
+from evoapproxnas.search.study.checkpoint import (
     CHECKPOINT_FILE,
     PREVIOUS_FILE,
     load_checkpoint,
     save_checkpoint,
 )
-from evoapproxnas.search.records import EvaluationRecord, FrontMember, RecordError
+from evoapproxnas.search.study.records import EvaluationRecord, FrontMember, RecordError
 
 
 def record(key: str, **changes) -> EvaluationRecord:

@@ -1,7 +1,7 @@
 """A run under a binding ``search.time_budget_s``, killed anywhere inside its generations and
 resumed, ends after the generations of the uninterrupted run, with its archive: the clock is
 saved with every finished candidate (``clock.json``). No training: the stand-in pool of
-``test_budget.py`` on its fake clock, kills simulated by an exception after k candidates."""
+``policies/test_termination.py`` on its fake clock, kills simulated by an exception after k candidates."""
 
 import json
 import sys
@@ -11,14 +11,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import test_budget
-from test_budget import REPRICE, TINY, SlowWorkers, archived
+import test_termination
+from test_termination import REPRICE, TINY, SlowWorkers, archived
 
-from evoapproxnas.search.budget import WallClock, checked_snapshot
 from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.checkpoint import load_checkpoint
+from evoapproxnas.search.policies.termination import WallClock, checked_snapshot
+from evoapproxnas.search.study.checkpoint import load_checkpoint
 
-clock = test_budget.clock  # the fake perf_counter of budget and campaign (a fixture)
+clock = test_termination.clock  # the fake perf_counter of budget and campaign (a fixture)
 BUDGETED = [*REPRICE, "search.generations=10", "search.time_budget_s=500"]
 SECONDS = 10.0  # fake seconds per training
 

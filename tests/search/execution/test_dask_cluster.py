@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import _tasks
 
 from evoapproxnas.cli import main
-from evoapproxnas.search.dask_executor import DaskPool
-from evoapproxnas.search.executor import TaskFailure
+from evoapproxnas.search.execution.dask_cluster import DaskPool
+from evoapproxnas.search.execution.pool import TaskFailure
 
-TINY = Path(__file__).parent / "tiny.toml"
+TINY = Path(__file__).parents[1] / "tiny.toml"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,7 +59,7 @@ def test_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path, capsys):
 
 def test_resume_on_another_scheduler_is_checked_first(tmp_path, capsys):
     from evoapproxnas.config import load_config
-    from evoapproxnas.search.rundir import RunDir
+    from evoapproxnas.search.study.rundir import RunDir
 
     dask_run = RunDir.create(tmp_path / "dask", load_config(TINY, ["search.executor=dask"]),
                              (8, 8, 1), 3, str(TINY))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evoapproxnas.atomic import append_line
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.records import EvaluationRecord, RecordError
+from evoapproxnas.search.study.records import EvaluationRecord, RecordError
 
 
 def read_records(path: str | os.PathLike) -> list[EvaluationRecord]:

@@ -15,15 +15,15 @@ import pytest
 from evoapproxnas.cli import main
 from evoapproxnas.config import load_config
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.rundir import RunDir
 
-TINY = Path(__file__).parent / "tiny.toml"
+TINY = Path(__file__).parents[1] / "tiny.toml"
 
 # Takes the lock and holds it until a line arrives on stdin, then lets go and stays alive,
 # not holding it, until a second line (or end of input: the test process is gone).
 HOLDER = """
 import sys
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.rundir import RunDir
 with RunDir(sys.argv[1]).writer():
     print("locked", flush=True)
     sys.stdin.readline()
@@ -35,7 +35,7 @@ sys.stdin.readline()
 PROBE = """
 import sys
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.rundir import RunDir
+from evoapproxnas.search.study.rundir import RunDir
 try:
     with RunDir(sys.argv[1]).writer():
         print("locked")
@@ -168,7 +168,7 @@ def test_run_json_records_the_versions_that_decide_results(tmp_path):
 def test_member_network_needs_no_dataset(tmp_path):
     import numpy as np
 
-    from evoapproxnas.search.records import EvaluationRecord
+    from evoapproxnas.search.study.records import EvaluationRecord
 
     run = RunDir.create(tmp_path / "run", load_config(TINY, ["data.name=fashion_mnist",
                                                              "data.dir='/nonexistent'"]),

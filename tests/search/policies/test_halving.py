@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from evoapproxnas.search.archive import read_records
 from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.fidelity import n_promoted, promote
-from evoapproxnas.search.records import EvaluationRecord
+from evoapproxnas.search.policies.halving import n_promoted, promote
+from evoapproxnas.search.study.archive import read_records
+from evoapproxnas.search.study.records import EvaluationRecord
 
-TINY = Path(__file__).parent / "tiny.toml"
+TINY = Path(__file__).parents[1] / "tiny.toml"
 SH = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
       "search.population=6", "search.generations=3"]
 INHERIT = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.9",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from evoapproxnas.config import metric_direction
-from evoapproxnas.search.records import EvaluationRecord
+from evoapproxnas.search.study.records import EvaluationRecord
 
 FAILED_CV = 1000.0
 """Constraint violation given to a candidate whose training failed (ranks it last)."""

@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 
 from evoapproxnas.config import load_config
-from evoapproxnas.search.archive import Archive
 from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.problem import CampaignProblem, load_data
-from evoapproxnas.search.space import REPAIR_TRIES
+from evoapproxnas.search.spaces.cgp import REPAIR_TRIES
+from evoapproxnas.search.study.archive import Archive
 
-TINY = Path(__file__).parent / "tiny.toml"
+TINY = Path(__file__).parents[1] / "tiny.toml"
 LIMIT = "search.constraints=['params <= 300']"
 
 

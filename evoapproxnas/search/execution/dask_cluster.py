@@ -30,7 +30,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.executor import TaskFailure, WorkerStartError, start_error, task_error
+from evoapproxnas.search.execution.pool import (
+    TaskFailure,
+    WorkerStartError,
+    start_error,
+    task_error,
+)
 
 _STATE: dict[tuple, Any] = {}
 _STATE_LOCK = threading.Lock()

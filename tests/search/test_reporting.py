@@ -3,7 +3,7 @@
 import io
 import sys
 
-from evoapproxnas.search import console
+from evoapproxnas.search import reporting as console
 
 
 class Terminal(io.StringIO):

@@ -41,10 +41,10 @@ from typing import Any
 from evoapproxnas.atomic import new_directory, write_json
 from evoapproxnas.config import CampaignConfig, check_path, config_from_dict, metric_names
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.archive import Archive, read_records
 from evoapproxnas.search.problem import CampaignProblem
-from evoapproxnas.search.records import EvaluationRecord, FrontMember, RecordError
-from evoapproxnas.search.results import at_full_fidelity, pareto_front
+from evoapproxnas.search.study.archive import Archive, read_records
+from evoapproxnas.search.study.records import EvaluationRecord, FrontMember, RecordError
+from evoapproxnas.search.study.results import at_full_fidelity, pareto_front
 
 RUN_FORMAT = "evoapproxnas-run-1"
 RESULT_PACKAGES = ("evoapproxnas", "tensorflow", "keras", "numpy", "pymoo", "deap")

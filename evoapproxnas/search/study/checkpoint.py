@@ -23,6 +23,35 @@ PREVIOUS_FILE = "checkpoint.prev.pkl"
 FORMAT = "evoapproxnas-checkpoint-1"
 
 
+_MOVED = {
+    "evoapproxnas.search.engines": {
+        "PymooEngine": "evoapproxnas.search.engines.nsga2_pymoo",
+        "DeapEngine": "evoapproxnas.search.engines.nsga2_deap",
+        "_Individual": ("evoapproxnas.search.engines.nsga2_deap", "Individual"),
+        "RandomEngine": "evoapproxnas.search.engines.random_search",
+        "SteadyStateEngine": "evoapproxnas.search.engines.steady_state",
+        **{f"MinFitness{n}": "evoapproxnas.search.engines.nsga2_deap" for n in range(1, 9)},
+    },
+    "evoapproxnas.search.operators": "evoapproxnas.search.engines.pymoo_operators",
+    "evoapproxnas.search.space": "evoapproxnas.search.spaces.cgp",
+}
+"""Where the classes pickled by earlier versions (before ``search/`` had its rooms) live now:
+module -> new module, or module -> {name: new module or (new module, new name)}."""
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads checkpoints of earlier versions too (``_MOVED``)."""
+
+    def find_class(self, module: str, name: str):
+        moved = _MOVED.get(module)
+        if isinstance(moved, str):
+            module = moved
+        elif isinstance(moved, dict) and name in moved:
+            target = moved[name]
+            module, name = target if isinstance(target, tuple) else (target, name)
+        return super().find_class(module, name)
+
+
 class CheckpointError(Exception):
     """A checkpoint file that cannot be read back."""
 
@@ -41,7 +70,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     """One checkpoint file; ``CheckpointError`` if it is truncated, foreign or corrupt."""
     try:
         with open(path, "rb") as fh:
-            state = pickle.load(fh)
+            state = _Unpickler(fh).load()
     except Exception as exc:  # noqa: BLE001  (unpickling raises many kinds)
         raise CheckpointError(f"{path.name} is unreadable ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -4,11 +4,11 @@ import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import _tasks
 
-from evoapproxnas.search.executor import TaskFailure, WorkerPool
+from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool
 
 
 def test_failures_are_isolated_and_results_ordered():

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from evoapproxnas.errors import UserError
-from evoapproxnas.search import budget, campaign
-from evoapproxnas.search.archive import read_records
-from evoapproxnas.search.budget import over_budget, repricing_estimate
+from evoapproxnas.search import campaign
 from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.checkpoint import load_checkpoint
+from evoapproxnas.search.policies import termination as budget
+from evoapproxnas.search.policies.termination import over_budget, repricing_estimate
+from evoapproxnas.search.study.archive import read_records
+from evoapproxnas.search.study.checkpoint import load_checkpoint
 
-TINY = Path(__file__).parent / "tiny.toml"
+TINY = Path(__file__).parents[1] / "tiny.toml"
 REPRICE = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
            "search.population=6", "search.inherit_epochs=1", "search.final_repricing=1",
            "search.final_repricing_epochs=2", "cgp.uniform_multiplier_rate=0.0"]

@@ -1,0 +1,41 @@
+"""Search engines: one ask/tell protocol and a registry the config validates against.
+
+``ask()`` returns the next batch of candidates (integer vectors); ``tell(F, cv)`` gives back
+their objective vectors (all minimized) and constraint violations (0 = feasible). An engine
+is plain picklable state, its random generator included: pickling it is the checkpoint.
+
+Built in (each registered under its name by ``register_engine``):
+
+- ``pymoo``: pymoo's NSGA-II (``nsga2_pymoo.PymooEngine``) with the space's sampling and
+  mutation, no crossover, duplicates removed by candidate key.
+- ``deap``: (mu + lambda) with DEAP's ``selNSGA2`` survival (``nsga2_deap.DeapEngine``).
+- ``random``: fresh random candidates every generation (``random_search.RandomEngine``).
+
+``asynchronous=True`` gives any of them its steady-state mode
+(``steady_state.SteadyStateEngine``), one candidate at a time.
+"""
+
+from __future__ import annotations
+
+from evoapproxnas.search.engines.registry import ENGINES, Engine, engine_names, register_engine
+
+__all__ = ["ENGINES", "Engine", "engine_names", "make_engine", "register_engine"]
+
+
+def make_engine(name: str, space, n_obj: int, pop_size: int, seed: int,
+                asynchronous: bool = False):
+    """A new engine by name (the config validates it against ``ENGINES``);
+    ``asynchronous`` gives its steady-state mode (``SteadyStateEngine``)."""
+    if asynchronous:
+        from evoapproxnas.search.engines.steady_state import SteadyStateEngine
+
+        return SteadyStateEngine(space, n_obj, pop_size, seed, survival=name)
+    return ENGINES[name](space, n_obj, pop_size, seed)
+
+
+# the built-in engines register themselves on import, in this order
+# isort: off
+from evoapproxnas.search.engines import nsga2_pymoo  # noqa: E402, F401
+from evoapproxnas.search.engines import nsga2_deap  # noqa: E402, F401
+from evoapproxnas.search.engines import random_search  # noqa: E402, F401
+# isort: on

@@ -1,0 +1,45 @@
+"""The engine protocol and the registry of engines by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+
+class Engine(Protocol):
+    """What the campaign loop needs of a generational engine."""
+
+    name: str
+    space: object
+
+    def ask(self) -> list[np.ndarray]:
+        """The next generation's candidates."""
+
+    def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
+        """Objective rows (minimized) and violations (0 = feasible) of the asked batch."""
+
+
+ENGINES: dict[str, type] = {}
+"""Engine classes by name (``search.engine``), filled by ``register_engine``."""
+
+
+def register_engine(name: str) -> Callable[[type], type]:
+    """Class decorator: register an engine under ``name`` (a second one of that name is a
+    ``ValueError``). Its constructor takes ``(space, n_obj, pop_size, seed)``."""
+
+    def decorate(cls: type) -> type:
+        if name in ENGINES:
+            raise ValueError(f"an engine named {name!r} is already registered "
+                             f"({ENGINES[name].__module__}.{ENGINES[name].__qualname__})")
+        cls.name = name
+        ENGINES[name] = cls
+        return cls
+
+    return decorate
+
+
+def engine_names() -> tuple[str, ...]:
+    """The registered engines' names, in registration order."""
+    return tuple(ENGINES)

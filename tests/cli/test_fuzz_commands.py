@@ -1,0 +1,290 @@
+"""Fuzz of the command-line front doors that are not campaigns: every subcommand of
+``evoapproxnas`` (found in ``build_parser()``, so a new one is fuzzed without touching this
+file) with every argument that takes a path or a name (``--library``, files, ``--out``,
+``--run``, presets, device lists...) given, in turn, a missing file, a directory where a file
+is expected, a file where a directory is expected, a path below a file, an over-long name, an
+unknown name and an empty string, the other arguments valid.
+
+Each command either succeeds or exits with status 2 and one line on stderr, without a
+traceback and without writing anything. Commands run in-process; a case that would import
+TensorFlow (a Keras file) runs in a subprocess instead. ``run`` and ``resume`` start
+campaigns: tests/test_fuzz_config.py and tests/test_fuzz_viewers.py cover them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.abc
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evoapproxnas.cli import build_parser, main
+
+TINY = Path(__file__).parents[1] / "search" / "tiny.toml"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+SKIP = {"run", "resume"}
+"""Commands that run a campaign (fuzzed in tests/test_fuzz_config.py and test_fuzz_viewers.py)."""
+NOT_PATHS = {"overrides", "set"}
+"""String arguments that are neither paths nor names (``KEY=VALUE`` overrides)."""
+VALID = {
+    "library": "evoapproxlib8u",
+    "name": "mul8u_1JFF",
+    "run": "{run}",
+    "run_dir": "{run}",
+    "layers": "{layers}",
+    "fpgas": "zynq7020,zynq7020",
+    "member": "0",
+    "import_format": "tfapprox-bin",
+    "files": "{bin}",
+    ("multipliers plot", "out"): "{tmp}/library.png",
+    ("multipliers import", "out"): "{tmp}/newlib",
+    ("multipliers import", "name"): "newlib",
+    ("export", "out"): "{tmp}/model.keras",
+}
+"""A valid value of each argument the commands need, by ``dest`` or ``(command, dest)``
+(``{run}``: a finished run, ``{layers}``: a JSON layer file, ``{bin}``: a TFApprox table,
+``{tmp}``: the case's folder). A required argument not listed gets the unknown name."""
+
+
+def bad_values(valid: str | None) -> dict[str, str]:
+    """The damaged values of an argument whose valid value is ``valid`` (its suffix kept, so
+    that a check of the file type does not hide the others)."""
+    suffix = Path(valid).suffix if valid else ""
+    return {
+        "empty": "",
+        "unknown name": "bogus",
+        "over-long name": "x" * 300,
+        "over-long name with suffix": "x" * 300 + suffix,
+        "over-long part": "{tmp}/missing/" + "x" * 300 + suffix,
+        "missing": "{tmp}/missing" + suffix,
+        "parent missing": "{tmp}/nodir/out" + suffix,
+        "a directory": "{tmp}/adir" + suffix,
+        "a file": "{tmp}/afile" + suffix,
+        "below a file": "{tmp}/afile" + suffix + "/below" + suffix,
+    }
+
+
+# ---- the commands, from the parser ----------------------------------------------------------
+
+
+def leaf_commands(parser: argparse.ArgumentParser, prefix=()) -> dict[str, argparse.ArgumentParser]:
+    """``{"hw estimate": parser, ...}``: every command that runs something."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            out = {}
+            for name, sub in action.choices.items():
+                out.update(leaf_commands(sub, (*prefix, name)))
+            return out
+    return {" ".join(prefix): parser}
+
+
+def value_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if isinstance(a, (argparse._StoreAction,
+                                                         argparse._AppendAction))]
+
+
+def is_path_or_name(action: argparse.Action) -> bool:
+    return action.type is None and action.choices is None and action.dest not in NOT_PATHS
+
+
+def exclusive_peers(parser: argparse.ArgumentParser, action: argparse.Action) -> set[str]:
+    return {a.dest for g in parser._mutually_exclusive_groups if action in g._group_actions
+            for a in g._group_actions if a is not action}
+
+
+def valid_value(command: str, action: argparse.Action) -> str | None:
+    return VALID.get((command, action.dest), VALID.get(action.dest))
+
+
+def baseline(command: str, parser: argparse.ArgumentParser) -> dict[str, list[str]]:
+    """``{dest: argv part}`` of the required arguments (one of each required group)."""
+    parts = {}
+    groups_done = set()
+    for group in parser._mutually_exclusive_groups:
+        if group.required:
+            known = [a for a in group._group_actions if valid_value(command, a)]
+            first = (known or group._group_actions)[0]
+            parts[first.dest] = first
+            groups_done.update(id(a) for a in group._group_actions)
+    for action in value_actions(parser):
+        if action.required and id(action) not in groups_done:
+            parts[action.dest] = action
+    return {dest: argv_part(a, valid_value(command, a) or "bogus") for dest, a in parts.items()}
+
+
+def argv_part(action: argparse.Action, value: str) -> list[str]:
+    return [action.option_strings[0], value] if action.option_strings else [value]
+
+
+def cases() -> list[tuple[str, str, str, list[str]]]:
+    """``(command, dest, damage, argv)`` for every path or name argument of every command."""
+    out = []
+    for command, parser in leaf_commands(build_parser()).items():
+        if command in SKIP:
+            continue
+        base = baseline(command, parser)
+        for action in value_actions(parser):
+            if not is_path_or_name(action):
+                continue
+            parts = {d: p for d, p in base.items()
+                     if d != action.dest and d not in exclusive_peers(parser, action)}
+            for damage, value in bad_values(valid_value(command, action)).items():
+                argv = [*command.split(), *(x for p in parts.values() for x in p),
+                        *argv_part(action, value)]
+                out.append((command, action.dest, damage, argv))
+    return out
+
+
+CASES = cases()
+
+
+def test_every_command_with_a_path_or_name_is_fuzzed():
+    fuzzed = {(c, d) for c, d, _, _ in CASES}
+    assert {c for c, _ in fuzzed} >= {"multipliers list", "multipliers show", "multipliers plot",
+                                      "multipliers import", "report", "plot", "export",
+                                      "hw estimate", "hw pipeline"}
+    assert {("hw estimate", d) for d in ("run", "keras", "layers", "preset", "library")} <= fuzzed
+
+
+# ---- the files the valid values name --------------------------------------------------------
+
+
+class InstantWorkers:
+    """A pool that "trains" in no time: accuracy is a function of the candidate's hash."""
+
+    def map(self, fn, payloads, timeout_s=None, on_result=None):
+        results = []
+        for i, payload in enumerate(payloads):
+            acc = int(payload["hash"][:4], 16) / 0xFFFF
+            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
+                            "val_accuracy_exact": acc, "train_seconds": 0.0,
+                            "eval_seconds": 0.0})
+            if on_result:
+                on_result(i, results[-1])
+        return results
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, str]:
+    """A finished run of the tiny campaign, a layer file and a TFApprox table."""
+    import json
+
+    from evoapproxnas.multipliers.metrics import exact_products
+    from evoapproxnas.search.campaign import create_run, run_campaign
+
+    root = tmp_path_factory.mktemp("inputs")
+    run = create_run(TINY, root / "run", ["search.generations=1"])
+    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    layers = root / "net.json"
+    layers.write_text(json.dumps([{"kind": "conv2d", "input_shape": [8, 8, 3], "filters": 4,
+                                   "kernel": 3, "multiplier": "mul8u_1JFF"},
+                                  {"kind": "dense", "input_shape": [1, 1, 64], "filters": 3,
+                                   "multiplier": None}]))
+    table = root / "mul8u_mine.bin"
+    table.write_bytes(np.ascontiguousarray(exact_products(False), "<u2").tobytes())
+    return {"run": str(run.path), "layers": str(layers), "bin": str(table)}
+
+
+# ---- running a case -------------------------------------------------------------------------
+
+
+class NeedsTensorFlow(BaseException):
+    """Raised in place of the first import of TensorFlow: the case goes to a subprocess."""
+
+
+class _RefuseTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras"):
+            raise NeedsTensorFlow(name)
+        return None
+
+
+def snapshot(*roots: Path) -> dict:
+    out = {}
+    for root in roots:
+        for path in [root, *root.rglob("*")]:
+            st = path.lstat()
+            out[str(path)] = (st.st_ino, st.st_size, st.st_mode, st.st_mtime_ns)
+    return out
+
+
+def in_process(capsys, argv: list[str]) -> tuple[int | str, str]:
+    """(exit status, stderr), or ("tf", "") when the command would import TensorFlow."""
+    finder = _RefuseTensorFlow()
+    sys.meta_path.insert(0, finder)
+    try:
+        status = main(argv)
+    except NeedsTensorFlow:
+        capsys.readouterr()
+        return "tf", ""
+    except SystemExit as exc:  # argparse
+        return f"SystemExit {exc.code}", capsys.readouterr().err
+    except BaseException:  # noqa: BLE001  (what the fuzz looks for)
+        capsys.readouterr()
+        return "traceback", traceback.format_exc(limit=-3)[-1500:]
+    finally:
+        sys.meta_path.remove(finder)
+    return status, capsys.readouterr().err
+
+
+def in_subprocess(argv: list[str]) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, "-m", "evoapproxnas", *argv], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stderr
+
+
+def problem(status, err: str, changed: list[str]) -> str | None:
+    """What is wrong with an outcome, or ``None``."""
+    err = err.strip()
+    if status == 0:
+        return None
+    if status != 2:
+        return f"exit {status}: {err[-1500:]}"
+    if len(err.splitlines()) != 1 or not err.startswith("evoapproxnas: error: "):
+        return f"exit 2 with stderr {err[-600:]!r}"
+    if "Traceback" in err:
+        return f"traceback in {err!r}"
+    if changed:
+        return f"exit 2 ({err}) but wrote {changed[:3]}"
+    return None
+
+
+def run_case(tmp_path: Path, capsys, inputs: dict, argv: list[str],
+             subprocesses: list) -> str | None:
+    (tmp_path / "adir").mkdir(parents=True)
+    (tmp_path / "afile").write_text("x")
+    for name in ("adir", "afile"):
+        for suffix in (".png", ".keras", ".json", ".bin", ".html"):
+            target = tmp_path / (name + suffix)
+            if name == "adir":
+                target.mkdir()
+            else:
+                target.write_text("x")
+    argv = [a.format(tmp=tmp_path, **inputs) for a in argv]
+    before = snapshot(tmp_path, Path(inputs["run"]))
+    status, err = in_process(capsys, argv)
+    if status == "tf":
+        subprocesses.append(argv)
+        status, err = in_subprocess(argv)
+    return problem(status, err, [k for k, v in snapshot(tmp_path, Path(inputs["run"])).items()
+                                 if before.get(k) != v] if status == 2 else [])
+
+
+@pytest.mark.parametrize("command", sorted({c for c, _, _, _ in CASES}))
+def test_bad_paths_and_names(tmp_path, capsys, inputs, command):
+    problems, subprocesses = [], []
+    for k, (cmd, dest, damage, argv) in enumerate(CASES):
+        if cmd != command:
+            continue
+        found = run_case(tmp_path / f"c{k}", capsys, inputs, argv, subprocesses)
+        if found:
+            problems.append(f"{command} {dest} {damage}: {found}")
+    assert len(subprocesses) <= 2, subprocesses  # TensorFlow is slow to start
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
