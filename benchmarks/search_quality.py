@@ -158,6 +158,7 @@ def evaluation_noise(run_path: str, networks: int, workers: int) -> None:
     docstring) and print signal, noise and rank correlation."""
     from scipy.stats import kendalltau
 
+    from evoapproxnas.search.tasks import TrainTask
     from evoapproxnas.search.worker import init_worker, train_task
 
     run = RunDir(run_path)
@@ -171,9 +172,10 @@ def evaluation_noise(run_path: str, networks: int, workers: int) -> None:
     start = time.perf_counter()
     for i, record in enumerate(chosen):
         for j, seed in enumerate((101, 202)):
-            result = train_task(state, {"genome": record.genome, "hash": f"noise{j}-{record.hash}",
-                                        "seed": seed, "epochs": run.config.training.epochs})
-            accuracy[i, j] = result["val_accuracy"] if result["status"] == "ok" else np.nan
+            task = TrainTask(genome=record.genome, hash=f"noise{j}-{record.hash}", seed=seed,
+                             epochs=run.config.training.epochs)
+            result = train_task(state, task)
+            accuracy[i, j] = result.val_accuracy if result.status == "ok" else np.nan
     ok = ~np.isnan(accuracy).any(axis=1)
     a = accuracy[ok]
     noise = float(np.std(a[:, 0] - a[:, 1], ddof=1) / np.sqrt(2.0))

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from evoapproxnas.cli import main
+from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parent / "search" / "tiny.toml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -81,10 +82,10 @@ class InstantWorkers:
     def map(self, fn, payloads, timeout_s=None, on_result=None):
         results = []
         for i, payload in enumerate(payloads):
-            acc = int(payload["hash"][:4], 16) / 0xFFFF
-            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
-                            "val_accuracy_exact": acc, "train_seconds": 0.0,
-                            "eval_seconds": 0.0})
+            acc = int(payload.hash[:4], 16) / 0xFFFF
+            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
+                            val_accuracy_exact=acc, train_seconds=0.0,
+                            eval_seconds=0.0))
             if on_result:
                 on_result(i, results[-1])
         return results

@@ -68,12 +68,18 @@ def _library_multiplier(name, library):
 
 def networks_from_layers_file(path: str, library: str | None) -> dict[str, list]:
     """``{file stem: layers}`` from a JSON list of records (``multiplier`` = a name or null)."""
+    from evoapproxnas.config import check_path
     from evoapproxnas.hardware.layers import layer_from_dict
 
+    if not path:
+        raise UserError("--layers is empty; give a JSON file of layer records")
     try:
-        records = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read layer file {path}: {exc}") from None
+        records = json.loads(check_path(path, "layer file").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read layer file {path}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+    except RecursionError:
+        raise UserError(f"{path}: not a list of layer records (nested too deep)") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise UserError(f"{path}: expected a JSON list of layer objects")
     layers = [layer_from_dict(r, _library_multiplier(r.get("multiplier"), library))
@@ -97,6 +103,8 @@ def networks_from_keras(path: str, library: str | None) -> dict[str, list]:
     from evoapproxnas.config import check_path
     from evoapproxnas.hardware.layers import conv_layer, dense_layer
 
+    if not path:
+        raise UserError("--keras is empty; give a saved .keras model")
     if not check_path(path, "Keras model").is_file():
         raise UserError(f"Keras model {path} does not exist")
     import keras  # lazily: the only TensorFlow path of the hardware package
@@ -134,7 +142,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args.set)
     model, preset, search, constraints = args.model, args.preset, args.search, ()
-    if args.run:
+    if args.run is not None:  # (an empty name is the reader's to refuse)
         networks, cfg = networks_from_run(args.run)
         hw = cfg.hardware
         if model is None and hw.model:  # as the campaign priced its candidates
@@ -142,7 +150,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             overrides = {**dict(hw.overrides), **overrides}
             search = search or (hw.search_metric if hw.search else None)
             constraints = cfg.parsed_constraints
-    elif args.keras:
+    elif args.keras is not None:
         networks = networks_from_keras(args.keras, args.library)
     else:
         networks = networks_from_layers_file(args.layers, args.library)

@@ -24,11 +24,18 @@ from evoapproxnas.hardware.asic_nest import Mapping, analyze, check_hierarchy
 from evoapproxnas.hardware.config import (
     CostModel,
     check_choice,
+    check_non_negative,
     check_positive,
+    is_number,
     register_model,
 )
 
 LEVELS = ("mac", "ifmap_spad", "weights_spad", "psum_spad", "noc", "glb", "dram")
+TECH_WORD_BITS = ("rf_word_bits", "glb_word_bits", "dram_word_bits")
+"""The technology table's access widths (bits per vector access): divisors, positive. Its
+other numbers are energies and areas: 0 or more."""
+GLB_KIB_MAX = float(2**30)
+"""Largest global buffer (KiB): beyond it the buffer's bit count stops being exact in floats."""
 
 #: 45 nm: Horowitz (ISSCC 2014) arithmetic and memory figures; RF and inter-PE costs from
 #: Eyeriss's relative costs (RF 1 : inter-PE 2 : buffer 6 : DRAM 200, in MACs). Area figures
@@ -126,8 +133,15 @@ class AsicModel(CostModel):
                            "rf_weights_words", "rf_psum_words", "input_bits", "weight_bits",
                            "psum_bits", "output_bits", "dram_bits_per_cycle",
                            "glb_bits_per_cycle"), "asic")
+        if c["glb_kib"] > GLB_KIB_MAX:
+            raise UserError(f"asic setting 'glb_kib' must be at most {GLB_KIB_MAX:g} (1 TiB), "
+                            f"got {c['glb_kib']!r}")
         for t in c["glb_keeps"]:
             check_choice(t, TYPES, "asic glb_keeps entry")
+        check_positive(c["tech"], TECH_WORD_BITS, "asic", "tech.")
+        check_non_negative(c["tech"], [k for k, v in c["tech"].items()
+                                       if is_number(v) and k not in TECH_WORD_BITS],
+                           "asic", "tech.")
         tech = dict(c["tech"])
         if tech["glb_scales_with_size"]:
             tech["glb_read_pj"] = tech["glb_write_pj"] = sram_read_pj(c["glb_kib"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from evoapproxnas.errors import UserError, closest_names
+from evoapproxnas.paths import path_problem, shown
 
 MODELS: dict[str, type] = {}
 
@@ -126,24 +128,41 @@ def preset_config(cls: type, preset: str | None) -> dict:
     preset = preset or cls.DEFAULT_PRESET
     if preset in cls.PRESETS:
         return copy.deepcopy(cls.PRESETS[preset])
+    choose = f"choose one of {', '.join(sorted(cls.PRESETS))} or give a .toml file"
+    problem = path_problem(preset)
+    if problem:
+        raise UserError(f"unknown {cls.name} preset {shown(preset)}, nor a usable file name "
+                        f"({problem}); {choose}")
     path = Path(preset)
     try:
-        is_file = path.suffix == ".toml" and path.is_file()
-    except (OSError, ValueError):  # not a usable file name (too long ...)
-        is_file = False
-    if is_file:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise UserError(f"cannot read hardware config {path}: {exc}") from None
-        base = data.pop("preset", cls.DEFAULT_PRESET)
-        if base not in cls.PRESETS:
-            raise UserError(f"{path}: unknown base preset {base!r}{closest_names(base, cls.PRESETS)}")
-        return apply_overrides(cls.PRESETS[base], data, where=f"{path}: ")
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except OSError as exc:  # permission denied on the way ...
+        raise UserError(f"cannot read hardware config {path}: {exc.strerror or exc}") from None
+    if path.suffix == ".toml" and is_file:
+        return _toml_config(cls, path)
+    if path.suffix == ".toml" or os.sep in preset or "/" in preset:
+        what = "is a folder" if is_dir else "is not a .toml file" if is_file else "does not exist"
+        raise UserError(f"hardware config file {path} {what}; {choose}")
     raise UserError(
-        f"unknown {cls.name} preset {preset!r}{closest_names(preset, cls.PRESETS)}; choose one "
-        f"of {', '.join(sorted(cls.PRESETS))} or give a .toml file"
+        f"unknown {cls.name} preset {preset!r}{closest_names(preset, cls.PRESETS)}; {choose}"
     )
+
+
+def _toml_config(cls: type, path: Path) -> dict:
+    """The config of a TOML file: ``preset = "base"`` (default: the model's) + overrides."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read hardware config {path}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+    except RecursionError:
+        raise UserError(f"cannot read hardware config {path}: nested too deep") from None
+    base = data.pop("preset", cls.DEFAULT_PRESET)
+    if not isinstance(base, str) or base not in cls.PRESETS:
+        hint = closest_names(base, cls.PRESETS) if isinstance(base, str) else ""
+        raise UserError(f"{path}: unknown base preset {base!r}{hint}; use one of "
+                        f"{', '.join(sorted(cls.PRESETS))}")
+    return apply_overrides(cls.PRESETS[base], data, where=f"{path}: ")
 
 
 def get_cost_model(name: str, preset: str | None = None, **overrides: Any) -> CostModel:
@@ -171,8 +190,26 @@ def check_choice(value: Any, choices: Iterable, what: str) -> None:
         )
 
 
-def check_positive(config: dict, keys: Iterable[str], where: str) -> None:
-    """Raise ``UserError`` unless every ``config[key]`` is a positive number."""
+def is_number(value: Any) -> bool:
+    """Whether a setting's value is a number (an int or a float, not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_positive(config: dict, keys: Iterable[str], where: str, prefix: str = "") -> None:
+    """Raise ``UserError`` unless every ``config[key]`` is a positive number (settings that
+    divide or count: widths, sizes, array dimensions, clocks); ``prefix`` names the table the
+    keys are in (``"tech."``)."""
     for key in keys:
         if not config[key] > 0:
-            raise UserError(f"{where} setting {key!r} must be positive, got {config[key]!r}")
+            raise UserError(f"{where} setting '{prefix}{key}' must be positive, got "
+                            f"{config[key]!r}")
+
+
+def check_non_negative(config: dict, keys: Iterable[str], where: str,
+                       prefix: str = "") -> None:
+    """Raise ``UserError`` unless every ``config[key]`` is a number >= 0 (energies, areas,
+    resource counts: 0 is a cost that is not counted, a negative one is no cost at all)."""
+    for key in keys:
+        if not config[key] >= 0:
+            raise UserError(f"{where} setting '{prefix}{key}' must be 0 or more, got "
+                            f"{config[key]!r}")

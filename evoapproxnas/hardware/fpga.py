@@ -25,6 +25,7 @@ from evoapproxnas.hardware import layers as L
 from evoapproxnas.hardware.config import (
     CostModel,
     check_choice,
+    check_non_negative,
     check_positive,
     register_model,
 )
@@ -172,6 +173,8 @@ class FpgaModel(CostModel):
                            "dsps_per_mult", "data_bits",
                            "acc_bits", "port_in_bits", "port_weight_bits", "port_out_bits"),
                        "fpga")
+        check_non_negative(c, ("adder_luts_per_bit", "control_luts", "lutram_max_bits",
+                               "reconfig_cycles"), "fpga")
         for key in ("options_tm", "options_tn"):
             if not c[key] or any(not isinstance(v, int) or v < 1 for v in c[key]):
                 raise UserError(f"fpga setting {key!r} must be a list of positive ints")

@@ -41,4 +41,7 @@ def bundled_path(name: str) -> Path | None:
     if root is None or name.startswith(".") or "/" in name or "\\" in name:
         return None
     path = root / name
-    return path if (path / INDEX_FILE).is_file() else None
+    try:
+        return path if (path / INDEX_FILE).is_file() else None
+    except (OSError, ValueError):  # not a usable file name (too long, a NUL character)
+        return None

@@ -26,6 +26,7 @@ from evoapproxnas.errors import UserError, closest_names
 from evoapproxnas.multipliers.bundled import INDEX_FILE, bundled_names, bundled_path
 from evoapproxnas.multipliers.metrics import BITS
 from evoapproxnas.multipliers.model import FIGURES, Multiplier, table_dtype
+from evoapproxnas.paths import check_path, path_problem, shown
 
 DEFAULT_LIBRARY = "evoapproxlib8u"
 TABLES_FILE = "tables.npz"
@@ -131,18 +132,28 @@ def _resolve(name_or_path: str | os.PathLike) -> tuple[Path, str]:
     text = os.fspath(name_or_path)
     if not text:
         raise UserError(f"empty library name; use one of {', '.join(list_libraries())} or a path")
+    problem = path_problem(text)
+    if problem:
+        raise UserError(f"multiplier library {shown(text)} is neither a bundled name nor a "
+                        f"usable folder path: {problem}; use one of "
+                        f"{', '.join(list_libraries())} or a library folder")
     bundled = bundled_path(text) if isinstance(name_or_path, str) else None
     if bundled is not None:
         return bundled, text
-    path = Path(text).expanduser()
-    if path.is_dir():
-        if not (path / INDEX_FILE).is_file():
-            raise UserError(
-                f"{path} is not a multiplier library: it has no {INDEX_FILE}; "
-                "point --library at a folder written by evoapproxnas"
-            )
-        return path, str(path.resolve())
-    if path.exists():
+    try:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            if not (path / INDEX_FILE).is_file():
+                raise UserError(
+                    f"{path} is not a multiplier library: it has no {INDEX_FILE}; "
+                    "point --library at a folder written by evoapproxnas"
+                )
+            return path, str(path.resolve())
+        exists = path.exists()
+    except (OSError, RuntimeError) as exc:  # permission denied, ~user unknown ...
+        raise UserError(f"cannot open multiplier library folder {text}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+    if exists:
         raise UserError(f"{path} is not a folder; a multiplier library is a folder")
     if os.sep in text or "/" in text or text.startswith("."):
         raise UserError(f"no multiplier library folder at {text}; check the path")
@@ -306,7 +317,7 @@ def write_library(
     Refuses an existing ``dest`` and duplicate names with :class:`UserError`; on failure nothing
     is left at ``dest``. Returns the folder path.
     """
-    dest = Path(dest)
+    dest = check_path(dest, "library folder")
     if dest.exists():
         raise UserError(f"{dest} already exists; choose a new folder or remove it first")
     if not isinstance(name, str) or not name.strip():
@@ -334,6 +345,12 @@ def write_library(
                 (tmp / "LICENSE").write_text(license_text, encoding="utf-8")
             if readme_text is not None:
                 (tmp / "README.md").write_text(readme_text, encoding="utf-8")
-    except FileExistsError:
-        raise UserError(f"{dest} already exists; choose a new folder or remove it first") from None
+    except FileExistsError as exc:
+        if os.path.lexists(dest):
+            raise UserError(f"{dest} already exists; choose a new folder or remove it "
+                            "first") from None
+        raise UserError(f"cannot write library folder {dest}: {exc.filename} is a file, not a "
+                        "folder; choose another place") from None
+    except OSError as exc:  # read-only folder, disk full ...
+        raise UserError(f"cannot write library folder {dest}: {exc.strerror or exc}") from None
     return dest

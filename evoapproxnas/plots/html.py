@@ -30,6 +30,7 @@ from evoapproxnas import __version__
 from evoapproxnas.atomic import write_text
 from evoapproxnas.config import metric_direction
 from evoapproxnas.errors import UserError
+from evoapproxnas.paths import check_path
 from evoapproxnas.plots.html_assets import TEMPLATE
 from evoapproxnas.plots.network import COLORS, node_label
 from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
@@ -250,7 +251,7 @@ def build_page(run: RunDir) -> str:
 def check_output(run: RunDir, out: str | Path) -> Path:
     """``UserError`` unless ``out`` is a place for the page: a file whose name ends with
     ``.html`` (also where a link leads), so none of the run directory's own files."""
-    out = Path(out)
+    out = check_path(out, "--html")
     try:
         target = out.resolve()
     except (OSError, RuntimeError) as exc:  # a loop of links

@@ -15,6 +15,7 @@ import numpy as np
 from evoapproxnas.atomic import write_bytes
 from evoapproxnas.errors import UserError
 from evoapproxnas.multipliers.model import Multiplier
+from evoapproxnas.paths import check_path
 
 COST_LABELS = {"power_mw": "power [mW]", "area_um2": "area [um^2]"}
 WIDTH_STYLES = {2: ("v", "#1f77b4"), 3: ("^", "#ff7f0e"), 4: ("s", "#2ca02c"),
@@ -95,10 +96,11 @@ def plot_library(
     unknown = [c for c in costs if c not in COST_LABELS]
     if unknown or not costs:
         raise UserError(f"cannot plot costs {unknown or list(costs)}; use {list(COST_LABELS)}")
-    out = Path(out)
+    out = check_path(out, "image file")
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in ("png", "svg", "pdf"):
         raise UserError(f"{out}: unsupported image type; use a .png, .svg or .pdf file name")
+    check_writable(out)  # before the drawing
     fronts: dict[str, list[str]] = {}
     bits = sorted({int(getattr(m, "weight_bits", 8)) for m in multipliers})
     mixed = len(bits) > 1
@@ -127,6 +129,25 @@ def plot_library(
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=120)
     plt.close(fig)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(out, buf.getvalue())
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(out, buf.getvalue())
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     return fronts
+
+
+def check_writable(out: Path) -> None:
+    """``UserError`` unless ``out`` could be written as a file: not a folder, and the nearest
+    existing folder above it is a folder (the missing ones are made)."""
+    try:
+        if out.is_dir():
+            raise UserError(f"cannot write {out}: it is a folder; give an image file name")
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        folder = parent.is_dir()
+    except OSError as exc:  # permission denied on the way
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if not folder:
+        raise UserError(f"cannot write {out}: {parent} is not a folder; choose another file name")

@@ -17,7 +17,7 @@ import numpy as np
 
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.engines import make_engine
-from evoapproxnas.search.evaluation import Evaluator, needs_training
+from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.reporting import log, progress
 from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.study.results import history_entry, vectors
@@ -74,7 +74,7 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
 
     def launch(key: str, record: EvaluationRecord) -> None:
         """Train a prepared candidate, or settle it if it needs no training."""
-        if not needs_training(record):
+        if not record.pending:
             settle(key, record)
             return
         pending[key] = record
@@ -98,7 +98,7 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
         old = by_key.get(key)
         if old is None:
             launch(key, record)
-        elif needs_training(record):  # archived by the earlier run: it completes where the
+        elif record.pending:  # archived by the earlier run: it completes where the
             simulated.add(key)        # archive says
         else:
             finish(key, old)  # final when asked (infeasible, or not priceable)

@@ -30,6 +30,7 @@ from evoapproxnas.search.study.checkpoint import load_checkpoint, save_checkpoin
 from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
 from evoapproxnas.search.study.results import at_full_fidelity, history_entry, pareto_front, vectors
 from evoapproxnas.search.study.rundir import RunDir, RunFront
+from evoapproxnas.search.tasks import TestTask
 
 
 def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDir:
@@ -329,7 +330,7 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
     bar = progress(len(front), "test set", "net", quiet=quiet or not evaluate_test)
     results = [None] * len(front)
     if evaluate_test:
-        results = pool.map(test_task, [{"genome": r.genome, "hash": r.hash} for r in front],
+        results = pool.map(test_task, [TestTask(genome=r.genome, hash=r.hash) for r in front],
                            timeout_s=cfg.search.time_limit_s + 120,
                            on_result=(lambda i, r: bar.update(1)) if bar is not None else None)
     if bar is not None:
@@ -342,8 +343,8 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
         elif isinstance(res, TaskFailure):
             member.test_reason = res.reason
         else:
-            member.test_accuracy = res["test_accuracy"]
-            member.val_accuracy_reloaded = res["val_accuracy"]
+            member.test_accuracy = res.test_accuracy
+            member.val_accuracy_reloaded = res.val_accuracy
         members.append(member)
     summary = RunFront(list(cfg.search.objectives), members, len(records),
                        sum(r.status == "failed" for r in records),

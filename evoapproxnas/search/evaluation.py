@@ -16,16 +16,9 @@ from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool
 from evoapproxnas.search.policies import halving
 from evoapproxnas.search.problem import CampaignProblem, CandidateFailure, training_seed
 from evoapproxnas.search.study.archive import Archive
-from evoapproxnas.search.study.records import EvaluationRecord
+from evoapproxnas.search.study.records import EvaluationRecord, Status
+from evoapproxnas.search.tasks import TrainOutcome, TrainTask
 from evoapproxnas.search.worker import CRASH_RETRY_NOTE, train_task
-
-NOT_TRAINED = "not trained yet"
-"""Reason of a prepared record waiting for training."""
-
-
-def needs_training(record: EvaluationRecord) -> bool:
-    """True for a record ``Evaluator.prepare`` left waiting for training (not final)."""
-    return record.status == "failed" and record.reason == NOT_TRAINED
 
 
 class Evaluator:
@@ -69,7 +62,7 @@ class Evaluator:
         """Decode and price a new candidate: a final record if it breaks a cheap constraint
         (``infeasible``) or cannot be priced (``failed``: a cost-model error, e.g. no FPGA
         design fits; the campaign goes on), else one waiting for training (status ``failed``
-        and reason ``NOT_TRAINED`` until done: ``needs_training``)."""
+        ``Status.PENDING``)."""
         start = time.perf_counter()
         try:
             metrics, failure = self.problem.price(genome), None
@@ -78,35 +71,35 @@ class Evaluator:
         violation = 0.0 if failure else self.problem.violation(metrics)
         record = EvaluationRecord(
             hash=key, generation=generation, index=index, genome=[int(v) for v in genome],
-            status="infeasible", reason=None, violation=violation, metrics=metrics,
+            status=Status.INFEASIBLE, reason=None, violation=violation, metrics=metrics,
             seed=training_seed(self.cfg.search.seed, key),
             timings={"cheap_s": time.perf_counter() - start})
         if failure:
-            record.status, record.reason = "failed", failure
+            record.status, record.reason = Status.FAILED, failure
             return _finish(record, self.cfg.search.objectives)
         if violation > 0:
             record.reason = "violates " + ", ".join(
                 str(c) for c in self.cfg.parsed_constraints
                 if c.violation(metrics[c.metric]) > 0)
             return _finish(record, self.cfg.search.objectives)
-        record.status, record.reason = "failed", NOT_TRAINED
+        record.status, record.reason = Status.PENDING, None
         record.fidelity = self.rungs[0]
         return record
 
-    def payload(self, record: EvaluationRecord) -> dict:
+    def payload(self, record: EvaluationRecord) -> TrainTask:
         """What ``train_task`` needs to train the candidate of ``record`` (for
         ``record.fidelity`` epochs in all; a promoted candidate continues from the weights
         of its previous rung)."""
         debug = self.cfg.debug
         level = self.rungs.index(record.fidelity) if record.fidelity in self.rungs else 0
         continues = level > 0 and record.inherited_from is None  # an heir starts elsewhere
-        return {"genome": record.genome, "hash": record.hash, "seed": record.seed,
-                "epochs": record.fidelity,
-                "continue_from": self.rungs[level - 1] if continues else None,
-                "inherit_from": record.inherited_from,
-                "inherit_epochs": self.heir_epochs(record),
-                "crash": self._should_crash(record.hash),
-                "die_once": int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction}
+        return TrainTask(genome=record.genome, hash=record.hash, seed=record.seed,
+                         epochs=record.fidelity,
+                         continue_from=self.rungs[level - 1] if continues else None,
+                         inherit_from=record.inherited_from,
+                         inherit_epochs=self.heir_epochs(record),
+                         crash=self._should_crash(record.hash),
+                         die_once=int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction)
 
     def accuracy_shortfall(self, record: EvaluationRecord) -> float:
         """The violation of ``search.min_accuracy`` by a trained record (0 when it meets
@@ -126,28 +119,27 @@ class Evaluator:
             return s.final_repricing_epochs
         return s.inherit_epochs
 
-    def complete(self, record: EvaluationRecord, result) -> EvaluationRecord:
+    def complete(self, record: EvaluationRecord,
+                 result: TrainOutcome | TaskFailure) -> EvaluationRecord:
         """``record`` finished with a training result (or a ``TaskFailure``); a final record
-        (not ``needs_training``) stays as it is."""
-        if not needs_training(record):
+        (not pending) stays as it is."""
+        if not record.pending:
             return record
         if isinstance(result, TaskFailure):
-            record.status, record.reason = "failed", result.reason
+            record.status, record.reason = Status.FAILED, result.reason
         else:
-            record.status, record.reason = result["status"], result["reason"]
-            if result.get("crash_retry") and record.status == "ok":
+            record.status, record.reason = Status(result.status), result.reason
+            if result.crash_retry and record.status == Status.OK:
                 record.reason = CRASH_RETRY_NOTE
-            record.metrics["val_accuracy"] = result["val_accuracy"]
-            record.metrics["val_accuracy_exact"] = result["val_accuracy_exact"]
+            record.metrics["val_accuracy"] = result.val_accuracy
+            record.metrics["val_accuracy_exact"] = result.val_accuracy_exact
             record.violation = self.accuracy_shortfall(record)
             if record.violation > 0:
                 record.reason = (f"val_accuracy {record.val_accuracy:.4f} below "
                                  f"search.min_accuracy {self.cfg.search.min_accuracy}")
-            record.timings.update(train_s=result["train_seconds"],
-                                  eval_s=result["eval_seconds"])
-            if "started_at" in result:  # wall-clock span on the worker (utilisation)
-                record.timings.update(start_unix=result["started_at"],
-                                      end_unix=result["ended_at"])
+            record.timings.update(train_s=result.train_seconds, eval_s=result.eval_seconds)
+            if result.started_at is not None:  # wall-clock span on the worker (utilisation)
+                record.timings.update(start_unix=result.started_at, end_unix=result.ended_at)
         return _finish(record, self.cfg.search.objectives)
 
     def record_redrawn(self, genomes, generation: int) -> None:
@@ -158,7 +150,7 @@ class Evaluator:
             if key in self.cache:
                 continue
             record = self.prepare(genome, key, generation, -1)
-            if needs_training(record):  # cannot happen with the campaign's own filter
+            if record.pending:  # cannot happen with the campaign's own filter
                 continue
             record.reason = f"{record.reason}; re-drawn"
             self.archive.append(record)
@@ -176,7 +168,7 @@ class Evaluator:
                 continue
             fresh[key] = i
             record = self.prepare(genome, key, generation, i)
-            if not needs_training(record):
+            if not record.pending:
                 records[i] = record
                 continue
             donor = donors.get(self._network_key(record))
@@ -294,7 +286,7 @@ class Evaluator:
                 records[i] = done  # archived before a kill
                 continue
             record = EvaluationRecord.from_dict(low.to_dict())
-            record.status, record.reason, record.fidelity = "failed", NOT_TRAINED, epochs
+            record.status, record.reason, record.fidelity = Status.PENDING, None, epochs
             record.timings = {}
             jobs.append((i, record))
         if progress is not None and jobs:

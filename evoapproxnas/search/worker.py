@@ -12,6 +12,8 @@ import io
 import os
 from pathlib import Path
 
+from evoapproxnas.search.tasks import TestOutcome, TestTask, TrainOutcome, TrainTask
+
 CRASH_RETRY_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "EVOAPPROXNAS_CRASH_RETRY": "1"}
 """Environment of the process that trains a candidate again after its worker crashed
 (``WorkerPool(crash_retry_env=...)``): TensorFlow's Eigen float kernels instead of oneDNN's.
@@ -96,15 +98,14 @@ def save_weights(model, path: Path) -> None:
     write_bytes(path, buffer.getvalue())
 
 
-def train_task(state: dict, payload: dict) -> dict:
-    """Train one candidate for ``payload["epochs"]`` epochs in all: from scratch, on from the
-    weights of its ``payload["continue_from"]``-epoch rung, or (weight inheritance) for
-    ``payload["inherit_epochs"]`` from the full-budget weights of ``payload["inherit_from"]``;
-    save its weights; return accuracies and timings (of this task's own training)."""
-    if payload.get("crash"):
+def train_task(state: dict, task: TrainTask) -> TrainOutcome:
+    """Train one candidate as ``task`` says (from scratch, on from its rung's weights, or from
+    a donor's weights); save its weights; return accuracies and timings (of this task's own
+    training)."""
+    if task.crash:
         os._exit(3)  # injected failure (debug.fail_fraction / debug.fail_hashes)
-    if payload.get("die_once"):  # injected worker death, once per candidate (debug.die_once_*)
-        marker = state["run"].models_dir / f".died-{payload['hash']}"
+    if task.die_once:  # injected worker death, once per candidate (debug.die_once_*)
+        marker = state["run"].models_dir / f".died-{task.hash}"
         if not marker.exists():
             marker.touch()
             os._exit(9)
@@ -116,15 +117,15 @@ def train_task(state: dict, payload: dict) -> dict:
 
     started_at = time.time()
     cfg, problem, run = state["cfg"], state["problem"], state["run"]
-    graph = problem.decode(payload["genome"])
+    graph = problem.decode(task.genome)
     budget = cfg.training
-    epochs = payload.get("epochs") or budget.epochs
-    done = payload.get("continue_from") or 0  # epochs of the rung it continues
-    donor = payload.get("inherit_from")
+    epochs = task.epochs or budget.epochs
+    done = task.continue_from or 0  # epochs of the rung it continues
+    donor = task.inherit_from
     if donor:  # weight inheritance: train only inherit_epochs from the donor's weights
-        done, start_from = epochs - payload["inherit_epochs"], run.weights_path(donor)
+        done, start_from = epochs - task.inherit_epochs, run.weights_path(donor)
     else:
-        start_from = run.weights_path(payload["hash"], done) if done else None
+        start_from = run.weights_path(task.hash, done) if done else None
     if epochs - done != budget.epochs:  # a rung of successive halving, or inheritance
         budget = dataclasses.replace(budget, epochs=epochs - done,
                                      table_epochs=min(budget.table_epochs, epochs - done))
@@ -136,28 +137,28 @@ def train_task(state: dict, payload: dict) -> dict:
                              reason=f"cannot start from the weights of {source}: {exc}")
     else:
         result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
-                                    payload["seed"], time_limit_s=cfg.search.time_limit_s,
+                                    task.seed, time_limit_s=cfg.search.time_limit_s,
                                     evaluate_exact=epochs == cfg.training.epochs,
                                     return_model=True,
                                     weight_quantization=cfg.multipliers.weight_quantization,
                                     initial_weights=initial)
     if result.status == "ok":
-        save_weights(result.model, run.weights_path(payload["hash"], epochs))
-    return {"status": result.status, "reason": result.reason,
-            "val_accuracy": result.val_accuracy, "val_accuracy_exact": result.val_accuracy_exact,
-            "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds,
-            "started_at": started_at, "ended_at": time.time(),
-            "crash_retry": os.environ.get("EVOAPPROXNAS_CRASH_RETRY") == "1"}
+        save_weights(result.model, run.weights_path(task.hash, epochs))
+    return TrainOutcome(status=result.status, reason=result.reason,
+                        val_accuracy=result.val_accuracy,
+                        val_accuracy_exact=result.val_accuracy_exact,
+                        train_seconds=result.train_seconds, eval_seconds=result.eval_seconds,
+                        started_at=started_at, ended_at=time.time(),
+                        crash_retry=os.environ.get("EVOAPPROXNAS_CRASH_RETRY") == "1")
 
 
-def test_task(state: dict, payload: dict) -> dict:
+def test_task(state: dict, task: TestTask) -> TestOutcome:
     """Accuracy of a trained candidate on the held-out test set (and validation again)."""
     from evoapproxnas.nn import evaluate
     from evoapproxnas.search.study.rundir import load_trained
 
     data, budget = state["dataset"], state["cfg"].training
-    model = load_trained(state["problem"], state["run"].weights_path(payload["hash"]),
-                         payload["genome"])
+    model = load_trained(state["problem"], state["run"].weights_path(task.hash), task.genome)
     xv, yv = data.x_val[: budget.val_samples], data.y_val[: budget.val_samples]
-    return {"test_accuracy": evaluate(model, data.x_test, data.y_test),
-            "val_accuracy": evaluate(model, xv, yv)}
+    return TestOutcome(test_accuracy=evaluate(model, data.x_test, data.y_test),
+                       val_accuracy=evaluate(model, xv, yv))

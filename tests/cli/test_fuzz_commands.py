@@ -25,8 +25,10 @@ import numpy as np
 import pytest
 
 from evoapproxnas.cli import build_parser, main
+from evoapproxnas.search.tasks import TrainOutcome
 
-TINY = Path(__file__).parents[1] / "search" / "tiny.toml"
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "search" / "tiny.toml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 SKIP = {"run", "resume"}
@@ -39,7 +41,7 @@ VALID = {
     "run": "{run}",
     "run_dir": "{run}",
     "layers": "{layers}",
-    "fpgas": "zynq7020,zynq7020",
+    "fpgas": "xc7z020",  # a device: --preset is read
     "member": "0",
     "import_format": "tfapprox-bin",
     "files": "{bin}",
@@ -47,10 +49,18 @@ VALID = {
     ("multipliers import", "out"): "{tmp}/newlib",
     ("multipliers import", "name"): "newlib",
     ("export", "out"): "{tmp}/model.keras",
+    ("report", "html"): "{tmp}/page.html",
+    ("hw estimate", "keras"): "{tmp}/model.keras",  # the form only: no model is saved
+    "preset": "{tmp}/hardware.toml",  # the form only (optional: the default preset is valid)
+    "metadata": "{tmp}/figures.csv",  # the form only (optional)
 }
-"""A valid value of each argument the commands need, by ``dest`` or ``(command, dest)``
-(``{run}``: a finished run, ``{layers}``: a JSON layer file, ``{bin}``: a TFApprox table,
-``{tmp}``: the case's folder). A required argument not listed gets the unknown name."""
+"""A valid value of each argument, by ``dest`` or ``(command, dest)`` (``{run}``: a finished
+run, ``{layers}``: a JSON layer file, ``{bin}``: a TFApprox table, ``{tmp}``: the case's
+folder): the commands get it for their required arguments (one not listed gets the unknown
+name), and the damaged values keep its suffix."""
+GROUP_CHOICE = {"hw estimate": "layers"}
+"""The member of a required group of exclusive arguments the other arguments are fuzzed with
+(default: the first with a valid value): --layers names multipliers, so --library is read."""
 
 
 def bad_values(valid: str | None) -> dict[str, str]:
@@ -110,6 +120,7 @@ def baseline(command: str, parser: argparse.ArgumentParser) -> dict[str, list[st
     for group in parser._mutually_exclusive_groups:
         if group.required:
             known = [a for a in group._group_actions if valid_value(command, a)]
+            known.sort(key=lambda a: a.dest != GROUP_CHOICE.get(command))
             first = (known or group._group_actions)[0]
             parts[first.dest] = first
             groups_done.update(id(a) for a in group._group_actions)
@@ -143,6 +154,8 @@ def cases() -> list[tuple[str, str, str, list[str]]]:
 
 
 CASES = cases()
+SUFFIXES = sorted({""} | {Path(v).suffix for v in VALID.values()})
+"""The suffixes of the damaged values (of the folders and files they name)."""
 
 
 def test_every_command_with_a_path_or_name_is_fuzzed():
@@ -162,10 +175,10 @@ class InstantWorkers:
     def map(self, fn, payloads, timeout_s=None, on_result=None):
         results = []
         for i, payload in enumerate(payloads):
-            acc = int(payload["hash"][:4], 16) / 0xFFFF
-            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
-                            "val_accuracy_exact": acc, "train_seconds": 0.0,
-                            "eval_seconds": 0.0})
+            acc = int(payload.hash[:4], 16) / 0xFFFF
+            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
+                            val_accuracy_exact=acc, train_seconds=0.0,
+                            eval_seconds=0.0))
             if on_result:
                 on_result(i, results[-1])
         return results
@@ -235,7 +248,8 @@ def in_process(capsys, argv: list[str]) -> tuple[int | str, str]:
 
 
 def in_subprocess(argv: list[str]) -> tuple[int, str]:
-    proc = subprocess.run([sys.executable, "-m", "evoapproxnas", *argv], env=ENV,
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), ENV.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-m", "evoapproxnas", *argv], env=env,
                           capture_output=True, text=True, timeout=300)
     return proc.returncode, proc.stderr
 
@@ -258,21 +272,23 @@ def problem(status, err: str, changed: list[str]) -> str | None:
 
 def run_case(tmp_path: Path, capsys, inputs: dict, argv: list[str],
              subprocesses: list) -> str | None:
-    (tmp_path / "adir").mkdir(parents=True)
-    (tmp_path / "afile").write_text("x")
-    for name in ("adir", "afile"):
-        for suffix in (".png", ".keras", ".json", ".bin", ".html"):
-            target = tmp_path / (name + suffix)
-            if name == "adir":
-                target.mkdir()
-            else:
-                target.write_text("x")
+    """Run one case in its own folder (the working directory too: a relative name that is
+    accepted writes there)."""
+    tmp_path.mkdir(parents=True)
+    for suffix in SUFFIXES:
+        (tmp_path / f"adir{suffix}").mkdir()
+        (tmp_path / f"afile{suffix}").write_text("x")
     argv = [a.format(tmp=tmp_path, **inputs) for a in argv]
     before = snapshot(tmp_path, Path(inputs["run"]))
-    status, err = in_process(capsys, argv)
-    if status == "tf":
-        subprocesses.append(argv)
-        status, err = in_subprocess(argv)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        status, err = in_process(capsys, argv)
+        if status == "tf":
+            subprocesses.append(argv)
+            status, err = in_subprocess(argv)
+    finally:
+        os.chdir(cwd)
     return problem(status, err, [k for k, v in snapshot(tmp_path, Path(inputs["run"])).items()
                                  if before.get(k) != v] if status == 2 else [])
 

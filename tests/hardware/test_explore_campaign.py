@@ -14,6 +14,7 @@ from evoapproxnas.hardware import (
     get_cost_model,
 )
 from evoapproxnas.hardware.explore import ASIC_GRID
+from evoapproxnas.search.tasks import TrainOutcome
 
 from .helpers import HALF, FakeMultiplier
 
@@ -215,9 +216,9 @@ class OkTraining:
 
     def map(self, fn, payloads, timeout_s, on_result):
         for k, payload in enumerate(payloads):
-            self.trained.append(payload["hash"])
-            on_result(k, {"status": "ok", "reason": None, "val_accuracy": 0.5,
-                          "val_accuracy_exact": 0.5, "train_seconds": 0.0, "eval_seconds": 0.0})
+            self.trained.append(payload.hash)
+            on_result(k, TrainOutcome(status="ok", reason=None, val_accuracy=0.5,
+                          val_accuracy_exact=0.5, train_seconds=0.0, eval_seconds=0.0))
 
 
 def _fpga_problem(*extra):

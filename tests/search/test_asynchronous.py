@@ -10,6 +10,7 @@ from evoapproxnas.config import load_config
 from evoapproxnas.search.asynchronous import run_asynchronous
 from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.study.rundir import RunDir
+from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parent / "tiny.toml"
 SETTINGS = ["search.executor=dask", "search.mode=asynchronous", "search.population=4",
@@ -32,7 +33,7 @@ class FakeWorkers:
         self.most_in_flight = 0
 
     def submit(self, fn, payload, tag, timeout_s=None) -> None:
-        assert tag == payload["hash"]
+        assert tag == payload.hash
         self.in_flight[tag] = payload
         assert len(self.in_flight) <= self.workers, "more tasks than workers"
         self.most_in_flight = max(self.most_in_flight, len(self.in_flight))
@@ -44,8 +45,8 @@ class FakeWorkers:
         self.in_flight.pop(tag)
         self.done += 1
         acc = int(tag[:4], 16) / 0xFFFF
-        return tag, {"status": "ok", "reason": None, "val_accuracy": acc,
-                     "val_accuracy_exact": acc, "train_seconds": 1.0, "eval_seconds": 0.1}
+        return tag, TrainOutcome(status="ok", reason=None, val_accuracy=acc,
+                     val_accuracy_exact=acc, train_seconds=1.0, eval_seconds=0.1)
 
 
 def campaign(run: RunDir, workers: FakeWorkers, redraw: bool = True):

@@ -16,6 +16,7 @@ from evoapproxnas.cli import main
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.checkpoint import load_checkpoint
 from evoapproxnas.search.study.rundir import RunDir
+from evoapproxnas.search.tasks import TrainOutcome
 from evoapproxnas.search.worker import CRASH_RETRY_NOTE
 from evoapproxnas.tf_env import default_onednn_setting
 
@@ -201,10 +202,10 @@ class InstantWorkers:
     def map(self, fn, payloads, timeout_s=None, on_result=None):
         results = []
         for i, payload in enumerate(payloads):
-            acc = int(payload["hash"][:4], 16) / 0xFFFF
-            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
-                            "val_accuracy_exact": acc, "train_seconds": 0.0,
-                            "eval_seconds": 0.0})
+            acc = int(payload.hash[:4], 16) / 0xFFFF
+            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
+                            val_accuracy_exact=acc, train_seconds=0.0,
+                            eval_seconds=0.0))
             if on_result:
                 on_result(i, results[-1])
         return results

@@ -12,6 +12,7 @@ from evoapproxnas.search.problem import CampaignProblem, load_data, training_see
 from evoapproxnas.search.study.archive import Archive
 from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.study.results import vectors
+from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parent / "tiny.toml"
 
@@ -104,9 +105,9 @@ class CrashRetriedFirst:
     def map(self, fn, payloads, timeout_s=None, on_result=None):
         results = []
         for i in range(len(payloads)):
-            results.append({"status": "ok", "reason": None, "val_accuracy": 0.5,
-                            "val_accuracy_exact": 0.5, "train_seconds": 1.0,
-                            "eval_seconds": 1.0, "crash_retry": i == 0})
+            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=0.5,
+                            val_accuracy_exact=0.5, train_seconds=1.0,
+                            eval_seconds=1.0, crash_retry=i == 0))
             if on_result:
                 on_result(i, results[-1])
         return results

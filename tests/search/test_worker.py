@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
+
+from evoapproxnas.search.tasks import TrainTask
 
 pytestmark = pytest.mark.tf
 
@@ -51,29 +54,29 @@ def test_a_promoted_candidate_continues_from_its_rung_weights(tmp_path):
              "problem": run.problem}
     genome = run.problem.space.sample(np.random.default_rng(3))
     key = run.problem.space.key(genome)
-    task = {"genome": [int(v) for v in genome], "hash": key, "seed": 11}
-    low = train_task(state, {**task, "epochs": 1})
+    task = TrainTask(genome=[int(v) for v in genome], hash=key, seed=11, epochs=1)
+    low = train_task(state, task)
     rung, full = run.weights_path(key, 1), run.weights_path(key)
-    assert low["status"] == "ok" and rung.is_file() and not full.exists()
+    assert low.status == "ok" and rung.is_file() and not full.exists()
     rung_bytes = rung.read_bytes()
 
-    first = train_task(state, {**task, "epochs": 3, "continue_from": 1})
-    assert first["status"] == "ok" and full.is_file()
+    first = train_task(state, replace(task, epochs=3, continue_from=1))
+    assert first.status == "ok" and full.is_file()
     assert rung.read_bytes() == rung_bytes  # the rung it continued from is kept as it was
     trained = read_weights(full)
-    again = train_task(state, {**task, "epochs": 3, "continue_from": 1})
-    assert again["val_accuracy"] == first["val_accuracy"]  # deterministic
+    again = train_task(state, replace(task, epochs=3, continue_from=1))
+    assert again.val_accuracy == first.val_accuracy  # deterministic
     assert all(np.array_equal(a, b) for a, b in zip(read_weights(full), trained))
 
     # the rung's weights are the starting point: other starting weights, other result
     np.savez(rung, *[np.zeros_like(w) for w in read_weights(rung)])
-    train_task(state, {**task, "epochs": 3, "continue_from": 1})
+    train_task(state, replace(task, epochs=3, continue_from=1))
     assert not all(np.array_equal(a, b) for a, b in zip(read_weights(full), trained))
 
     rung.unlink()
-    lost = train_task(state, {**task, "epochs": 3, "continue_from": 1})
-    assert lost["status"] == "failed"
-    assert "cannot start from the weights of the 1-epoch rung" in lost["reason"]
+    lost = train_task(state, replace(task, epochs=3, continue_from=1))
+    assert lost.status == "failed"
+    assert "cannot start from the weights of the 1-epoch rung" in lost.reason
 
 
 def test_an_heir_trains_from_its_donors_weights(tmp_path):
@@ -97,17 +100,17 @@ def test_an_heir_trains_from_its_donors_weights(tmp_path):
     donor_key, heir_key = space.key(genome), space.key(heir)
     assert donor_key != heir_key and space.network_key(genome) == space.network_key(heir)
 
-    donor = train_task(state, {"genome": genome.tolist(), "hash": donor_key, "seed": 5,
-                               "epochs": 2})
-    assert donor["status"] == "ok"
+    donor = train_task(state, TrainTask(genome=genome.tolist(), hash=donor_key, seed=5,
+                                        epochs=2))
+    assert donor.status == "ok"
     donor_bytes = run.weights_path(donor_key).read_bytes()
-    task = {"genome": heir.tolist(), "hash": heir_key, "seed": 6, "epochs": 2,
-            "inherit_from": donor_key, "inherit_epochs": 1}
+    task = TrainTask(genome=heir.tolist(), hash=heir_key, seed=6, epochs=2,
+                     inherit_from=donor_key, inherit_epochs=1)
     first = train_task(state, task)
-    assert first["status"] == "ok" and first["val_accuracy_exact"] is not None
+    assert first.status == "ok" and first.val_accuracy_exact is not None
     assert run.weights_path(donor_key).read_bytes() == donor_bytes
     trained = read_weights(run.weights_path(heir_key))
-    assert train_task(state, task)["val_accuracy"] == first["val_accuracy"]
+    assert train_task(state, task).val_accuracy == first.val_accuracy
     assert all(np.array_equal(a, b) for a, b in zip(read_weights(run.weights_path(heir_key)),
                                                      trained))
     # from the donor's weights, not from scratch: other donor weights, other result
@@ -119,4 +122,4 @@ def test_an_heir_trains_from_its_donors_weights(tmp_path):
 
     run.weights_path(donor_key).unlink()
     lost = train_task(state, task)
-    assert lost["status"] == "failed" and f"candidate {donor_key}" in lost["reason"]
+    assert lost.status == "failed" and f"candidate {donor_key}" in lost.reason

@@ -17,6 +17,7 @@ from evoapproxnas.multipliers.importers.tfapprox import read_tfapprox_bin
 from evoapproxnas.multipliers.importers.verilog import read_verilog
 from evoapproxnas.multipliers.library import write_library
 from evoapproxnas.multipliers.model import FIGURES
+from evoapproxnas.paths import check_path
 
 FORMATS: dict[str, str] = {
     "tfapprox-bin": "TFApprox .bin product tables",
@@ -60,10 +61,14 @@ def read_circuits(
     model's N comes from its name (``mul8x<N>u_...``, else 8).
     """
     reader = _reader(fmt, signed, luts, a_port, weight_bits)
-    paths = [Path(f) for f in files]
+    paths = [check_path(f, "input file") for f in files]
     if not paths:
         raise UserError("no input files given; name at least one file to import")
-    for path in paths:
+    for path, text in zip(paths, files):
+        if not os.fspath(text):
+            raise UserError("an input file name is empty; name the files to import")
+        if path.is_dir():
+            raise UserError(f"{path} is a folder; name the files to import, one per multiplier")
         if not path.is_file():
             raise UserError(f"no such file: {path}")
     circuits: list[ImportedCircuit] = []
@@ -119,8 +124,10 @@ def import_library(
     (they replace figures read from the files); ``signed``, ``luts``, ``a_port`` and
     ``weight_bits`` as for each importer. The files may mix widths (8xN C models). Returns the folder. Raises :class:`UserError` on bad input; nothing is written then.
     """
-    out = Path(out)
-    if out.exists():
+    if not os.fspath(out):
+        raise UserError("the library folder to create (--out) is empty; give a new folder")
+    out = check_path(out, "library folder")
+    if out.exists() or out.is_symlink():
         raise UserError(f"{out} already exists; choose a new folder or remove it first")
     name = name or out.name
     _reader(fmt, signed, luts, a_port, weight_bits)  # check the options before any slow work

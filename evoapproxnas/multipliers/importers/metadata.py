@@ -12,20 +12,24 @@ from pathlib import Path
 from evoapproxnas.errors import UserError
 from evoapproxnas.multipliers.importers.common import ImportedCircuit
 from evoapproxnas.multipliers.model import FIGURES
+from evoapproxnas.paths import check_path
 
 Figures = dict[str, float | int]
 
 
 def read_metadata_csv(path: str | os.PathLike) -> tuple[dict[str, Figures], dict[str, str]]:
     """Read the CSV; return figures by multiplier name and a source text by name."""
-    path = Path(path)
+    if not os.fspath(path):
+        raise UserError("the metadata CSV name is empty; give a CSV file or leave --metadata out")
+    path = check_path(path, "metadata CSV")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = list(reader.fieldnames or [])
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"cannot read metadata CSV {path}: {exc}") from None
+        raise UserError(f"cannot read metadata CSV {path}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
     columns = [c.strip() for c in header if c is not None]
     if "name" not in columns:
         raise UserError(f"{path}: metadata CSV needs a 'name' column (found: {', '.join(columns)})")

@@ -74,6 +74,10 @@ class Archive:
         _repair_tail(self.path)
 
     def append(self, record: EvaluationRecord) -> None:
+        """Append a final record (a pending one is a programming error: ``ValueError``)."""
+        if record.pending:
+            raise ValueError(f"record {record.hash} is still pending: only final records are "
+                             "stored")
         line = json.dumps(record.to_dict(), sort_keys=True, separators=(",", ":"))
         append_line(self.path, line)
 

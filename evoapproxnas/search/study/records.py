@@ -11,13 +11,31 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from typing import Any
 
 from evoapproxnas.errors import UserError
 
-STATUSES = ("ok", "failed", "infeasible")
-"""``ok``: trained and measured; ``failed``: training failed (reason given); ``infeasible``:
-broke a cheap constraint and was never trained."""
+
+class Status(str, Enum):
+    """The state of an evaluation (Optuna's trial states). A ``str`` enum: it equals, and is
+    stored in JSON as, its value."""
+
+    PENDING = "pending"
+    """Priced and feasible, waiting for (or in) training; never stored in a file."""
+    OK = "ok"
+    """Trained and measured."""
+    FAILED = "failed"
+    """Training, or pricing by a cost model, failed (``reason`` says why)."""
+    INFEASIBLE = "infeasible"
+    """Broke a cheap constraint and was never trained."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUSES = (Status.OK.value, Status.FAILED.value, Status.INFEASIBLE.value)
+"""The statuses of stored (final) records."""
 
 
 class RecordError(UserError, ValueError):
@@ -95,7 +113,7 @@ class EvaluationRecord:
     generation: int
     index: int
     genome: list[int]
-    status: str
+    status: Status
     reason: str | None
     violation: float
     metrics: dict[str, Any]
@@ -117,10 +135,17 @@ class EvaluationRecord:
     @property
     def feasible(self) -> bool:
         """Trained successfully and within every constraint."""
-        return self.status == "ok" and self.violation <= 0
+        return self.status == Status.OK and self.violation <= 0
+
+    @property
+    def pending(self) -> bool:
+        """Waiting for training (not final: never archived)."""
+        return self.status == Status.PENDING
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["status"] = Status(self.status).value
+        return out
 
     def without_timings(self) -> dict[str, Any]:
         """The record minus wall-clock fields (for comparing runs)."""
@@ -150,7 +175,9 @@ class EvaluationRecord:
             if name in data["metrics"] and not rule(data["metrics"][name]):
                 raise RecordError(f"{where}: metric {name} must be {what}, "
                                   f"got {_short(data['metrics'][name])}")
-        return cls(**{n: data[n] for n in names if n in data})
+        record = cls(**{n: data[n] for n in names if n in data})
+        record.status = Status(record.status)
+        return record
 
 
 @dataclass

@@ -9,6 +9,7 @@ from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.policies.halving import n_promoted, promote
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.records import EvaluationRecord
+from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parents[1] / "tiny.toml"
 SH = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
@@ -37,18 +38,18 @@ class RungWorkers:
         for i, payload in enumerate(payloads):
             if self.stop_after is not None and self.done >= self.stop_after:
                 raise Stop
-            h = int(payload["hash"][:6], 16)
-            acc = 0.3 + 0.4 * (h % 997) / 997 + 0.1 * payload["epochs"] * ((h >> 8) % 7) / 7
-            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
-                            "val_accuracy_exact": acc, "train_seconds": 0.0,
-                            "eval_seconds": 0.0})
+            h = int(payload.hash[:6], 16)
+            acc = 0.3 + 0.4 * (h % 997) / 997 + 0.1 * payload.epochs * ((h >> 8) % 7) / 7
+            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
+                            val_accuracy_exact=acc, train_seconds=0.0,
+                            eval_seconds=0.0))
             self.done += 1
-            self.epochs.append(payload["epochs"])
-            self.continued.append(payload["continue_from"])
-            self.inherited.append(payload["inherit_from"])
-            if payload["inherit_from"]:
-                assert payload["continue_from"] is None
-                self.heir_epochs.append((payload["hash"], payload["inherit_epochs"]))
+            self.epochs.append(payload.epochs)
+            self.continued.append(payload.continue_from)
+            self.inherited.append(payload.inherit_from)
+            if payload.inherit_from:
+                assert payload.continue_from is None
+                self.heir_epochs.append((payload.hash, payload.inherit_epochs))
             if on_result:
                 on_result(i, results[-1])
         return results

@@ -14,6 +14,7 @@ from evoapproxnas.search.policies import termination as budget
 from evoapproxnas.search.policies.termination import over_budget, repricing_estimate
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.checkpoint import load_checkpoint
+from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parents[1] / "tiny.toml"
 REPRICE = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
@@ -42,14 +43,14 @@ class SlowWorkers:
         results = []
         for i, payload in enumerate(payloads):
             self.clock.now += self.seconds
-            h = int(payload["hash"][:6], 16)
-            acc = 0.3 + 0.4 * (h % 997) / 997 + 0.1 * payload["epochs"] * ((h >> 8) % 7) / 7
-            results.append({"status": "ok", "reason": None, "val_accuracy": acc,
-                            "val_accuracy_exact": acc, "train_seconds": self.seconds,
-                            "eval_seconds": 0.0})
+            h = int(payload.hash[:6], 16)
+            acc = 0.3 + 0.4 * (h % 997) / 997 + 0.1 * payload.epochs * ((h >> 8) % 7) / 7
+            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
+                            val_accuracy_exact=acc, train_seconds=self.seconds,
+                            eval_seconds=0.0))
             self.done += 1
-            if payload["inherit_from"]:
-                self.heir_epochs.append(payload["inherit_epochs"])
+            if payload.inherit_from:
+                self.heir_epochs.append(payload.inherit_epochs)
             if on_result:
                 on_result(i, results[-1])
         return results
