@@ -43,10 +43,10 @@ def one_run(out: Path, engine: str, seed: int, args) -> dict:
     front = run_campaign(run.path, quiet=True, evaluate_test=False)
     wall = time.perf_counter() - start  # worker start-up included, test set excluded
     history = run.history()
-    asked = sum(len(h["population"]) for h in history)
-    trained = sum(h["new"] for h in history)
+    asked = sum(len(h.population) for h in history)
+    trained = sum(h.new for h in history)
     return {"engine": engine, "seed": seed, "wall_s": wall, "asked": asked,
-            "trained": trained, "hypervolume": history[-1]["hypervolume"],
+            "trained": trained, "hypervolume": history[-1].hypervolume,
             "front": len(front.members)}
 
 

@@ -107,7 +107,7 @@ def summarize(run: RunDir, variant: str, seed: int, wall: float | None,
            "full_budget_useless": len(trained_full) - len(useful),
            "best_val_accuracy": round(1.0 - min(errors), 4) if errors else None,
            "median_val_accuracy": round(1.0 - statistics.median(first), 4) if first else None,
-           "hypervolume": history[-1]["hypervolume"] if history else 0.0,
+           "hypervolume": history[-1].hypervolume if history else 0.0,
            "hypervolume_useful": hypervolume_of(useful, objectives, cfg.hv_reference()),
            "front": len(front), "run": str(run.path)}
     F = vectors(front, objectives)[0] if front else np.empty((0, len(objectives)))

@@ -15,7 +15,6 @@ import copy
 import inspect
 import json
 import math
-import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -29,6 +28,7 @@ from evoapproxnas.hardware.campaign import METRIC_DIRECTIONS, HardwareConfig
 from evoapproxnas.hardware.config import MODELS
 from evoapproxnas.nn.budget import TrainBudget
 from evoapproxnas.overrides import parse_override
+from evoapproxnas.paths import check_path, path_problem
 from evoapproxnas.search.engines import engine_names
 
 try:
@@ -52,8 +52,6 @@ SYNTHETIC_OPTIONS = {"n_train": (int, 2, 10**7), "n_test": (int, 1, 10**7),
                      "image_size": (int, 4, 1024), "channels": (int, 1, 16),
                      "n_classes": (int, 2, 8), "noise": (float, 0.0, 10.0)}
 """``data.synthetic`` options: type, smallest and largest value (``data.synthetic_arrays``)."""
-NAME_MAX, PATH_MAX = 255, 4095
-"""Longest file name and path (bytes) a path in a config or on the command line may have."""
 SYNTHETIC_MAX_VALUES = 1 << 28
 """Largest ``(n_train + n_test) x image_size^2 x channels`` of a synthetic dataset (2 GiB of
 float64 while it is generated)."""
@@ -274,29 +272,6 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
                 raise UserError(f"--set {text!r}: {part} is not a table")
         node[path[-1]] = value
     return raw
-
-
-def path_problem(path: str | os.PathLike) -> str | None:
-    """Why ``path`` cannot name a file on this system (a part too long, a NUL character), or
-    ``None``; checked before the file system is asked, which would raise ``OSError``."""
-    raw = os.fsencode(path)
-    if b"\0" in raw:
-        return "it contains a NUL character"
-    if len(raw) > PATH_MAX:
-        return f"it is longer than {PATH_MAX} bytes"
-    if any(len(part) > NAME_MAX for part in raw.split(b"/")):
-        return f"a part of it is longer than {NAME_MAX} bytes"
-    return None
-
-
-def check_path(path: str | os.PathLike, what: str) -> Path:
-    """``Path(path)``, or a ``UserError`` saying why ``what`` cannot be that path."""
-    problem = path_problem(path)
-    if problem:
-        text = os.fsdecode(path)
-        shown = repr(text if len(text) <= 60 else text[:57] + "...")
-        raise UserError(f"{what} {shown} cannot be a file name: {problem}; give another one")
-    return Path(path)
 
 
 def read_raw(path: str | Path) -> dict:

@@ -177,7 +177,7 @@ def check_plottable(run, member: int) -> None:
 
 
 def _export(args) -> int:
-    from evoapproxnas.config import check_path
+    from evoapproxnas.paths import check_path
     from evoapproxnas.search.study.rundir import RunDir
 
     out = check_path(args.out, "--out")

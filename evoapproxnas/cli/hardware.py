@@ -68,8 +68,8 @@ def _library_multiplier(name, library):
 
 def networks_from_layers_file(path: str, library: str | None) -> dict[str, list]:
     """``{file stem: layers}`` from a JSON list of records (``multiplier`` = a name or null)."""
-    from evoapproxnas.config import check_path
     from evoapproxnas.hardware.layers import layer_from_dict
+    from evoapproxnas.paths import check_path
 
     if not path:
         raise UserError("--layers is empty; give a JSON file of layer records")
@@ -100,8 +100,8 @@ def networks_from_run(run_dir: str) -> tuple[dict[str, list], object]:
 
 def networks_from_keras(path: str, library: str | None) -> dict[str, list]:
     """Layer records of a saved Keras model's Conv2D / DepthwiseConv2D / Dense layers."""
-    from evoapproxnas.config import check_path
     from evoapproxnas.hardware.layers import conv_layer, dense_layer
+    from evoapproxnas.paths import check_path
 
     if not path:
         raise UserError("--keras is empty; give a saved .keras model")

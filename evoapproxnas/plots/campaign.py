@@ -11,6 +11,7 @@ from the directory.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,30 @@ from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.study.rundir import RunDir
 
 
+def _number(value) -> float | None:
+    """``value`` as a finite float, or ``None`` (missing, not a number, NaN, infinite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _point(record: EvaluationRecord, x_key: str) -> tuple[float, float] | None:
+    """``(metric x_key, validation error)`` of a trained record, or ``None`` when it lacks
+    either (such a record is left out of the panel)."""
+    x, acc = _number(record.metrics.get(x_key)), _number(record.val_accuracy)
+    return None if x is None or acc is None else (x, 1.0 - acc)
+
+
 def _front_axes(ax, records: list[EvaluationRecord], front: list[EvaluationRecord], x_key: str,
                 xlabel: str, log_x: bool = False) -> None:
-    ok = [r for r in records if r.status == "ok"]
-    xs = [r.metrics[x_key] for r in ok]
-    ys = [1.0 - r.val_accuracy for r in ok]
+    ok = [p for p in (_point(r, x_key) for r in records if r.status == "ok") if p is not None]
+    xs = [p[0] for p in ok]
+    ys = [p[1] for p in ok]
     ax.scatter(xs, ys, s=18, c="#b0b0b0", label=f"evaluated ({len(ok)})", zorder=1)
-    pts = [(r.metrics[x_key], 1.0 - r.val_accuracy) for r in front]
+    numbered = [(k, _point(r, x_key)) for k, r in enumerate(front)]  # k: as in `report`
+    numbered = [(k, p) for k, p in numbered if p is not None]
+    pts = [p for _, p in numbered]
     if pts:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=40, c="#d62728",
                    edgecolors="black", label=f"Pareto front, all objectives ({len(pts)})",
@@ -37,10 +55,10 @@ def _front_axes(ax, records: list[EvaluationRecord], front: list[EvaluationRecor
         steps = sorted(pts[i] for i in first)
         ax.step([p[0] for p in steps], [p[1] for p in steps], where="post", c="#d62728",
                 lw=1, zorder=2, label=f"front of these two ({len(steps)})")
-    for k, (x, y) in enumerate(pts):
+    for k, (x, y) in numbered:
         ax.annotate(str(k), (x, y), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
-    if log_x:
+    if log_x and all(x > 0 for x in xs + [p[0] for p in pts]):
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("validation error (approximate multipliers)")
@@ -69,8 +87,8 @@ def plot_run(run: RunDir, member: int = 0) -> list[Path]:
                "front_power", False), ("params", "parameters", "front_params", True)]
     for metric in summary.objectives:  # hardware objectives get a panel of their own
         if metric not in ("error", "power_rel", "params"):
-            values = [r.metrics[metric] for r in records
-                      if r.status == "ok" and r.metrics.get(metric)]
+            values = [v for r in records if r.status == "ok"
+                      and (v := _number(r.metrics.get(metric))) is not None and v != 0]
             wide = bool(values) and min(values) > 0 and max(values) / min(values) > 100
             panels.append((metric, metric, f"front_{metric}", wide))
     for key, label, name, log_x in panels:
@@ -84,7 +102,7 @@ def plot_run(run: RunDir, member: int = 0) -> list[Path]:
     history = summary.history
     if history:
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([h["generation"] + 1 for h in history], [h["hypervolume"] for h in history],
+        ax.plot([h.generation + 1 for h in history], [h.hypervolume for h in history],
                 marker="o")
         ax.set_xlabel("generation")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

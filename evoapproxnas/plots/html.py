@@ -210,9 +210,9 @@ def page_data(run: RunDir, front: RunFront) -> dict:
         "objectives": list(front.objectives), "axes": axes,
         "members": [_member_data(k, m, axes, front.objectives) for k, m in enumerate(members)],
         "evaluated": [[_value(r, a["key"]) for a in axes] for r in records],
-        "history": [{"generation": h["generation"] + 1, "hypervolume": _num(h["hypervolume"]),
-                     "front_size": _num(h.get("front_size")),
-                     "evaluations": _num(h.get("evaluations"))} for h in front.history],
+        "history": [{"generation": h.generation + 1, "hypervolume": _num(h.hypervolume),
+                     "front_size": _num(h.front_size),
+                     "evaluations": _num(h.evaluations)} for h in front.history],
     }
 
 

@@ -58,8 +58,8 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
             run.write_history(history)
             if not quiet:
                 log(f"gen {generation + 1}/{s.generations} (asynchronous): "
-                    f"{entry['evaluations']} evaluated, front {entry['front_size']}, "
-                    f"HV {entry['hypervolume']:.4f} [{time.perf_counter() - start:.0f} s]")
+                    f"{entry.evaluations} evaluated, front {entry.front_size}, "
+                    f"HV {entry.hypervolume:.4f} [{time.perf_counter() - start:.0f} s]")
 
     def finish(key: str, record: EvaluationRecord) -> None:
         told[key] = record

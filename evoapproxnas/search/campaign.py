@@ -14,6 +14,7 @@ as failed for it, so a ``resume`` after the fix trains them as an uninterrupted 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -26,8 +27,8 @@ from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool, WorkerSt
 from evoapproxnas.search.policies.termination import WallClock, over_budget, repricing_estimate
 from evoapproxnas.search.problem import CampaignProblem, load_data
 from evoapproxnas.search.reporting import log, progress
-from evoapproxnas.search.study.checkpoint import load_checkpoint, save_checkpoint
-from evoapproxnas.search.study.records import EvaluationRecord, FrontMember
+from evoapproxnas.search.study.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from evoapproxnas.search.study.records import EvaluationRecord, FrontMember, HistoryEntry
 from evoapproxnas.search.study.results import at_full_fidelity, history_entry, pareto_front, vectors
 from evoapproxnas.search.study.rundir import RunDir, RunFront
 from evoapproxnas.search.tasks import TestTask
@@ -129,13 +130,13 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     state = load_checkpoint(run.path, warn=log)
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
-        state = {"engine": engine, "generation": 0, "history": []}
-    engine = state["engine"]
+        state = Checkpoint(engine)
+    engine = state.engine
     if not hasattr(engine, "space"):  # a pymoo engine checkpointed before engines kept it
         engine.space = engine.problem.space
     engine.space.set_filter(problem.meets_cheap_constraints)  # not in checkpoints
     if cache and not quiet:
-        log(f"resuming {run.path} at generation {state['generation']} "
+        log(f"resuming {run.path} at generation {state.generation} "
             f"({len(cache)} archived evaluations)")
     clock = WallClock(state, run.read_clock(), run.write_clock)
     # fewer than search.generations when the time budget ended the search (run.json keeps
@@ -145,7 +146,7 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     try:
         evaluator = Evaluator(problem, archive, cache, _ClockedPool(pool, clock), run.journal)
         deadline = None if stop_after_s is None else time.perf_counter() + stop_after_s
-        while state["generation"] < generations:
+        while state.generation < generations:
             if deadline is not None and time.perf_counter() >= deadline:
                 break
             why = _budget_spent(cfg, state, clock, problem, cache)
@@ -154,9 +155,9 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
                 break
             _generation(cfg, state, evaluator, cache, run, quiet, clock)
         evaluator.generations = generations
-        if s.final_repricing and state["generation"] == evaluator.generations:
+        if s.final_repricing and state.generation == evaluator.generations:
             _repricing(cfg, state, evaluator, cache, run, quiet, clock)
-        return _finalize(cfg, run, cache, pool, state["history"], quiet, evaluate_test)
+        return _finalize(cfg, run, cache, pool, state.history, quiet, evaluate_test)
     finally:
         if given is None:
             pool.close()
@@ -211,11 +212,11 @@ def _budget_spent(cfg, state, clock: WallClock, problem: CampaignProblem,
     """Why ``search.time_budget_s`` allows no further generation, or ``None``."""
     s = cfg.search
     durations = clock.durations
-    if not s.time_budget_s or not durations or clock.begun(state["generation"]):
+    if not s.time_budget_s or not durations or clock.begun(state.generation):
         return None  # a generation an earlier invocation began was decided then: it goes on
     reserve = 0.0
     if s.final_repricing:
-        done = [r for r in cache.values() if r.generation < state["generation"]]
+        done = [r for r in cache.values() if r.generation < state.generation]
         new = {problem.space.key(g) for g in repricing_genomes(cfg, problem, done)} - set(cache)
         reserve = repricing_estimate(len(new), s.population, durations)
     return over_budget(s.time_budget_s, clock.elapsed(), durations, reserve)
@@ -225,7 +226,7 @@ def _end_search(cfg, state, run: RunDir, why: str, quiet: bool) -> int:
     """End the search early (the time budget) after the generations done, recorded in
     ``run.json``; returns their number. From here on the run is the one with
     ``search.generations`` = that number (its final re-pricing is that generation)."""
-    done = state["generation"]
+    done = state.generation
     why = f"the search ended after {done} of {cfg.search.generations} generations: {why}"
     run.record_search_end(done, why)
     if not quiet:
@@ -235,8 +236,8 @@ def _end_search(cfg, state, run: RunDir, why: str, quiet: bool) -> int:
 
 def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
                 run: RunDir, quiet: bool, clock: WallClock) -> None:
-    s, gen = cfg.search, state["generation"]
-    engine = state["engine"]
+    s, gen = cfg.search, state.generation
+    engine = state.engine
     start = time.perf_counter()
     clock.start(gen)
     genomes = engine.ask()
@@ -251,11 +252,11 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     clock.finish(gen)
     entry = _close_generation(cfg, state, run, so_far, records)
     if not quiet:
-        floor = (f", {entry['below_floor']} below the accuracy floor" if s.min_accuracy > 0
+        floor = (f", {entry.below_floor} below the accuracy floor" if s.min_accuracy > 0
                  else "")
-        log(f"gen {gen + 1}/{s.generations}: {entry['evaluations']} evaluated "
-            f"({entry['new']} new), {entry['failed']} failed, {entry['infeasible']} infeasible"
-            f"{floor}, front {entry['front_size']}, HV {entry['hypervolume']:.4f} "
+        log(f"gen {gen + 1}/{s.generations}: {entry.evaluations} evaluated "
+            f"({entry.new} new), {entry.failed} failed, {entry.infeasible} infeasible"
+            f"{floor}, front {entry.front_size}, HV {entry.hypervolume:.4f} "
             f"[{time.perf_counter() - start:.0f} s]")
 
 
@@ -270,16 +271,16 @@ def _evaluate_batch(evaluator: Evaluator, genomes, gen: int, label: str,
             bar.close()
 
 
-def _close_generation(cfg, state, run: RunDir, so_far, records) -> dict:
-    """Record generation ``state["generation"]`` (evaluated as ``records``; ``so_far``
+def _close_generation(cfg, state: Checkpoint, run: RunDir, so_far, records) -> HistoryEntry:
+    """Record generation ``state.generation`` (evaluated as ``records``; ``so_far``
     everything up to it) in the history and checkpoint the state after it; returns its
     history entry."""
-    gen = state["generation"]
+    gen = state.generation
     entry = history_entry(cfg, gen, so_far, records)
-    state["history"] = [h for h in state["history"] if h["generation"] < gen] + [entry]
-    state["generation"] = gen + 1
+    state.history = [h for h in state.history if h.generation < gen] + [entry]
+    state.generation = gen + 1
     save_checkpoint(run.path, state)
-    run.write_history(state["history"])
+    run.write_history(state.history)
     return entry
 
 
@@ -315,8 +316,8 @@ def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationReco
     entry = _close_generation(cfg, state, run, list(cache.values()), records)
     if not quiet:
         log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "
-            f"{entry['new']} new, {entry['failed']} failed, front {entry['front_size']}, "
-            f"HV {entry['hypervolume']:.4f} [{time.perf_counter() - start:.0f} s]")
+            f"{entry.new} new, {entry.failed} failed, front {entry.front_size}, "
+            f"HV {entry.hypervolume:.4f} [{time.perf_counter() - start:.0f} s]")
 
 
 def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: WorkerPool,
@@ -348,7 +349,7 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
         members.append(member)
     summary = RunFront(list(cfg.search.objectives), members, len(records),
                        sum(r.status == "failed" for r in records),
-                       [{k: v for k, v in h.items() if k != "population"} for h in history])
+                       [dataclasses.replace(h, population=[]) for h in history])
     run.write_front(summary)
     run.mark_finished()
     return summary

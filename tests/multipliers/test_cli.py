@@ -161,3 +161,44 @@ def test_plot_mixed_widths_one_front_per_width(capsys, tmp_path):
     status, out, _ = run(capsys, "plot", "--library", "evoapproxlib8xNu", "--no-area",
                          "--out", str(tmp_path / "b.png"))
     assert status == 0 and "8x2: " in out and "8x8: mul8u_1JFF" in out
+
+
+# ------------------------------------------------------------------ unusable library names
+LIBRARY_COMMANDS = {
+    "multipliers list": ["multipliers", "list"],
+    "multipliers show": ["multipliers", "show", "mul8u_1JFF"],
+    "multipliers plot": ["multipliers", "plot", "--out", "{tmp}/lib.png"],
+    "hw estimate": ["hw", "estimate", "--layers", "{tmp}/net.json"],
+}
+"""Every command that takes ``--library`` (hw estimate reads it for the layers' names)."""
+
+
+@pytest.mark.parametrize("library", [
+    "x" * 300, "{tmp}/" + "x" * 300, "{tmp}/" + "x" * 300 + "/lib", "/".join(["x" * 200] * 25),
+    "~no_such_user_evoapproxnas/lib", "{tmp}/afile/lib", "{tmp}/afile", "{tmp}",
+], ids=["300 chars", "300-char folder", "below a 300-char folder", "5000 chars",
+        "unknown user", "below a file", "a file", "not a library"])
+@pytest.mark.parametrize("command", LIBRARY_COMMANDS)
+def test_unusable_library_is_one_line(capsys, tmp_path, command, library):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "net.json").write_text(json.dumps(
+        [{"kind": "dense", "input_shape": [1, 1, 4], "filters": 2, "multiplier": "mul8u_1JFF"}]))
+    before = sorted(tmp_path.rglob("*"))
+    argv = [a.format(tmp=tmp_path) for a in LIBRARY_COMMANDS[command]]
+    status = main([*argv, "--library", library.format(tmp=tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.count("\n") == 1 and err.startswith("evoapproxnas: error: "), err
+    assert "Traceback" not in err and len(err) < 400, err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_library_name_too_long_in_a_shell():
+    """The report's command line: ``--library $(python -c 'print("x"*300)')``."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "evoapproxnas", "multipliers", "list",
+                           "--library", "x" * 300], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "longer than 255 bytes" in proc.stderr

@@ -69,7 +69,7 @@ def test_workers_stay_busy_and_every_ask_is_answered(tmp_path):
     assert workers.most_in_flight == 3
     assert len(records) == len({r.hash for r in records}) <= 4 * 5
     assert {r.status for r in records} >= {"ok", "infeasible"}
-    assert len(history) == 5 and sum(len(h["population"]) for h in history) == 20
+    assert len(history) == 5 and sum(len(h.population) for h in history) == 20
     trained = [r for r in records if r.status == "ok"]
     order = [r.hash for r in trained]
     assert order != sorted(order)  # archived in completion order, not ask order

@@ -97,10 +97,10 @@ def test_pymoo_campaign_end_to_end(reference):
     assert len({r.hash for r in records}) == len(records)  # each candidate trained once
     assert {r.generation for r in records} == {0, 1}
     state = load_checkpoint(reference)
-    assert state["generation"] == 2 and len(state["history"]) == 2
+    assert state.generation == 2 and len(state.history) == 2
     history = RunDir(reference).history()
-    assert [len(h["population"]) for h in history] == [3, 3]
-    assert history == state["history"]
+    assert [len(h.population) for h in history] == [3, 3]
+    assert history == state.history
     summary = json.loads((reference / "front.json").read_text())
     assert summary["front"], "no feasible candidate on the front"
     for member in summary["front"]:
@@ -218,7 +218,7 @@ def test_random_search_campaign(tmp_path):
     front = run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
     records = read_records(run.path / "archive.jsonl")
     assert len(records) == 9 and len({r.hash for r in records}) == 9  # never asked twice
-    assert [len(h["population"]) for h in run.history()] == [3, 3, 3]
+    assert [len(h.population) for h in run.history()] == [3, 3, 3]
     assert front.members and all(m.test_reason for m in front.members)
 
 

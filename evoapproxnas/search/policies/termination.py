@@ -23,9 +23,9 @@ from collections.abc import Callable
 from statistics import fmean
 
 ELAPSED_KEY = "elapsed_s"
-"""Checkpoint key: seconds spent by the run up to its last checkpoint."""
+"""Clock-file key: seconds spent by the run up to its last finished candidate."""
 DURATIONS_KEY = "generation_s"
-"""Checkpoint key: wall-clock seconds of each generation done (index = generation)."""
+"""Clock-file key: wall-clock seconds of each generation done (index = generation)."""
 OPEN_KEY = "generation"
 """Clock-file key: the generation begun and not finished (``None``: none)."""
 OPEN_START_KEY = "generation_start_s"
@@ -41,13 +41,13 @@ class WallClock:
     start and end and at every ``tick``.
     """
 
-    def __init__(self, state: dict, saved: dict | None = None,
+    def __init__(self, state, saved: dict | None = None,
                  save: Callable[[dict], None] | None = None) -> None:
         self.state, self._save = state, save
         saved = checked_snapshot(saved)
-        self.base = max(_seconds(state.get(ELAPSED_KEY)), saved.get(ELAPSED_KEY, 0.0))
+        self.base = max(_seconds(state.elapsed_s), saved.get(ELAPSED_KEY, 0.0))
         self.started = time.perf_counter()
-        lengths = [float(v) for v in state.get(DURATIONS_KEY, [])]
+        lengths = [float(v) for v in state.generation_s]
         self._lengths = max(lengths, saved.get(DURATIONS_KEY, []), key=len)
         begun = saved.get(OPEN_KEY)
         self._open = None if begun is None else (begun, saved[OPEN_START_KEY])
@@ -82,8 +82,8 @@ class WallClock:
             begun = self._open[1] if self.begun(generation) else self.elapsed()
             self._lengths = self._lengths[:generation] + [self.elapsed() - begun]
             self._open = None
-        self.state[DURATIONS_KEY] = list(self._lengths)
-        self.state[ELAPSED_KEY] = self.elapsed()
+        self.state.generation_s = list(self._lengths)
+        self.state.elapsed_s = self.elapsed()
         self.tick()
 
     def snapshot(self) -> dict:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evoapproxnas.atomic import write_bytes
+from evoapproxnas.search.study.records import HistoryEntry, RecordError
 
 CHECKPOINT_FILE = "checkpoint.pkl"
 PREVIOUS_FILE = "checkpoint.prev.pkl"
@@ -52,21 +54,59 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+@dataclass
+class Checkpoint:
+    """The state of a generational search after a generation (DEAP's checkpoint: population
+    and random state inside the engine, the generation counter, the logbook). Stored as a
+    plain dict of its fields (``history`` as JSON-like dicts) in a pickle."""
+
+    engine: Any
+    """The engine, its random generator included (``search.engines``)."""
+    generation: int = 0
+    """Generations done (the next one to run)."""
+    history: list[HistoryEntry] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    """Seconds spent by the run up to this checkpoint (all invocations)."""
+    generation_s: list[float] = field(default_factory=list)
+    """Wall-clock seconds of each generation done (index = generation)."""
+
+    def to_state(self) -> dict[str, Any]:
+        return {"engine": self.engine, "generation": self.generation,
+                "history": [h.to_dict() for h in self.history],
+                "elapsed_s": self.elapsed_s, "generation_s": list(self.generation_s)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], name: str) -> Checkpoint:
+        """From a stored dict (``CheckpointError`` if a field is damaged); keys missing in
+        an earlier version's checkpoint take their defaults."""
+        try:
+            history = [h if isinstance(h, HistoryEntry) else HistoryEntry.from_dict(h)
+                       for h in state.get("history", [])]
+            generation = state.get("generation", 0)
+            elapsed = float(state.get("elapsed_s", 0.0))
+            lengths = [float(v) for v in state.get("generation_s", [])]
+        except (RecordError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{name} is damaged ({exc})") from None
+        if "engine" not in state or not isinstance(generation, int) or generation < 0:
+            raise CheckpointError(f"{name} is damaged (no engine or generation)")
+        return cls(state["engine"], generation, history, elapsed, lengths)
+
+
 class CheckpointError(Exception):
     """A checkpoint file that cannot be read back."""
 
 
-def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write ``state`` (engine, generation ...) atomically; the old one becomes the previous."""
+def save_checkpoint(run_dir: str | os.PathLike, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` atomically; the old one becomes the previous."""
     run_dir = Path(run_dir)
-    payload = pickle.dumps({"format": FORMAT, **state}, protocol=4)
+    payload = pickle.dumps({"format": FORMAT, **checkpoint.to_state()}, protocol=4)
     current = run_dir / CHECKPOINT_FILE
     if current.exists():
         os.replace(current, run_dir / PREVIOUS_FILE)
     write_bytes(current, payload)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path) -> Checkpoint:
     """One checkpoint file; ``CheckpointError`` if it is truncated, foreign or corrupt."""
     try:
         with open(path, "rb") as fh:
@@ -75,11 +115,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path.name} is unreadable ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not an evoapproxnas checkpoint")
-    return state
+    return Checkpoint.from_state(state, path.name)
 
 
-def load_checkpoint(run_dir: str | os.PathLike,
-                    warn=None) -> dict[str, Any] | None:
+def load_checkpoint(run_dir: str | os.PathLike, warn=None) -> Checkpoint | None:
     """The newest readable checkpoint, or ``None`` (none yet, or none readable).
 
     ``warn(message)`` is told, in one line each, about every checkpoint that had to be
@@ -98,7 +137,7 @@ def load_checkpoint(run_dir: str | os.PathLike,
             continue
         if problems and warn is not None:
             warn(f"{run_dir}: {'; '.join(problems)}; resuming from {name} "
-                 f"(generation {state.get('generation')})")
+                 f"(generation {state.generation})")
         return state
     if problems and warn is not None:
         warn(f"{run_dir}: {'; '.join(problems)}; replaying the search from its start against "

@@ -217,3 +217,51 @@ def _short(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, on one line (for error messages)."""
     text = " ".join(repr(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One finished generation of a run (``history.json``): counts of its population and the
+    front and hypervolume of everything evaluated up to it (full-fidelity results only).
+    ``infeasible`` counts the population's untrained candidates that break a constraint,
+    ``below_floor`` its trained ones below ``search.min_accuracy``."""
+
+    generation: int
+    evaluations: int
+    new: int
+    failed: int
+    infeasible: int
+    below_floor: int
+    front_size: int
+    hypervolume: float
+    population: list[str] = field(default_factory=list)
+    """The hashes of the generation's population, in slot order (not kept in ``front.json``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "history entry") -> HistoryEntry:
+        """Parse a stored entry; ``RecordError`` names what is missing or wrong (counts are
+        integers >= 0, the hypervolume a finite number; ``population`` and counts added by
+        later versions may be missing: 0 / [])."""
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        values = {}
+        for f in fields(cls):
+            value = data.get(f.name, [] if f.name == "population" else 0)
+            if f.name in ("generation", "hypervolume") and f.name not in data:
+                raise RecordError(f"{where}: missing field {f.name}")
+            if f.name == "hypervolume":
+                ok = _is_number(value) and math.isfinite(value)
+            elif f.name == "population":
+                ok = isinstance(value, list) and all(isinstance(h, str) for h in value)
+            else:
+                ok = _is_int(value) and value >= 0
+            if not ok:
+                raise RecordError(f"{where}: field {f.name} must be "
+                                  f"{'a number' if f.name == 'hypervolume' else 'valid'}, "
+                                  f"got {_short(value)}")
+            values[f.name] = value
+        return cls(**values)
+

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from evoapproxnas.config import metric_direction
-from evoapproxnas.search.study.records import EvaluationRecord
+from evoapproxnas.search.study.records import EvaluationRecord, HistoryEntry
 
 FAILED_CV = 1000.0
 """Constraint violation given to a candidate whose training failed (ranks it last)."""
@@ -102,22 +102,20 @@ def at_full_fidelity(records, cfg) -> list[EvaluationRecord]:
 
 
 def history_entry(cfg, generation: int, so_far: list[EvaluationRecord],
-                  batch: list[EvaluationRecord]) -> dict:
-    """One ``history.json`` entry: the search after ``generation`` (``so_far``: every record
-    evaluated up to it; ``batch``: that generation's population). ``infeasible`` counts the
-    population's untrained candidates that break a constraint, ``below_floor`` its trained
-    ones below ``search.min_accuracy``. Front and hypervolume count full-fidelity results
-    only."""
+                  batch: list[EvaluationRecord]) -> HistoryEntry:
+    """The ``HistoryEntry`` of the search after ``generation`` (``so_far``: every record
+    evaluated up to it; ``batch``: that generation's population). Front and hypervolume count
+    full-fidelity results only."""
     s = cfg.search
     full = at_full_fidelity(so_far, cfg)
-    return {
-        "generation": generation,
-        "evaluations": len(so_far),
-        "new": sum(r.generation == generation for r in so_far),
-        "failed": sum(r.status == "failed" for r in batch),
-        "infeasible": sum(r.status == "infeasible" for r in batch),
-        "below_floor": sum(r.status == "ok" and r.violation > 0 for r in batch),
-        "front_size": len(pareto_front(full, s.objectives)),
-        "hypervolume": hypervolume(full, s.objectives, cfg.hv_reference()),
-        "population": [r.hash for r in batch],
-    }
+    return HistoryEntry(
+        generation=generation,
+        evaluations=len(so_far),
+        new=sum(r.generation == generation for r in so_far),
+        failed=sum(r.status == "failed" for r in batch),
+        infeasible=sum(r.status == "infeasible" for r in batch),
+        below_floor=sum(r.status == "ok" and r.violation > 0 for r in batch),
+        front_size=len(pareto_front(full, s.objectives)),
+        hypervolume=hypervolume(full, s.objectives, cfg.hv_reference()),
+        population=[r.hash for r in batch],
+    )

@@ -39,11 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from evoapproxnas.atomic import new_directory, write_json
-from evoapproxnas.config import CampaignConfig, check_path, config_from_dict, metric_names
+from evoapproxnas.config import CampaignConfig, config_from_dict, metric_names
 from evoapproxnas.errors import UserError
+from evoapproxnas.paths import check_path
 from evoapproxnas.search.problem import CampaignProblem
 from evoapproxnas.search.study.archive import Archive, read_records
-from evoapproxnas.search.study.records import EvaluationRecord, FrontMember, RecordError
+from evoapproxnas.search.study.records import (
+    EvaluationRecord,
+    FrontMember,
+    HistoryEntry,
+    RecordError,
+)
 from evoapproxnas.search.study.results import at_full_fidelity, pareto_front
 
 RUN_FORMAT = "evoapproxnas-run-1"
@@ -124,22 +130,15 @@ def check_meta(meta: Any, path: Path) -> dict[str, Any]:
     return meta
 
 
-def check_history(history: Any, path: Path) -> list[dict]:
-    """A list of per-generation entries, each an object with an integer ``generation`` and a
-    numeric ``hypervolume`` (what reports and plots read)."""
+def check_history(history: Any, path: Path) -> list[HistoryEntry]:
+    """The per-generation entries of a history (``HistoryEntry``), checked."""
     if not isinstance(history, list):
         raise _damaged(path, f"the history must be a JSON list, got {type(history).__name__}")
-    for k, entry in enumerate(history):
-        if not isinstance(entry, dict):
-            raise _damaged(path, f"history entry {k} must be an object")
-        generation, hv = entry.get("generation"), entry.get("hypervolume")
-        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
-            raise _damaged(path, f"history entry {k}: generation must be an integer >= 0, "
-                                 f"got {str(generation)[:60]!r}")
-        if not isinstance(hv, (int, float)) or isinstance(hv, bool):
-            raise _damaged(path, f"history entry {k}: hypervolume must be a number, "
-                                 f"got {str(hv)[:60]!r}")
-    return history
+    try:
+        return [HistoryEntry.from_dict(entry, f"history entry {k}")
+                for k, entry in enumerate(history)]
+    except RecordError as exc:
+        raise _damaged(path, str(exc)) from None
 
 
 @dataclass
@@ -150,7 +149,7 @@ class RunFront:
     members: list[FrontMember]
     evaluations: int
     failed: int
-    history: list[dict] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
     unfinished: bool = False
     """True while the run has not finished: the front of the archive so far, no test set."""
 
@@ -158,7 +157,7 @@ class RunFront:
         out = {"objectives": list(self.objectives),
                "front": [m.to_dict() for m in self.members],
                "evaluations": self.evaluations, "failed": self.failed,
-               "history": self.history}
+               "history": [h.to_dict() for h in self.history]}
         if self.unfinished:
             out["unfinished"] = True
         return out
@@ -341,7 +340,7 @@ class RunDir:
             raise UserError(f"cannot read {self.path / 'archive.jsonl'}: "
                             f"{exc.strerror or exc}") from None
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[HistoryEntry]:
         """One entry per finished generation (``history.json``; [] before the first)."""
         path = self.path / "history.json"
         return list(check_history(read_json(path), path)) if path.exists() else []
@@ -396,8 +395,8 @@ class RunDir:
 
     # ---- writing (by the holder of the writer lock) ---------------------------------------
 
-    def write_history(self, history: list[dict]) -> None:
-        write_json(self.path / "history.json", history)
+    def write_history(self, history: list[HistoryEntry]) -> None:
+        write_json(self.path / "history.json", [h.to_dict() for h in history])
 
     def read_clock(self) -> Any:
         """``clock.json`` as saved (``None`` if there is none yet or it is unreadable: the

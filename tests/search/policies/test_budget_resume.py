@@ -5,6 +5,7 @@ saved with every finished candidate (``clock.json``). No training: the stand-in 
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from test_termination import REPRICE, TINY, SlowWorkers, archived
 
 from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.policies.termination import WallClock, checked_snapshot
-from evoapproxnas.search.study.checkpoint import load_checkpoint
+from evoapproxnas.search.study.checkpoint import Checkpoint, load_checkpoint
 
 clock = test_termination.clock  # the fake perf_counter of budget and campaign (a fixture)
 BUDGETED = [*REPRICE, "search.generations=10", "search.time_budget_s=500"]
@@ -49,9 +50,9 @@ def outcome(run) -> dict:
     ``run.json``), the clock's figures and the front."""
     state = load_checkpoint(run.path)
     meta = json.loads((run.path / "run.json").read_text())
-    return {"archive": archived(run), "history": [h["generation"] for h in run.history()],
+    return {"archive": archived(run), "history": [h.generation for h in run.history()],
             "ended_early": meta.get("ended_early"), "status": meta["status"],
-            "elapsed_s": state["elapsed_s"], "generation_s": state["generation_s"],
+            "elapsed_s": state.elapsed_s, "generation_s": state.generation_s,
             "front": [m.record.hash for m in run.front().members]}
 
 
@@ -114,7 +115,7 @@ def test_the_clock_file_holds_the_seconds_of_the_last_candidate(tmp_path, clock)
     with pytest.raises(Killed):  # 3 trainings into generation 2 (10 in the first)
         run_campaign(run.path, quiet=True, evaluate_test=False, pool=DiesAfter(clock, 13))
     state = load_checkpoint(run.path)
-    assert state["generation"] == 1 and state["elapsed_s"] == 10 * SECONDS
+    assert state.generation == 1 and state.elapsed_s == 10 * SECONDS
     # the checkpoint has the first generation; the clock file the 3 trainings after it, and
     # when the generation they belong to began
     assert json.loads((run.path / "clock.json").read_text()) == {
@@ -123,7 +124,7 @@ def test_the_clock_file_holds_the_seconds_of_the_last_candidate(tmp_path, clock)
 
 
 def test_a_damaged_clock_file_falls_back_on_the_checkpoint():
-    state = {"elapsed_s": 40.0, "generation_s": [20.0, 20.0]}
+    state = Checkpoint(engine=None, generation=2, elapsed_s=40.0, generation_s=[20.0, 20.0])
     for bad in (None, [], "x", {"elapsed_s": -1, "generation_s": []},
                 {"elapsed_s": float("nan"), "generation_s": []},
                 {"elapsed_s": 50.0, "generation_s": ["x"]},
@@ -132,10 +133,10 @@ def test_a_damaged_clock_file_falls_back_on_the_checkpoint():
                 {"elapsed_s": 50.0, "generation_s": [], "generation": 2,
                  "generation_start_s": None}):
         assert checked_snapshot(bad) == {}
-        clock = WallClock(dict(state), bad)
+        clock = WallClock(replace(state), bad)
         assert clock.durations == [20.0, 20.0] and not clock.begun(2)
         assert 40.0 <= clock.elapsed() < 41.0
     good = {"elapsed_s": 55.0, "generation_s": [20.0, 20.0], "generation": 2,
             "generation_start_s": 41.0}
-    clock = WallClock(dict(state), good)
+    clock = WallClock(replace(state), good)
     assert clock.begun(2) and not clock.begun(3) and 55.0 <= clock.elapsed() < 56.0

@@ -104,7 +104,7 @@ def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
     # the first rung trains from scratch; the full budget continues from the 1-epoch rung
     assert {(e, c) for e, c in zip(workers.epochs, workers.continued)} == {(1, None), (3, 1)}
     assert front.members and all(m.record.fidelity == 3 for m in front.members)
-    assert all(h["front_size"] >= 1 for h in run.history())
+    assert all(h.front_size >= 1 for h in run.history())
 
 
 def test_an_accuracy_floor_makes_trained_candidates_below_it_infeasible(tmp_path):
@@ -127,11 +127,11 @@ def test_an_accuracy_floor_makes_trained_candidates_below_it_infeasible(tmp_path
     for entry in run.history():  # the generation line counts the population below the floor
         final = {}
         for r in records:
-            if r.generation <= entry["generation"]:
+            if r.generation <= entry.generation:
                 final[r.hash] = max(final.get(r.hash, r), r, key=lambda x: x.fidelity)
-        expected = sum(final[h].val_accuracy < floor for h in entry["population"] if h in final)
-        assert entry["below_floor"] == expected
-    assert sum(entry["below_floor"] for entry in run.history()) >= 1
+        expected = sum(final[h].val_accuracy < floor for h in entry.population if h in final)
+        assert entry.below_floor == expected
+    assert sum(entry.below_floor for entry in run.history()) >= 1
 
 
 def test_rungs_must_increase_below_the_epochs(tmp_path):
@@ -227,7 +227,7 @@ def test_the_final_repricing_prices_the_best_networks_with_every_multiplier(tmp_
     assert {space.key(g) for g in genomes} <= evaluated  # all evaluated, new or cached
     assert {r.hash for r in last} == {space.key(g) for g in genomes} - {
         r.hash for r in searched}
-    assert len(run.history()) == 5 and run.history()[-1]["generation"] == 4
+    assert len(run.history()) == 5 and run.history()[-1].generation == 4
 
 
 def archived(run) -> list[tuple]:

@@ -86,7 +86,7 @@ def test_a_budget_ends_the_search_with_the_run_of_fewer_generations(tmp_path, cl
     run_campaign(run.path, quiet=False, evaluate_test=False, pool=workers)
     history = run.history()
     done = len(history) - 1  # the last entry is the re-pricing
-    assert 1 <= done < 10 and [h["generation"] for h in history] == list(range(done + 1))
+    assert 1 <= done < 10 and [h.generation for h in history] == list(range(done + 1))
     meta = json.loads((run.path / "run.json").read_text())
     assert meta["status"] == "finished"
     assert f"after {done} of 10 generations" in meta["ended_early"]
@@ -111,7 +111,7 @@ def test_a_budget_ends_the_search_with_the_run_of_fewer_generations(tmp_path, cl
     replayed = SlowWorkers(clock, 10.0)
     run_campaign(run.path, quiet=True, evaluate_test=False, pool=replayed)
     assert replayed.done == 0 and archived(run) == archived(plain)
-    assert [h["generation"] for h in run.history()] == list(range(done + 1))
+    assert [h.generation for h in run.history()] == list(range(done + 1))
 
 
 def test_a_generous_budget_changes_nothing(tmp_path, clock):
@@ -140,12 +140,12 @@ def test_the_clock_counts_every_invocation_of_a_run(tmp_path, clock):
     with pytest.raises(Killed):
         run_campaign(run.path, quiet=True, evaluate_test=False,
                      pool=DiesInGenerationTwo(clock, 10.0))
-    spent = load_checkpoint(run.path)["elapsed_s"]
-    assert spent > 0 and load_checkpoint(run.path)["generation_s"] == [spent]
+    spent = load_checkpoint(run.path).elapsed_s
+    assert spent > 0 and load_checkpoint(run.path).generation_s == [spent]
     clock.now = 0.0  # a new process: its own clock starts from zero
     run_campaign(run.path, quiet=True, evaluate_test=False, pool=SlowWorkers(clock, 10.0))
     state = load_checkpoint(run.path)
-    assert state["elapsed_s"] == pytest.approx(spent + clock.now)
+    assert state.elapsed_s == pytest.approx(spent + clock.now)
 
 
 @pytest.mark.parametrize("value, allowed", [("-1", ">= 0"), ("'soon'", "must be a number")])

@@ -11,6 +11,7 @@ from evoapproxnas.search.study.archive import Archive, read_records
 from evoapproxnas.search.study.checkpoint import (
     CHECKPOINT_FILE,
     PREVIOUS_FILE,
+    Checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
@@ -75,21 +76,21 @@ def test_checkpoint_round_trip_keeps_rng_state(tmp_path):
     assert load_checkpoint(tmp_path) is None
     rng = np.random.default_rng(3)
     rng.random(5)
-    save_checkpoint(tmp_path, {"rng": rng, "generation": 2})
+    save_checkpoint(tmp_path, Checkpoint(engine=rng, generation=2))
     state = load_checkpoint(tmp_path)
-    assert state["generation"] == 2
-    assert state["rng"].random() == rng.random()
+    assert state.generation == 2
+    assert state.engine.random() == rng.random()
     assert not list(tmp_path.glob(".*tmp"))
 
 
 def test_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
-    save_checkpoint(tmp_path, {"generation": 1})
-    save_checkpoint(tmp_path, {"generation": 2})
+    save_checkpoint(tmp_path, Checkpoint(engine=None, generation=1))
+    save_checkpoint(tmp_path, Checkpoint(engine=None, generation=2))
     assert pickle.loads((tmp_path / PREVIOUS_FILE).read_bytes())["generation"] == 1
     data = (tmp_path / CHECKPOINT_FILE).read_bytes()
     (tmp_path / CHECKPOINT_FILE).write_bytes(data[: len(data) // 2])  # truncated
     said = []
-    assert load_checkpoint(tmp_path, warn=said.append)["generation"] == 1
+    assert load_checkpoint(tmp_path, warn=said.append).generation == 1
     assert len(said) == 1 and "checkpoint.pkl is unreadable" in said[0]
     assert "checkpoint.prev.pkl" in said[0] and "\n" not in said[0]
     (tmp_path / PREVIOUS_FILE).write_bytes(b"garbage")

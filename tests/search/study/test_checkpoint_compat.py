@@ -19,8 +19,8 @@ DATA = Path(__file__).parent / "data"
 @pytest.mark.parametrize("name, cls", [("pymoo", PymooEngine), ("deap", DeapEngine)])
 def test_an_earlier_versions_checkpoint_continues_as_it_would_have(name, cls):
     state = load_checkpoint(DATA / name)
-    assert state is not None and state["generation"] == 1
-    engine = state["engine"]
+    assert state is not None and state.generation == 1
+    engine = state.engine
     assert type(engine) is cls and isinstance(engine.space, CGPSpace)
     expected = np.load(DATA / name / "next_ask.npy")
     assert np.array_equal(np.array(engine.ask()), expected)
