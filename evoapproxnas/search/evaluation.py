@@ -14,6 +14,7 @@ import time
 
 from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool
 from evoapproxnas.search.policies import halving
+from evoapproxnas.search.policies.inheritance import WeightInheritance
 from evoapproxnas.search.problem import CampaignProblem, CandidateFailure, training_seed
 from evoapproxnas.search.study.archive import Archive
 from evoapproxnas.search.study.records import EvaluationRecord, Status
@@ -38,13 +39,17 @@ class Evaluator:
         """Where trained records wait for their turn in the archive (``None``: nowhere)."""
         self._journaled = _journaled(journal, archive)
         self.cfg = problem.cfg
-        self.rungs = halving.schedule(self.cfg)
+        self.halving = halving.SuccessiveHalving.of(self.cfg)
+        self.rungs = self.halving.rungs
+        s = self.cfg.search
+        self.inheritance = WeightInheritance(s.inherit_epochs, s.final_repricing_epochs,
+                                             self.rungs[-1], self._network_key)
         self.generations = self.cfg.search.generations
         """Generations of the search (fewer when a time budget ended it early); the final
         re-pricing batch is generation ``generations``."""
         # (hash, epochs) -> the record of that rung (successive halving; rebuilt on resume)
         self.by_rung: dict[tuple[str, int], EvaluationRecord] = {}
-        if len(self.rungs) > 1:
+        if self.halving.enabled:
             self.by_rung = {(r.hash, r.fidelity): r for r in archive.records()
                             if r.fidelity is not None}
         self._network_keys: dict[str, str] = {}  # candidate hash -> network key (memo)
@@ -97,7 +102,8 @@ class Evaluator:
                          epochs=record.fidelity,
                          continue_from=self.rungs[level - 1] if continues else None,
                          inherit_from=record.inherited_from,
-                         inherit_epochs=self.heir_epochs(record),
+                         inherit_epochs=self.inheritance.heir_epochs(record,
+                                                                    self.generations),
                          crash=self._should_crash(record.hash),
                          die_once=int(record.hash[:8], 16) / 2**32 < debug.die_once_fraction)
 
@@ -109,15 +115,6 @@ class Evaluator:
         if not floor or record.status != "ok" or acc is None or acc >= floor:
             return 0.0
         return (floor - acc) / floor
-
-    def heir_epochs(self, record: EvaluationRecord) -> int:
-        """Epochs an heir of ``record``'s generation trains from its donor's weights:
-        ``search.final_repricing_epochs`` in the final re-pricing batch (generation
-        ``self.generations``) when set, else ``search.inherit_epochs``."""
-        s = self.cfg.search
-        if record.generation >= self.generations and s.final_repricing_epochs:
-            return s.final_repricing_epochs
-        return s.inherit_epochs
 
     def complete(self, record: EvaluationRecord,
                  result: TrainOutcome | TaskFailure) -> EvaluationRecord:
@@ -162,7 +159,7 @@ class Evaluator:
         records: list[EvaluationRecord | None] = [None] * len(genomes)
         fresh: dict[str, int] = {}  # key -> first index evaluated in this batch
         jobs = []
-        donors = self._donors(generation)
+        donors = self.inheritance.donors(self.cache.values(), generation)
         for i, (genome, key) in enumerate(zip(genomes, keys)):
             if key in self.cache or key in fresh:
                 continue
@@ -237,30 +234,8 @@ class Evaluator:
             self._network_keys[record.hash] = self.problem.space.network_key(record.genome)
         return self._network_keys[record.hash]
 
-    def _donors(self, generation: int) -> dict[str, EvaluationRecord]:
-        """Weight inheritance: network key -> the candidate whose weights a new candidate of
-        that network starts from. Only full-budget candidates of earlier generations (all
-        archived: the choice is the same after a resume); the most accurate with the exact
-        multiplier, then the earliest. Empty when ``search.inherit_epochs`` is 0."""
-        if not self.cfg.search.inherit_epochs:
-            return {}
-        full = self.rungs[-1]
-        donors: dict[str, EvaluationRecord] = {}
-        for record in self.cache.values():
-            exact = record.metrics.get("val_accuracy_exact")
-            if (record.generation >= generation or record.status != "ok" or exact is None
-                    or (record.fidelity is not None and record.fidelity < full)):
-                continue
-            key = self._network_key(record)
-            best = donors.get(key)
-            rank = (-exact, record.generation, record.index)
-            if best is None or rank < (-best.metrics["val_accuracy_exact"], best.generation,
-                                       best.index):
-                donors[key] = record
-        return donors
-
     def _remember_rung(self, record: EvaluationRecord) -> None:
-        if len(self.rungs) > 1 and record.fidelity is not None:
+        if self.halving.enabled and record.fidelity is not None:
             self.by_rung[(record.hash, record.fidelity)] = record
 
     def _next_rung(self, keys: list[str], generation: int, level: int, progress=None) -> None:
@@ -275,9 +250,7 @@ class Evaluator:
             seen.add(key)
             if record.generation == generation and record.status == "ok":
                 candidates.append(record)
-        keep = halving.promote(candidates, self.cfg.search.objectives,
-                                halving.n_promoted(len(candidates), self.cfg.search.eta,
-                                                    self.cfg.search.workers))
+        keep = self.halving.survivors(candidates)
         records: list[EvaluationRecord | None] = [None] * len(keep)
         jobs = []
         for i, low in enumerate(keep):

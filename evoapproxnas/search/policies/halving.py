@@ -34,11 +34,6 @@ from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.study.results import vectors
 
 
-def schedule(cfg) -> list[int]:
-    """Training epochs of every rung, the full budget last (one rung without ``search.rungs``)."""
-    return [*cfg.search.rungs, cfg.training.epochs]
-
-
 def n_promoted(n: int, eta: int, workers: int = 1) -> int:
     """How many of ``n`` trained candidates continue to the next rung: ``ceil(n / eta)``,
     rounded up to a multiple of ``workers`` (so that no worker idles while the rung trains),
@@ -70,3 +65,28 @@ def promote(records: list[EvaluationRecord], objectives, n_keep: int) -> list[Ev
     order += below
     kept = sorted(order[:n_keep])
     return [records[i] for i in kept]
+
+
+class SuccessiveHalving:
+    """The rungs of a campaign (``rungs``: epochs, the full budget last) and who continues
+    from one rung to the next (``survivors``)."""
+
+    def __init__(self, rungs, full_epochs: int, eta: int, workers: int, objectives) -> None:
+        self.rungs = [*rungs, full_epochs]
+        self.eta, self.workers, self.objectives = eta, workers, tuple(objectives)
+
+    @classmethod
+    def of(cls, cfg) -> SuccessiveHalving:
+        """The policy of a campaign config (``search.rungs``, ``search.eta``)."""
+        s = cfg.search
+        return cls(s.rungs, cfg.training.epochs, s.eta, s.workers, s.objectives)
+
+    @property
+    def enabled(self) -> bool:
+        return len(self.rungs) > 1
+
+    def survivors(self, records: list[EvaluationRecord]) -> list[EvaluationRecord]:
+        """The candidates of one rung (population order) that continue (``promote``)."""
+        return promote(records, self.objectives,
+                       n_promoted(len(records), self.eta, self.workers))
+
