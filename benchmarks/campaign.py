@@ -15,12 +15,21 @@ the hypervolume each reached by the same wall time.
     python benchmarks/campaign.py                 # 3 seeds, population 6, 4 generations
     python benchmarks/campaign.py --seeds 1 2 3 4 --generations 6 --engines pymoo deap random
     python benchmarks/campaign.py --utilisation --workers 4
+
+With ``--executor-ratio`` it trains the same few fixed candidates in a process pool and on a
+local Dask cluster, both started once and warmed, in alternating rounds (process, dask,
+process, dask ...), and prints per round and as the median over rounds the Dask / process
+ratio of a candidate's worker CPU time (user + system of the worker processes, robust to
+other load on the machine) and of its wall time, with the load average at each round.
+
+    python benchmarks/campaign.py --executor-ratio --rounds 4 --candidates 4 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -93,6 +102,86 @@ def utilisation(args) -> None:
               f"{r['utilisation']:11.1%} {r['hv_at'](horizon):12.4f}")
 
 
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU seconds of the processes ``pids`` (Linux ``/proc``)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def executor_ratio(args) -> None:
+    """Per-candidate cost on a Dask worker against a process-pool worker, in one run."""
+    import multiprocessing as mp
+
+    import numpy as np
+
+    from evoapproxnas.search.campaign import make_pool
+    from evoapproxnas.search.tasks import TrainTask
+    from evoapproxnas.search.worker import train_task
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-bench-"))
+    common = [f"search.workers={args.workers}", f"training.train_samples={args.train_samples}",
+              f"training.val_samples={args.val_samples}"]
+    runs = {executor: create_run(CONFIG, out / f"ratio-{executor}",
+                                 [*common, f"search.executor={executor}"])
+            for executor in ("process", "dask")}
+    problem = runs["process"].problem
+    rng = np.random.default_rng(args.seeds[0])
+    tasks = []
+    while len(tasks) < args.candidates:  # fixed candidates that the campaign would train
+        genome = problem.space.sample(rng)
+        if problem.meets_cheap_constraints(genome):
+            tasks.append(TrainTask(genome=[int(g) for g in genome],
+                                   hash=problem.space.key(genome), seed=len(tasks), epochs=1))
+    environ = dict(os.environ)
+    pools = {"process": make_pool(runs["process"].config, runs["process"])}
+    pids = {"process": {p.pid for p in mp.active_children()}}
+    pools["dask"] = make_pool(runs["dask"].config, runs["dask"])
+    pids["dask"] = set(pools["dask"].client.run(os.getpid).values())
+    # Dask's nanny writes its pre-spawn environment (OMP_NUM_THREADS=1, ...) into this
+    # process's os.environ; undone, so that it cannot reach a process pool started later
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        for pool in pools.values():  # warm: worker start-up, the first models built
+            pool.map(train_task, tasks)
+        ratios = []
+        print(f"{'round':>5} {'executor':>8} {'wall/cand':>9} {'cpu/cand':>8} "
+              f"{'idle pool cpu':>13}  loadavg")
+        for round_ in range(args.rounds):
+            row = {}
+            for name, pool in pools.items():
+                other = pids["dask" if name == "process" else "process"]
+                load, cpu0, idle0 = _loadavg(), _cpu_seconds(pids[name]), _cpu_seconds(other)
+                outcomes = pool.map(train_task, tasks)
+                cpu = (_cpu_seconds(pids[name]) - cpu0) / len(tasks)
+                idle = _cpu_seconds(other) - idle0
+                wall = statistics.mean(o.ended_at - o.started_at for o in outcomes)
+                row[name] = (wall, cpu)
+                print(f"{round_:5d} {name:>8} {wall:8.2f}s {cpu:7.2f}s {idle:12.2f}s  {load}",
+                      flush=True)
+            ratios.append((row["dask"][0] / row["process"][0], row["dask"][1] / row["process"][1]))
+    finally:
+        for pool in pools.values():
+            pool.close()
+    print(f"\nsetting: Fashion-MNIST, {args.train_samples} training images, {len(tasks)} "
+          f"candidates x {args.rounds} rounds, 1 epoch, {args.workers} workers; loadavg now "
+          f"{_loadavg()}; runs in {out}")
+    for i, label in enumerate(("wall", "CPU")):
+        values = [r[i] for r in ratios]
+        print(f"dask / process per candidate, {label:>4}: median {statistics.median(values):.3f} "
+              f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -105,7 +194,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
     parser.add_argument("--utilisation", action="store_true",
                         help="worker utilisation per executor and mode instead")
+    parser.add_argument("--executor-ratio", action="store_true",
+                        help="per-candidate Dask / process cost instead (alternating rounds)")
+    parser.add_argument("--rounds", type=int, default=4, help="with --executor-ratio")
+    parser.add_argument("--candidates", type=int, default=4, help="with --executor-ratio")
     args = parser.parse_args()
+    if args.executor_ratio:
+        executor_ratio(args)
+        return
     if args.utilisation:
         utilisation(args)
         return

@@ -72,3 +72,32 @@ def test_resume_on_another_scheduler_is_checked_first(tmp_path, capsys):
     process_run = RunDir.create(tmp_path / "process", load_config(TINY), (8, 8, 1), 3, "x")
     status = main(["resume", str(process_run.path), "--scheduler", "local"])
     assert status == 2 and "process executor" in capsys.readouterr().err
+
+
+def _worker_settings() -> dict:
+    """What costs a training thread CPU in a Dask worker (see ``LOCAL_WORKER_SETTINGS``)."""
+    import os
+
+    import dask
+
+    return {"trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "profile": dask.config.get("distributed.worker.profile.enabled"),
+            "tick": dask.config.get("distributed.admin.tick.interval")}
+
+
+def test_local_workers_run_without_the_settings_that_slowed_candidates():
+    """A Dask candidate cost 1.12x a process-pool one (benchmarks/campaign.py
+    --executor-ratio): the nanny's malloc trim threshold and a busy event loop. The workers
+    of a local cluster, restarted ones too, run without them."""
+    import os
+
+    before = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    with DaskPool(1, _tasks.init, (100,), retries=1) as pool:
+        pool.client.wait_for_workers(1, timeout=60)
+        (seen,) = pool.client.run(_worker_settings).values()
+        assert seen == {"trim": None, "profile": False, "tick": "1s"}
+        pool.map(_tasks.work, [("crash", 1)])  # the worker dies and its nanny restarts it
+        pool.client.wait_for_workers(1, timeout=60)
+        (seen,) = pool.client.run(_worker_settings).values()
+        assert seen == {"trim": None, "profile": False, "tick": "1s"}
+        assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == before
