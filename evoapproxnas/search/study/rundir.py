@@ -456,9 +456,19 @@ def load_trained(problem: CampaignProblem, weights: Path, genome):
     return model
 
 
+_HELD: set[str] = set()
+"""Lock files this process holds. A POSIX record lock is per process: taking it again in the
+same process succeeds, and closing any descriptor of the file releases it, so a second
+writer within this process is refused here, before the file is opened again."""
+
+
 @contextmanager
 def _writer_lock(run_dir: Path) -> Iterator[None]:
     path = run_dir / LOCK_FILE
+    key = os.path.realpath(path)
+    if key in _HELD:
+        raise UserError(f"{run_dir} is already being written by this process; a run directory "
+                        "has one writer at a time")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -472,9 +482,11 @@ def _writer_lock(run_dir: Path) -> Iterator[None]:
                             "wait for it to end, or stop it before resuming") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD.add(key)
         try:
             yield
         finally:
+            _HELD.discard(key)
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing releases the lock

@@ -106,6 +106,22 @@ def test_a_writer_that_lets_go_frees_the_lock_while_it_lives_on(tmp_path):
     assert probe(run) == "locked"
 
 
+def test_a_second_writer_in_the_same_process_is_refused_and_keeps_the_lock(tmp_path):
+    """A POSIX lock is per process (taking it again succeeds, closing a descriptor of the
+    file drops it): a nested writer is refused before it touches the file, and the outer
+    writer still holds the lock afterwards, as seen from another process."""
+    run = new_run(tmp_path)
+    with run.writer():
+        with pytest.raises(UserError, match="already being written by this process"):
+            with RunDir(run.path).writer():
+                pytest.fail("a second writer in the same process got the lock")
+        assert probe(run).startswith(f"refused: {run.path} is being written by another "
+                                     f"process (pid {os.getpid()})")
+    assert probe(run) == "locked"
+    with run.writer():  # released: this process can write again
+        pass
+
+
 def test_lock_is_not_inherited_by_child_processes(tmp_path):
     """Children started while the lock is held (forked, so they share its open file, and
     started afresh, as the campaign's workers are) hold nothing once the parent lets go."""
