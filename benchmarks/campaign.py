@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from evoapproxnas.search.campaign import create_run, run_campaign
+from evoapproxnas.search.reporting import SilentReporter
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "quickstart.toml"
@@ -49,7 +50,7 @@ def one_run(out: Path, engine: str, seed: int, args) -> dict:
                  f"training.val_samples={args.val_samples}"]
     run = create_run(CONFIG, out / f"{engine}-{seed}", overrides)
     start = time.perf_counter()
-    front = run_campaign(run.path, quiet=True, evaluate_test=False)
+    front = run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False)
     wall = time.perf_counter() - start  # worker start-up included, test set excluded
     history = run.history()
     asked = sum(len(h.population) for h in history)
@@ -73,7 +74,7 @@ def utilisation_run(out: Path, executor: str, mode: str, args) -> dict:
                  f"training.val_samples={args.val_samples}",
                  "cgp.choices.conv2d.filters=[8, 16, 48, 96]"]  # uneven candidate costs
     run = create_run(CONFIG, out / f"{executor}-{mode}", overrides)
-    run_campaign(run.path, quiet=True, evaluate_test=False)
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False)
     records = run.records()
     spans = [(r.timings["start_unix"], r.timings["end_unix"]) for r in records
              if "start_unix" in r.timings]

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from evoapproxnas.search.campaign import create_run, run_campaign
+from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.study.results import (
     at_full_fidelity,
     feasible,
@@ -76,7 +77,7 @@ def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]
                  f"training.val_samples={args.val_samples}", *args.set]
     run = create_run(args.config, out / f"{variant}-{seed}", overrides)
     start = time.perf_counter()
-    run_campaign(run.path, quiet=True, evaluate_test=False, stop_after_s=args.wall_s)
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, stop_after_s=args.wall_s)
     return summarize(run, variant, seed, time.perf_counter() - start, args.useful_accuracy)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from evoapproxnas.cli import main
+from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parent / "search" / "tiny.toml"
@@ -105,7 +106,7 @@ def finished(tmp_path_factory) -> Path:
     from evoapproxnas.search.study.rundir import RunDir
 
     run = create_run(TINY, tmp_path_factory.mktemp("fuzz") / "run", ["search.generations=2"])
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=InstantWorkers())
     plot_run(RunDir(run.path))
     member = run.front().members[0].record
     np.savez(run.weights_path(member.hash, member.fidelity), np.zeros(3, np.float32))

@@ -51,18 +51,25 @@ def register(subparsers) -> None:
     p.set_defaults(func=_export)
 
 
-def _finish(run_dir: Path, args) -> int:
+def _reporter(args):
+    """What ``--quiet`` chooses: the notes only, or every line and bar."""
+    from evoapproxnas.search.reporting import ConsoleReporter, SilentReporter
+
+    return SilentReporter() if args.quiet else ConsoleReporter()
+
+
+def _finish(run_dir: Path, args, reporter) -> int:
     from evoapproxnas.search.campaign import run_campaign
-    from evoapproxnas.search.reporting import log
     from evoapproxnas.search.study.rundir import RunDir
 
-    front = run_campaign(run_dir, quiet=args.quiet,
+    front = run_campaign(run_dir, reporter=reporter,
                          scheduler=getattr(args, "scheduler", None))
     if not args.no_plots:
         from evoapproxnas.plots.campaign import plot_run
 
         paths = plot_run(RunDir(run_dir))
-        log(f"plots written to {run_dir / 'plots'}: {', '.join(p.name for p in paths)}")
+        reporter.note(f"plots written to {run_dir / 'plots'}: "
+                      f"{', '.join(p.name for p in paths)}")
     if not args.quiet:
         print(format_front(front))
     return 0
@@ -70,12 +77,11 @@ def _finish(run_dir: Path, args) -> int:
 
 def _run(args) -> int:
     from evoapproxnas.search.campaign import create_run
-    from evoapproxnas.search.reporting import log
 
     run = create_run(args.config, args.out, args.overrides, args.overwrite)
-    if not args.quiet:
-        log(f"run directory {run.path} (resume with: evoapproxnas resume {run.path})")
-    return _finish(run.path, args)
+    reporter = _reporter(args)
+    reporter.log(f"run directory {run.path} (resume with: evoapproxnas resume {run.path})")
+    return _finish(run.path, args, reporter)
 
 
 def _resume(args) -> int:
@@ -84,7 +90,7 @@ def _resume(args) -> int:
     run = RunDir(args.run_dir)
     for record in run.records():  # a damaged archive, or a config.json not the run's
         run.check_genome(record)
-    return _finish(run.path, args)
+    return _finish(run.path, args, _reporter(args))
 
 
 def _fmt(value, spec: str) -> str:
@@ -118,9 +124,9 @@ def _report(args) -> int:
     front = run.front()
     if args.html:
         from evoapproxnas.plots.html import write_page
-        from evoapproxnas.search.reporting import log
+        from evoapproxnas.search.reporting import ConsoleReporter
 
-        log(f"HTML report written to {write_page(run, args.html)}")
+        ConsoleReporter().log(f"HTML report written to {write_page(run, args.html)}")
     if args.json:
         print(json.dumps(front.to_dict(), indent=2, sort_keys=True))
     else:

@@ -18,14 +18,17 @@ import numpy as np
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.engines import make_engine
 from evoapproxnas.search.evaluation import Evaluator
-from evoapproxnas.search.reporting import log, progress
+from evoapproxnas.search.reporting import ConsoleReporter, Reporter
 from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.study.results import history_entry, vectors
 from evoapproxnas.search.worker import train_task
 
 
-def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> list[dict]:
-    """Run the steady-state search of ``run`` to its budget; returns its history entries."""
+def run_asynchronous(cfg, run, evaluator: Evaluator,
+                     reporter: Reporter | None = None) -> list[dict]:
+    """Run the steady-state search of ``run`` to its budget; returns its history entries.
+    ``reporter``: where its lines and bar go (``None``: a ``ConsoleReporter``)."""
+    reporter = ConsoleReporter() if reporter is None else reporter
     s = cfg.search
     space, pool = evaluator.problem.space, evaluator.pool
     engine = make_engine(s.engine, space, len(s.objectives), s.population, s.seed,
@@ -43,8 +46,8 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
     history: list[dict] = []
     asked = 0
     start = time.perf_counter()
-    if archived and not quiet:
-        log(f"resuming {run.path}: replaying {len(archived)} archived evaluations")
+    if archived:
+        reporter.log(f"resuming {run.path}: replaying {len(archived)} archived evaluations")
 
     def tell(x: np.ndarray, record: EvaluationRecord) -> None:
         F, cv = vectors([record], s.objectives)
@@ -56,10 +59,9 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
             history.append(entry)
             window.clear()
             run.write_history(history)
-            if not quiet:
-                log(f"gen {generation + 1}/{s.generations} (asynchronous): "
-                    f"{entry.evaluations} evaluated, front {entry.front_size}, "
-                    f"HV {entry.hypervolume:.4f} [{time.perf_counter() - start:.0f} s]")
+            reporter.log(f"gen {generation + 1}/{s.generations} (asynchronous): "
+                         f"{entry.evaluations} evaluated, front {entry.front_size}, "
+                         f"HV {entry.hypervolume:.4f} [{time.perf_counter() - start:.0f} s]")
 
     def finish(key: str, record: EvaluationRecord) -> None:
         told[key] = record
@@ -107,7 +109,7 @@ def run_asynchronous(cfg, run, evaluator: Evaluator, quiet: bool = False) -> lis
         while len(waiting) < s.workers and asked < budget:
             ask()
 
-    bar = progress(budget, "asynchronous search", quiet=quiet)
+    bar = reporter.progress(budget, "asynchronous search")
     fill()
     while waiting:
         if replay:

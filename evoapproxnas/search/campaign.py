@@ -26,7 +26,7 @@ from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool, WorkerStartError
 from evoapproxnas.search.policies.termination import WallClock, over_budget, repricing_estimate
 from evoapproxnas.search.problem import CampaignProblem, load_data
-from evoapproxnas.search.reporting import log, progress
+from evoapproxnas.search.reporting import ConsoleReporter, Reporter
 from evoapproxnas.search.study.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from evoapproxnas.search.study.records import EvaluationRecord, FrontMember, HistoryEntry
 from evoapproxnas.search.study.results import at_full_fidelity, history_entry, pareto_front, vectors
@@ -48,12 +48,14 @@ def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDi
                          overwrite)
 
 
-def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
+def run_campaign(run_dir, *, reporter: Reporter | None = None, evaluate_test: bool = True,
                  pool=None, scheduler: str | None = None,
                  stop_after_s: float | None = None) -> RunFront:
     """Run (or continue) the campaign of ``run_dir`` to its end; returns its front.
 
     Holds the directory's writer lock throughout (a second writer gets ``UserError``).
+    ``reporter`` receives the progress lines, bars and notes (``None``: a
+    ``ConsoleReporter``; ``SilentReporter()`` for the notes only).
     ``evaluate_test=False`` skips the final test-set evaluation of the front (benchmarks).
     ``pool`` replaces the executor of ``search.executor`` (an object with ``map``, and
     ``submit``/``next_done`` for the asynchronous mode); the caller then closes it.
@@ -61,6 +63,7 @@ def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
     ``stop_after_s`` (generational mode) starts no generation after that many seconds and
     ends the run with the generations done (equal-wall-time comparisons, ``benchmarks/``).
     """
+    reporter = ConsoleReporter() if reporter is None else reporter
     run = RunDir(run_dir)
     cfg = run.config
     if scheduler is not None:
@@ -76,7 +79,7 @@ def run_campaign(run_dir, *, quiet: bool = False, evaluate_test: bool = True,
     with run.writer():
         check_worker_needs(run, cfg)
         try:
-            return _run_locked(run, cfg, quiet, evaluate_test, pool, stop_after_s)
+            return _run_locked(run, cfg, reporter, evaluate_test, pool, stop_after_s)
         except WorkerStartError as exc:
             raise UserError(f"a worker of {run.path} could not start: {exc.reason}; fix that "
                             f"and continue with 'evoapproxnas resume {run.path}'") from None
@@ -106,28 +109,29 @@ def check_worker_needs(run: RunDir, cfg) -> None:
                         f"weights there); restore it (mkdir {models}), then resume")
 
 
-def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
+def _run_locked(run: RunDir, cfg, reporter: Reporter, evaluate_test: bool, given=None,
                 stop_after_s: float | None = None) -> RunFront:
     s = cfg.search
     problem = run.problem
     archive = run.archive
     cache = {r.hash: r for r in archive.records()}
     changes = run.version_changes() if cache else []
-    if changes:  # shown even when quiet: it says why a resumed run may not repeat itself
-        log(f"note: {run.path} was started with other package versions ({'; '.join(changes)}): "
-            "the rest of the run may differ from an uninterrupted one")
+    if changes:  # a note, shown even when quiet: why a resumed run may not repeat itself
+        reporter.note(f"note: {run.path} was started with other package versions "
+                      f"({'; '.join(changes)}): the rest of the run may differ from an "
+                      "uninterrupted one")
     if s.mode == "asynchronous":
         from evoapproxnas.search.asynchronous import run_asynchronous
 
         pool = given or make_pool(cfg, run)
         try:
             evaluator = Evaluator(problem, archive, cache, pool)
-            history = run_asynchronous(cfg, run, evaluator, quiet)
-            return _finalize(cfg, run, cache, pool, history, quiet, evaluate_test)
+            history = run_asynchronous(cfg, run, evaluator, reporter)
+            return _finalize(cfg, run, cache, pool, history, reporter, evaluate_test)
         finally:
             if given is None:
                 pool.close()
-    state = load_checkpoint(run.path, warn=log)
+    state = load_checkpoint(run.path, warn=reporter.note)
     if state is None:
         engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
         state = Checkpoint(engine)
@@ -135,9 +139,9 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
     if not hasattr(engine, "space"):  # a pymoo engine checkpointed before engines kept it
         engine.space = engine.problem.space
     engine.space.set_filter(problem.meets_cheap_constraints)  # not in checkpoints
-    if cache and not quiet:
-        log(f"resuming {run.path} at generation {state.generation} "
-            f"({len(cache)} archived evaluations)")
+    if cache:
+        reporter.log(f"resuming {run.path} at generation {state.generation} "
+                     f"({len(cache)} archived evaluations)")
     clock = WallClock(state, run.read_clock(), run.write_clock)
     # fewer than search.generations when the time budget ended the search (run.json keeps
     # that, so a replay without checkpoints ends there too)
@@ -151,13 +155,13 @@ def _run_locked(run: RunDir, cfg, quiet: bool, evaluate_test: bool, given=None,
                 break
             why = _budget_spent(cfg, state, clock, problem, cache)
             if why is not None:
-                generations = _end_search(cfg, state, run, why, quiet)
+                generations = _end_search(cfg, state, run, why, reporter)
                 break
-            _generation(cfg, state, evaluator, cache, run, quiet, clock)
+            _generation(cfg, state, evaluator, cache, run, reporter, clock)
         evaluator.generations = generations
         if s.final_repricing and state.generation == evaluator.generations:
-            _repricing(cfg, state, evaluator, cache, run, quiet, clock)
-        return _finalize(cfg, run, cache, pool, state.history, quiet, evaluate_test)
+            _repricing(cfg, state, evaluator, cache, run, reporter, clock)
+        return _finalize(cfg, run, cache, pool, state.history, reporter, evaluate_test)
     finally:
         if given is None:
             pool.close()
@@ -222,20 +226,19 @@ def _budget_spent(cfg, state, clock: WallClock, problem: CampaignProblem,
     return over_budget(s.time_budget_s, clock.elapsed(), durations, reserve)
 
 
-def _end_search(cfg, state, run: RunDir, why: str, quiet: bool) -> int:
+def _end_search(cfg, state, run: RunDir, why: str, reporter: Reporter) -> int:
     """End the search early (the time budget) after the generations done, recorded in
     ``run.json``; returns their number. From here on the run is the one with
     ``search.generations`` = that number (its final re-pricing is that generation)."""
     done = state.generation
     why = f"the search ended after {done} of {cfg.search.generations} generations: {why}"
     run.record_search_end(done, why)
-    if not quiet:
-        log(why)
+    reporter.log(why)
     return done
 
 
 def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
-                run: RunDir, quiet: bool, clock: WallClock) -> None:
+                run: RunDir, reporter: Reporter, clock: WallClock) -> None:
     s, gen = cfg.search, state.generation
     engine = state.engine
     start = time.perf_counter()
@@ -243,7 +246,7 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     genomes = engine.ask()
     evaluator.record_redrawn(engine.space.take_rejected(), gen)
     records = _evaluate_batch(evaluator, genomes, gen,
-                              f"generation {gen + 1}/{s.generations}", quiet)
+                              f"generation {gen + 1}/{s.generations}", reporter)
     F, cv = vectors(records, s.objectives)
     engine.tell(F, cv)
     # Everything evaluated up to this generation (a replay after a lost checkpoint finds later
@@ -251,19 +254,17 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     so_far = [r for r in cache.values() if r.generation <= gen]
     clock.finish(gen)
     entry = _close_generation(cfg, state, run, so_far, records)
-    if not quiet:
-        floor = (f", {entry.below_floor} below the accuracy floor" if s.min_accuracy > 0
-                 else "")
-        log(f"gen {gen + 1}/{s.generations}: {entry.evaluations} evaluated "
-            f"({entry.new} new), {entry.failed} failed, {entry.infeasible} infeasible"
-            f"{floor}, front {entry.front_size}, HV {entry.hypervolume:.4f} "
-            f"[{time.perf_counter() - start:.0f} s]")
+    floor = f", {entry.below_floor} below the accuracy floor" if s.min_accuracy > 0 else ""
+    reporter.log(f"gen {gen + 1}/{s.generations}: {entry.evaluations} evaluated "
+                 f"({entry.new} new), {entry.failed} failed, {entry.infeasible} infeasible"
+                 f"{floor}, front {entry.front_size}, HV {entry.hypervolume:.4f} "
+                 f"[{time.perf_counter() - start:.0f} s]")
 
 
 def _evaluate_batch(evaluator: Evaluator, genomes, gen: int, label: str,
-                    quiet: bool) -> list[EvaluationRecord]:
+                    reporter: Reporter) -> list[EvaluationRecord]:
     """``evaluator.evaluate`` of one batch behind a progress bar labelled ``label``."""
-    bar = progress(len(genomes), label, quiet=quiet)
+    bar = reporter.progress(len(genomes), label)
     try:
         return evaluator.evaluate(genomes, gen, progress=bar)
     finally:
@@ -303,7 +304,7 @@ def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
 
 
 def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
-               run: RunDir, quiet: bool, clock: WallClock) -> None:
+               run: RunDir, reporter: Reporter, clock: WallClock) -> None:
     """The final re-pricing batch (``search.final_repricing``), archived as the generation
     after the search's last; the engine is not told (the search is over)."""
     gen = evaluator.generations
@@ -311,26 +312,25 @@ def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationReco
     clock.start(gen)
     before = [r for r in cache.values() if r.generation < gen]
     genomes = repricing_genomes(cfg, evaluator.problem, before)
-    records = _evaluate_batch(evaluator, genomes, gen, "re-pricing", quiet)
+    records = _evaluate_batch(evaluator, genomes, gen, "re-pricing", reporter)
     clock.finish(gen)
     entry = _close_generation(cfg, state, run, list(cache.values()), records)
-    if not quiet:
-        log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "
-            f"{entry.new} new, {entry.failed} failed, front {entry.front_size}, "
-            f"HV {entry.hypervolume:.4f} [{time.perf_counter() - start:.0f} s]")
+    reporter.log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "
+                 f"{entry.new} new, {entry.failed} failed, front {entry.front_size}, "
+                 f"HV {entry.hypervolume:.4f} [{time.perf_counter() - start:.0f} s]")
 
 
 def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: WorkerPool,
-              history: list[dict], quiet: bool = True, evaluate_test: bool = True) -> RunFront:
+              history: list[dict], reporter: Reporter, evaluate_test: bool = True) -> RunFront:
     from evoapproxnas.search.worker import test_task
 
     records = list(cache.values())
     front = pareto_front(at_full_fidelity(records, cfg), cfg.search.objectives)
-    if not quiet and evaluate_test:
-        log(f"re-evaluating the {len(front)} front members on the held-out test set")
-    bar = progress(len(front), "test set", "net", quiet=quiet or not evaluate_test)
+    bar = None
     results = [None] * len(front)
     if evaluate_test:
+        reporter.log(f"re-evaluating the {len(front)} front members on the held-out test set")
+        bar = reporter.progress(len(front), "test set", "net")
         results = pool.map(test_task, [TestTask(genome=r.genome, hash=r.hash) for r in front],
                            timeout_s=cfg.search.time_limit_s + 120,
                            on_result=(lambda i, r: bar.update(1)) if bar is not None else None)

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from evoapproxnas.cli import build_parser, main
+from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.tasks import TrainOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,7 +195,7 @@ def inputs(tmp_path_factory) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("inputs")
     run = create_run(TINY, root / "run", ["search.generations=1"])
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=InstantWorkers())
     layers = root / "net.json"
     layers.write_text(json.dumps([{"kind": "conv2d", "input_shape": [8, 8, 3], "filters": 4,
                                    "kernel": 3, "multiplier": "mul8u_1JFF"},

@@ -9,6 +9,7 @@ import pytest
 from evoapproxnas.config import load_config
 from evoapproxnas.search.asynchronous import run_asynchronous
 from evoapproxnas.search.evaluation import Evaluator
+from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.study.rundir import RunDir
 from evoapproxnas.search.tasks import TrainOutcome
 
@@ -54,7 +55,7 @@ def campaign(run: RunDir, workers: FakeWorkers, redraw: bool = True):
     evaluator = Evaluator(run.problem, run.archive, cache, workers)
     if not redraw:  # let candidates that break a constraint through, to see them settled
         evaluator.problem.space.set_filter(None)
-    return run_asynchronous(run.config, run, evaluator, quiet=True)
+    return run_asynchronous(run.config, run, evaluator, reporter=SilentReporter())
 
 
 def new_run(path: Path) -> RunDir:

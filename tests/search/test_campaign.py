@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from evoapproxnas.cli import main
+from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.checkpoint import load_checkpoint
 from evoapproxnas.search.study.rundir import RunDir
@@ -215,7 +216,8 @@ def test_random_search_campaign(tmp_path):
     from evoapproxnas.search.campaign import create_run, run_campaign
 
     run = create_run(TINY, tmp_path / "run", ["search.engine=random", "search.generations=3"])
-    front = run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    front = run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
+                         pool=InstantWorkers())
     records = read_records(run.path / "archive.jsonl")
     assert len(records) == 9 and len({r.hash for r in records}) == 9  # never asked twice
     assert [len(h.population) for h in run.history()] == [3, 3, 3]
@@ -228,13 +230,13 @@ def test_resume_with_other_package_versions_says_so(tmp_path, capsys):
     from evoapproxnas.search.campaign import create_run, run_campaign
 
     run = create_run(TINY, tmp_path / "run", ["search.engine=random", "search.generations=1"])
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=InstantWorkers())
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=InstantWorkers())
     assert "other package versions" not in capsys.readouterr().err
     meta = json.loads((run.path / "run.json").read_text())
     meta["versions"]["numpy"] = "0.0.1"
     (run.path / "run.json").write_text(json.dumps(meta))
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers())
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=InstantWorkers())
     assert f"numpy 0.0.1 -> {np.__version__}" in capsys.readouterr().err
 
 
@@ -242,13 +244,13 @@ def test_stop_after_s_ends_the_run_with_the_generations_done(tmp_path):
     from evoapproxnas.search.campaign import create_run, run_campaign
 
     run = create_run(TINY, tmp_path / "run", ["search.engine=random", "search.generations=50"])
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=InstantWorkers(),
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=InstantWorkers(),
                  stop_after_s=0.0)
     assert run.history() == [] and json.loads((run.path / "run.json").read_text())[
         "status"] == "finished"
     again = create_run(TINY, tmp_path / "again", ["search.engine=random",
                                                   "search.generations=100000"])
-    run_campaign(again.path, quiet=True, evaluate_test=False, pool=InstantWorkers(),
+    run_campaign(again.path, reporter=SilentReporter(), evaluate_test=False, pool=InstantWorkers(),
                  stop_after_s=0.5)
     assert 1 <= len(again.history()) < 100000
 

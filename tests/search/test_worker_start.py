@@ -25,6 +25,7 @@ from evoapproxnas.errors import UserError
 from evoapproxnas.search import campaign
 from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.execution.pool import WorkerPool, WorkerStartError
+from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.worker import init_worker
 
 SECONDS = 10.0
@@ -78,7 +79,8 @@ class StopsAfter(SlowWorkers):
 
 
 def finish_with_stand_in(run_path: Path) -> None:
-    run_campaign(run_path, quiet=True, evaluate_test=False, pool=SlowWorkers(FakeTime(), SECONDS))
+    run_campaign(run_path, reporter=SilentReporter(), evaluate_test=False,
+                 pool=SlowWorkers(FakeTime(), SECONDS))
 
 
 def outcome(run_path: Path) -> dict:
@@ -164,7 +166,8 @@ def test_a_dataset_gone_before_resume_is_one_line_and_changes_nothing(
         tmp_path, dataset, reference, capsys, monkeypatch):
     run = create_run(TINY, tmp_path / "run", overrides(dataset))
     with pytest.raises(Killed):  # inside the second generation
-        run_campaign(run.path, quiet=True, evaluate_test=False, pool=StopsAfter(4, Killed()))
+        run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
+                     pool=StopsAfter(4, Killed()))
     hidden = dataset.rename(dataset.with_name("elsewhere"))
     before = files(run.path)
 
@@ -195,7 +198,8 @@ def test_a_worker_that_cannot_start_stops_the_run_and_resume_ends_as_uninterrupt
         tmp_path, dataset, reference, capsys, monkeypatch):
     run = create_run(TINY, tmp_path / "run", overrides(dataset))
     with pytest.raises(Killed):
-        run_campaign(run.path, quiet=True, evaluate_test=False, pool=StopsAfter(4, Killed()))
+        run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
+                     pool=StopsAfter(4, Killed()))
     kept_before = kept(run.path)
     # the main process sees the dataset, its workers do not (a folder not shared with them)
     hidden = dataset.rename(dataset.with_name("elsewhere"))
@@ -213,7 +217,8 @@ def test_a_worker_that_cannot_start_stops_the_run_and_resume_ends_as_uninterrupt
     # the candidates done before are kept, none is failed for it
     start_error = WorkerStartError("cannot read /shared/run: Stale file handle")
     with pytest.raises(UserError, match="could not start: cannot read /shared/run"):
-        run_campaign(run.path, quiet=True, evaluate_test=False, pool=StopsAfter(1, start_error))
+        run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
+                     pool=StopsAfter(1, start_error))
     assert kept(run.path) > kept_before and not failed(run.path)
     assert not (run.path / "front.json").exists()
     finish_with_stand_in(run.path)

@@ -17,6 +17,7 @@ from test_termination import REPRICE, TINY, SlowWorkers, archived
 
 from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.policies.termination import WallClock, checked_snapshot
+from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.study.checkpoint import Checkpoint, load_checkpoint
 
 clock = test_termination.clock  # the fake perf_counter of budget and campaign (a fixture)
@@ -60,7 +61,7 @@ def outcome(run) -> dict:
 def reference(tmp_path, clock) -> dict:
     run = create_run(TINY, tmp_path / "reference", BUDGETED)
     workers = SlowWorkers(clock, SECONDS)
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=workers)
     result = outcome(run)
     done = len(result["history"]) - 1  # the last entry is the re-pricing
     assert 1 < done < 10, "the budget must bind after a few generations"
@@ -78,7 +79,7 @@ def run_with_kills(run, clock, every: int, lose_checkpoints: bool = False) -> tu
         invocations += 1
         workers = DiesAfter(clock, every)
         try:
-            run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+            run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=workers)
             return invocations, trainings + workers.done
         except Killed:
             trainings += workers.done
@@ -113,7 +114,8 @@ def test_killed_with_its_checkpoints_lost_ends_after_the_same_generations(tmp_pa
 def test_the_clock_file_holds_the_seconds_of_the_last_candidate(tmp_path, clock):
     run = create_run(TINY, tmp_path / "run", BUDGETED)
     with pytest.raises(Killed):  # 3 trainings into generation 2 (10 in the first)
-        run_campaign(run.path, quiet=True, evaluate_test=False, pool=DiesAfter(clock, 13))
+        run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
+                     pool=DiesAfter(clock, 13))
     state = load_checkpoint(run.path)
     assert state.generation == 1 and state.elapsed_s == 10 * SECONDS
     # the checkpoint has the first generation; the clock file the 3 trainings after it, and

@@ -7,6 +7,7 @@ import pytest
 
 from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.policies.halving import n_promoted, promote
+from evoapproxnas.search.reporting import ConsoleReporter, SilentReporter
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.tasks import TrainOutcome
@@ -89,7 +90,7 @@ def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
     run = create_run(TINY, tmp_path / "run", SH)
     workers = RungWorkers()
     # not quiet: the bars (disabled off a terminal) and lines of every rung are exercised
-    front = run_campaign(run.path, quiet=False, evaluate_test=False, pool=workers)
+    front = run_campaign(run.path, reporter=ConsoleReporter(), evaluate_test=False, pool=workers)
     records = read_records(run.path / "archive.jsonl")
     for gen in range(3):
         low = [r for r in records if r.generation == gen and r.fidelity == 1]
@@ -110,7 +111,8 @@ def test_rungs_archive_fidelities_and_the_front_is_full_fidelity(tmp_path):
 def test_an_accuracy_floor_makes_trained_candidates_below_it_infeasible(tmp_path):
     floor = 0.55
     run = create_run(TINY, tmp_path / "run", [*SH, f"search.min_accuracy={floor}"])
-    front = run_campaign(run.path, quiet=True, evaluate_test=False, pool=RungWorkers())
+    front = run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
+                         pool=RungWorkers())
     records = [r for r in read_records(run.path / "archive.jsonl") if r.status == "ok"]
     below = [r for r in records if r.val_accuracy < floor]
     assert below and len(below) < len(records), "the floor must split the candidates"
@@ -146,7 +148,7 @@ def test_rungs_must_increase_below_the_epochs(tmp_path):
 def test_re_priced_candidates_inherit_the_best_full_budget_weights(tmp_path):
     run = create_run(TINY, tmp_path / "run", INHERIT)
     workers = RungWorkers()
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=workers)
     records = read_records(run.path / "archive.jsonl")
     space = run.problem.space
     heirs = [r for r in records if r.inherited_from is not None]
@@ -192,7 +194,7 @@ def test_inherit_epochs_and_final_repricing_must_make_sense(tmp_path):
 def test_final_repricing_epochs_set_the_fine_tuning_of_the_last_batch_only(tmp_path):
     run = create_run(TINY, tmp_path / "run", [*REPRICE, "search.final_repricing_epochs=2"])
     workers = RungWorkers()
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=workers)
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=workers)
     by_hash = {r.hash: r for r in read_records(run.path / "archive.jsonl")
                if r.inherited_from is not None}
     epochs = {by_hash[h].generation: set() for h, _ in workers.heir_epochs}
@@ -206,7 +208,7 @@ def test_the_final_repricing_prices_the_best_networks_with_every_multiplier(tmp_
     from evoapproxnas.search.campaign import repricing_genomes
 
     run = create_run(TINY, tmp_path / "run", REPRICE)
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=RungWorkers())
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=RungWorkers())
     records = read_records(run.path / "archive.jsonl")
     space, spec = run.problem.space, run.problem.space.spec
     searched = [r for r in records if r.generation < 4]
@@ -249,12 +251,12 @@ def test_a_stopped_run_resumes_to_the_same_archive_and_front(tmp_path, overrides
                                                              stopped_in):
     whole = create_run(TINY, tmp_path / "whole", overrides)
     everything = RungWorkers()
-    run_campaign(whole.path, quiet=True, evaluate_test=False, pool=everything)
+    run_campaign(whole.path, reporter=SilentReporter(), evaluate_test=False, pool=everything)
     if stop_after < 0:
         stop_after += everything.done
     parted = create_run(TINY, tmp_path / "parted", overrides)
     with pytest.raises(Stop):
-        run_campaign(parted.path, quiet=True, evaluate_test=False,
+        run_campaign(parted.path, reporter=SilentReporter(), evaluate_test=False,
                      pool=RungWorkers(stop_after))
     at_stop = read_records(parted.path / "archive.jsonl")
     journal = parted.path / "trained.jsonl"  # trained, waiting for their batch's archive
@@ -262,7 +264,7 @@ def test_a_stopped_run_resumes_to_the_same_archive_and_front(tmp_path, overrides
     if stopped_in is not None:
         assert max(r.generation for r in at_stop) == stopped_in
     resumed = RungWorkers()
-    run_campaign(parted.path, quiet=True, evaluate_test=False, pool=resumed)
+    run_campaign(parted.path, reporter=SilentReporter(), evaluate_test=False, pool=resumed)
     assert archived(parted) == archived(whole)
     # nothing archived or journaled is trained again
     kept = {(r.hash, r.fidelity) for r in at_stop + waiting if r.fidelity is not None}

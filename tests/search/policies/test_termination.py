@@ -12,6 +12,7 @@ from evoapproxnas.search import campaign
 from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.policies import termination as budget
 from evoapproxnas.search.policies.termination import over_budget, repricing_estimate
+from evoapproxnas.search.reporting import ConsoleReporter, SilentReporter
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.checkpoint import load_checkpoint
 from evoapproxnas.search.tasks import TrainOutcome
@@ -83,7 +84,7 @@ def test_a_budget_ends_the_search_with_the_run_of_fewer_generations(tmp_path, cl
     overrides = [*REPRICE, "search.generations=10", "search.time_budget_s=300"]
     run = create_run(TINY, tmp_path / "budget", overrides)
     workers = SlowWorkers(clock, 10.0)
-    run_campaign(run.path, quiet=False, evaluate_test=False, pool=workers)
+    run_campaign(run.path, reporter=ConsoleReporter(), evaluate_test=False, pool=workers)
     history = run.history()
     done = len(history) - 1  # the last entry is the re-pricing
     assert 1 <= done < 10 and [h.generation for h in history] == list(range(done + 1))
@@ -96,7 +97,8 @@ def test_a_budget_ends_the_search_with_the_run_of_fewer_generations(tmp_path, cl
     assert clock.now <= 300 and workers.heir_epochs and set(workers.heir_epochs) == {2}
     # the same run as one asked for that many generations and no budget
     plain = create_run(TINY, tmp_path / "plain", [*REPRICE, f"search.generations={done}"])
-    run_campaign(plain.path, quiet=True, evaluate_test=False, pool=SlowWorkers(clock, 10.0))
+    run_campaign(plain.path, reporter=SilentReporter(), evaluate_test=False,
+                 pool=SlowWorkers(clock, 10.0))
     assert archived(run) == archived(plain)
     assert [m.record.hash for m in run.front().members] == [
         m.record.hash for m in plain.front().members]
@@ -104,12 +106,12 @@ def test_a_budget_ends_the_search_with_the_run_of_fewer_generations(tmp_path, cl
     # when both checkpoints are lost (the search is replayed against the archive)
     clock.now = 0.0
     again = SlowWorkers(clock, 10.0)
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=again)
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=again)
     assert again.done == 0 and archived(run) == archived(plain)
     for name in ("checkpoint.pkl", "checkpoint.prev.pkl"):
         (run.path / name).unlink()
     replayed = SlowWorkers(clock, 10.0)
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=replayed)
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=replayed)
     assert replayed.done == 0 and archived(run) == archived(plain)
     assert [h.generation for h in run.history()] == list(range(done + 1))
 
@@ -117,9 +119,11 @@ def test_a_budget_ends_the_search_with_the_run_of_fewer_generations(tmp_path, cl
 def test_a_generous_budget_changes_nothing(tmp_path, clock):
     budgeted = create_run(TINY, tmp_path / "a", [*REPRICE, "search.generations=3",
                                                  "search.time_budget_s=100000"])
-    run_campaign(budgeted.path, quiet=True, evaluate_test=False, pool=SlowWorkers(clock, 10.0))
+    run_campaign(budgeted.path, reporter=SilentReporter(), evaluate_test=False,
+                 pool=SlowWorkers(clock, 10.0))
     plain = create_run(TINY, tmp_path / "b", [*REPRICE, "search.generations=3"])
-    run_campaign(plain.path, quiet=True, evaluate_test=False, pool=SlowWorkers(clock, 10.0))
+    run_campaign(plain.path, reporter=SilentReporter(), evaluate_test=False,
+                 pool=SlowWorkers(clock, 10.0))
     assert archived(budgeted) == archived(plain)
     assert "ended_early" not in json.loads((budgeted.path / "run.json").read_text())
 
@@ -138,12 +142,13 @@ def test_the_clock_counts_every_invocation_of_a_run(tmp_path, clock):
             return super().map(fn, payloads, timeout_s, on_result)
 
     with pytest.raises(Killed):
-        run_campaign(run.path, quiet=True, evaluate_test=False,
+        run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
                      pool=DiesInGenerationTwo(clock, 10.0))
     spent = load_checkpoint(run.path).elapsed_s
     assert spent > 0 and load_checkpoint(run.path).generation_s == [spent]
     clock.now = 0.0  # a new process: its own clock starts from zero
-    run_campaign(run.path, quiet=True, evaluate_test=False, pool=SlowWorkers(clock, 10.0))
+    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
+                 pool=SlowWorkers(clock, 10.0))
     state = load_checkpoint(run.path)
     assert state.elapsed_s == pytest.approx(spent + clock.now)
 
