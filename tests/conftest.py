@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from evoapproxnas.tf_env import apply_onednn_default, default_onednn_setting
 
+sys.path.insert(0, str(Path(__file__).parent))  # tests/_fakes.py for every test folder
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLOAT_KERNELS = ("eigen", "production")

@@ -23,10 +23,10 @@ import traceback
 from pathlib import Path
 
 import pytest
+from _fakes import InstantWorkers
 
 from evoapproxnas.cli import main
 from evoapproxnas.search.reporting import SilentReporter
-from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parent / "search" / "tiny.toml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -75,21 +75,6 @@ FIELD_READERS = {
 """The commands each damaged field is tried on (one of each way to read the file)."""
 PLOT_SAMPLE = ("=deleted", "=None", "='x'", "=1.5", "genome empty", "genome gene -1")
 """The damaged fields ``plot`` is tried with (drawing takes a while): one of each kind."""
-
-
-class InstantWorkers:
-    """A pool that "trains" in no time: accuracy is a function of the candidate's hash."""
-
-    def map(self, fn, payloads, timeout_s=None, on_result=None):
-        results = []
-        for i, payload in enumerate(payloads):
-            acc = int(payload.hash[:4], 16) / 0xFFFF
-            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
-                            val_accuracy_exact=acc, train_seconds=0.0,
-                            eval_seconds=0.0))
-            if on_result:
-                on_result(i, results[-1])
-        return results
 
 
 class WouldTrain(Exception):

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _fakes import InstantWorkers
 
 from evoapproxnas.cli import build_parser, main
 from evoapproxnas.search.reporting import SilentReporter
-from evoapproxnas.search.tasks import TrainOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "search" / "tiny.toml"
@@ -168,21 +168,6 @@ def test_every_command_with_a_path_or_name_is_fuzzed():
 
 
 # ---- the files the valid values name --------------------------------------------------------
-
-
-class InstantWorkers:
-    """A pool that "trains" in no time: accuracy is a function of the candidate's hash."""
-
-    def map(self, fn, payloads, timeout_s=None, on_result=None):
-        results = []
-        for i, payload in enumerate(payloads):
-            acc = int(payload.hash[:4], 16) / 0xFFFF
-            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
-                            val_accuracy_exact=acc, train_seconds=0.0,
-                            eval_seconds=0.0))
-            if on_result:
-                on_result(i, results[-1])
-        return results
 
 
 @pytest.fixture(scope="module")

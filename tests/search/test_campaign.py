@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from _fakes import InstantWorkers, require_dask_extra
 
 from evoapproxnas.cli import main
 from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.checkpoint import load_checkpoint
 from evoapproxnas.search.study.rundir import RunDir
-from evoapproxnas.search.tasks import TrainOutcome
 from evoapproxnas.search.worker import CRASH_RETRY_NOTE
 from evoapproxnas.tf_env import default_onednn_setting
 
@@ -197,21 +197,6 @@ def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, 
     assert status == 2 and "out of range" in capsys.readouterr().err
 
 
-class InstantWorkers:
-    """A pool that "trains" in no time: accuracy is a function of the candidate's hash."""
-
-    def map(self, fn, payloads, timeout_s=None, on_result=None):
-        results = []
-        for i, payload in enumerate(payloads):
-            acc = int(payload.hash[:4], 16) / 0xFFFF
-            results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
-                            val_accuracy_exact=acc, train_seconds=0.0,
-                            eval_seconds=0.0))
-            if on_result:
-                on_result(i, results[-1])
-        return results
-
-
 def test_random_search_campaign(tmp_path):
     from evoapproxnas.search.campaign import create_run, run_campaign
 
@@ -314,14 +299,7 @@ def test_viewing_a_run_never_unpickles_its_checkpoint(reference, tmp_path, capsy
 
 def test_dask_with_killed_workers_and_client_then_resume_equals_the_process_run(reference,
                                                                              tmp_path):
-    try:
-        import distributed  # noqa: F401
-        missing = None
-    except ImportError as exc:
-        missing = str(exc)
-    if missing is not None:
-        pytest.fail(f"the [dask] extra is not installed (run scripts/setup.sh): {missing}",
-                    pytrace=False)
+    require_dask_extra()
     out = tmp_path / "dask"
     settings = ["--set", "search.executor=dask", "--set", "debug.die_once_fraction=0.3",
                 "--set", "search.generations=2"]

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from _fakes import InstantWorkers
 
 from evoapproxnas.search.campaign import create_run, run_campaign
 from evoapproxnas.search.reporting import ConsoleReporter, Reporter, SilentReporter
-from evoapproxnas.search.tasks import TestOutcome, TestTask, TrainOutcome
 
 TINY = Path(__file__).parent / "tiny.toml"
 
@@ -97,23 +97,6 @@ class Recording(Reporter):
         bar = Bar(total)
         self.bars.append((desc, unit, bar))
         return bar
-
-
-class InstantWorkers:
-    """A pool that trains and tests in no time: accuracies are functions of the hash."""
-
-    def map(self, fn, payloads, timeout_s=None, on_result=None):
-        results = []
-        for i, payload in enumerate(payloads):
-            acc = int(payload.hash[:4], 16) / 0xFFFF
-            if isinstance(payload, TestTask):
-                results.append(TestOutcome(test_accuracy=acc, val_accuracy=acc))
-            else:
-                results.append(TrainOutcome(status="ok", reason=None, val_accuracy=acc,
-                                            val_accuracy_exact=acc))
-            if on_result:
-                on_result(i, results[-1])
-        return results
 
 
 def test_a_campaign_tells_its_reporter_and_nothing_reaches_stderr(tmp_path, capfd):

@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import _tasks
+from _fakes import require_dask_extra
 
 from evoapproxnas.cli import main
 from evoapproxnas.search.execution.dask_cluster import DaskPool
@@ -22,16 +23,7 @@ TINY = Path(__file__).parents[1] / "tiny.toml"
 
 @pytest.fixture(scope="module", autouse=True)
 def dask_extra():
-    """scripts/setup.sh installs the [dask] extra: without it each test here fails (the rest
-    of the suite still runs), it is not skipped."""
-    try:
-        import distributed  # noqa: F401
-        missing = None
-    except ImportError as exc:
-        missing = str(exc)
-    if missing is not None:
-        pytest.fail(f"the [dask] extra is not installed (run scripts/setup.sh): {missing}",
-                    pytrace=False)
+    require_dask_extra()
 
 
 def test_pool_isolates_failures_and_bounds_worker_deaths():
