@@ -24,8 +24,16 @@ from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION, check_weigh
 from evoapproxnas.cgp.spec import CGPSpec
 from evoapproxnas.data import DATASETS, synthetic_arrays
 from evoapproxnas.errors import UserError, closest_names
-from evoapproxnas.hardware.campaign import METRIC_DIRECTIONS, HardwareConfig
+from evoapproxnas.hardware.campaign import HardwareConfig
 from evoapproxnas.hardware.config import MODELS
+from evoapproxnas.metrics import (
+    DEFAULT_HV_REFERENCE,
+    Constraint,
+    cheap_names,
+    is_hardware,
+    names,
+    parse_constraint,
+)
 from evoapproxnas.nn.budget import TrainBudget
 from evoapproxnas.overrides import parse_override
 from evoapproxnas.paths import check_path, path_problem
@@ -38,11 +46,6 @@ except ModuleNotFoundError:  # Python 3.10
 
 EXECUTORS = ("process", "dask")
 MODES = ("generational", "asynchronous")
-CHEAP_METRICS = ("params", "power_mw", "power_rel", "multiplications")
-"""Metrics computed before training (all minimized); hardware metrics add to them."""
-BUILTIN_METRICS = ("error",) + CHEAP_METRICS
-DEFAULT_HV_REFERENCE = {"error": 1.0, "power_rel": 1.0, "params": 1_000_000}
-CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 INT_LIMIT = 2**63
 """Integers of a config are 64-bit (as TOML's): ``-2**63 <= value < 2**63``."""
 ELEMENT_TYPES = {"cgp.functions": str, "multipliers.allowed": str, "search.objectives": str,
@@ -91,23 +94,6 @@ class MultipliersConfig:
 
 
 @dataclass(frozen=True)
-class Constraint:
-    """``METRIC <= BOUND`` or ``METRIC >= BOUND`` on a metric known before training."""
-
-    metric: str
-    op: str
-    bound: float
-
-    def violation(self, value: float) -> float:
-        """0 when satisfied, else the excess relative to ``max(|bound|, 1)``."""
-        excess = value - self.bound if self.op == "<=" else self.bound - value
-        return max(0.0, excess) / max(abs(self.bound), 1.0)
-
-    def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.bound:g}"
-
-
-@dataclass(frozen=True)
 class SearchConfig:
     """``[search]``: engine, budget, seed, workers, objectives and constraints."""
 
@@ -129,7 +115,8 @@ class SearchConfig:
     objectives: tuple = ("error", "power_rel", "params")
     """Metrics the search optimizes (at least two, each in its own direction): "error",
     "power_rel", "power_mw", "params", "multiplications" and the metrics of the
-    ``[hardware]`` cost model (e.g. "edap", "fps")."""
+    ``[hardware]`` cost model (e.g. "edap", "fps"); the table of metrics is in
+    docs/campaigns.md ("Metrics")."""
     constraints: tuple = ()
     """Constraints ``"METRIC <= NUMBER"`` or ``"METRIC >= NUMBER"`` on metrics known before
     training (every objective metric but "error"), e.g. "params <= 200000": a candidate
@@ -237,23 +224,6 @@ class CampaignConfig:
                 table.pop(key, None)
             out[name] = table
         return json.loads(json.dumps(out))
-
-
-def parse_constraint(text: str, source: str = "") -> Constraint:
-    """The one constraint parser: ``"params <= 200000"`` -> ``Constraint``."""
-    match = CONSTRAINT_RE.match(str(text))
-    bound = _float(match.group(3)) if match else None
-    if bound is None or not math.isfinite(bound):
-        raise UserError(f"{source}: search.constraints: cannot read {text!r}; write "
-                        "'METRIC <= NUMBER' or 'METRIC >= NUMBER', e.g. 'params <= 200000'")
-    return Constraint(match.group(1), match.group(2), bound)
-
-
-def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -473,7 +443,7 @@ def _validate(c: CampaignConfig) -> None:
            c.debug.fail_fraction)
     _check(0 <= c.debug.die_once_fraction <= 1, c, "debug.die_once_fraction",
            "use a number in [0, 1]", c.debug.die_once_fraction)
-    known = metric_names()
+    known = names()
     _check(len(s.objectives) >= 2, c, "search.objectives", "give at least two objectives",
            list(s.objectives))
     _check(len(set(s.objectives)) == len(s.objectives), c, "search.objectives",
@@ -481,8 +451,8 @@ def _validate(c: CampaignConfig) -> None:
     for name in s.objectives:
         _check(name in known, c, "search.objectives", f"unknown metric {name!r}"
                f"{closest_names(str(name), known)}; known: {', '.join(known)}", list(s.objectives))
+    cheap = cheap_names()
     for con in c.parsed_constraints:
-        cheap = [m for m in known if m != "error"]
         _check(con.metric in cheap, c, "search.constraints",
                f"unknown metric {con.metric!r}{closest_names(con.metric, cheap)}; constraints "
                f"take metrics computed before training: {', '.join(cheap)}", str(con))
@@ -504,8 +474,7 @@ def _validate(c: CampaignConfig) -> None:
            f"use one of {', '.join(sorted(MODELS))}{closest_names(hw.model, MODELS)}, or '' "
            "(no hardware metrics)", hw.model)
     if uses_hardware(c):
-        metrics = sorted({con.metric for con in c.parsed_constraints} | set(s.objectives)
-                         - set(BUILTIN_METRICS))
+        metrics = sorted({name for name in _named_metrics(c) if is_hardware(name)})
         _check(bool(hw.model), c, "hardware.model", "search.objectives/search.constraints "
                f"use hardware metrics ({', '.join(metrics)}): name the cost model that "
                f"computes them, one of {', '.join(sorted(MODELS))}", hw.model)
@@ -531,20 +500,11 @@ def _check_synthetic(c: CampaignConfig) -> None:
            f"{SYNTHETIC_MAX_VALUES}; use fewer or smaller images", dict(options))
 
 
-def hardware_metrics() -> dict[str, str]:
-    """Hardware metric -> "min"/"max" (every registered cost model's)."""
-    return dict(METRIC_DIRECTIONS)
-
-
-def metric_names() -> list[str]:
-    """Metrics objectives and constraints may name (built-in, then hardware)."""
-    return list(BUILTIN_METRICS) + [m for m in hardware_metrics() if m not in BUILTIN_METRICS]
-
-
-def metric_direction(name: str) -> str:
-    return "min" if name in BUILTIN_METRICS else hardware_metrics().get(name, "min")
+def _named_metrics(c: CampaignConfig) -> tuple[str, ...]:
+    """The metrics the objectives and the constraints name."""
+    return (*c.search.objectives, *(con.metric for con in c.parsed_constraints))
 
 
 def uses_hardware(c: CampaignConfig) -> bool:
-    names = set(c.search.objectives) | {con.metric for con in c.parsed_constraints}
-    return bool(names - set(BUILTIN_METRICS))
+    """True when an objective or a constraint names a hardware metric."""
+    return any(is_hardware(name) for name in _named_metrics(c))

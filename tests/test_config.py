@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 from evoapproxnas.config import (
-    DEFAULT_HV_REFERENCE,
     config_from_dict,
     load_config,
 )
 from evoapproxnas.errors import UserError
+from evoapproxnas.metrics import DEFAULT_HV_REFERENCE
 
 TINY = Path(__file__).parent / "search" / "tiny.toml"
 
@@ -107,7 +107,7 @@ def test_constraints_parse_and_measure_violation(tmp_path):
 
 
 def test_constraints_are_parsed_once_and_checked_against_known_metrics():
-    from evoapproxnas.config import Constraint, parse_constraint
+    from evoapproxnas.metrics import Constraint, parse_constraint
 
     assert parse_constraint("fps >= 1000") == Constraint("fps", ">=", 1000.0)
     assert parse_constraint(" luts<=3e4 ") == Constraint("luts", "<=", 30000.0)

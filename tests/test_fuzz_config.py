@@ -25,9 +25,9 @@ from evoapproxnas.config import (
     SECTIONS,
     SYNTHETIC_OPTIONS,
     load_config,
-    metric_names,
 )
 from evoapproxnas.errors import UserError
+from evoapproxnas.metrics import names as metric_names
 
 try:
     import tomllib

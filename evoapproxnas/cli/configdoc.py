@@ -17,7 +17,8 @@ import re
 import sys
 import textwrap
 
-from evoapproxnas.config import DEFAULT_HV_REFERENCE, HIDDEN_KEYS, SECTIONS
+from evoapproxnas.config import HIDDEN_KEYS, SECTIONS
+from evoapproxnas.metrics import DEFAULT_HV_REFERENCE
 
 REGENERATE = "python -m evoapproxnas.cli.configdoc > docs/config.md"
 

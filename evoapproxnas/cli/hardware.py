@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from evoapproxnas.errors import UserError
+from evoapproxnas.metrics import METRICS
 from evoapproxnas.overrides import parse_override
 
 
@@ -169,7 +170,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         print(f"{key}:")
         for name, value in metrics.items():
             text = f"{value:.6g}" if isinstance(value, float) else str(value)
-            print(f"  {name:16s} {text}")
+            unit = METRICS[name].unit if name in METRICS else ""
+            print(f"  {name:16s} {text} {unit}".rstrip())
     return 0
 
 

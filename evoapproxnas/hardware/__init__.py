@@ -2,7 +2,7 @@
 partitioning, multi-FPGA pipelines), and fast hardware exploration. See docs/hardware.md."""
 
 from evoapproxnas.hardware import asic, fpga  # noqa: F401  (register the models)
-from evoapproxnas.hardware.campaign import METRIC_DIRECTIONS, HardwareConfig, estimate_network
+from evoapproxnas.hardware.campaign import HardwareConfig, estimate_network
 from evoapproxnas.hardware.config import MODELS, get_cost_model, presets, register_model
 from evoapproxnas.hardware.explore import search_hardware
 from evoapproxnas.hardware.layers import (
@@ -16,7 +16,6 @@ from evoapproxnas.hardware.partition import brute_force_designs, pareto_designs
 from evoapproxnas.hardware.pipeline import search_pipeline
 
 __all__ = [
-    "METRIC_DIRECTIONS",
     "MODELS",
     "HardwareConfig",
     "Layer",

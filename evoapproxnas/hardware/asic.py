@@ -23,6 +23,7 @@ from evoapproxnas.hardware.asic_mapping import DATAFLOWS, TYPES, map_layer, temp
 from evoapproxnas.hardware.asic_nest import Mapping, analyze, check_hierarchy
 from evoapproxnas.hardware.config import (
     CostModel,
+    ModelMetric,
     check_choice,
     check_non_negative,
     check_positive,
@@ -122,8 +123,15 @@ class AsicModel(CostModel):
 
     PRESETS: ClassVar[dict[str, dict]] = PRESETS
     DEFAULT_PRESET = "eyeriss-45nm"
-    METRICS: ClassVar[dict[str, str]] = {"energy_pj": "min", "latency_cycles": "min", "area_um2": "min", "edap": "min",
-               "fps": "max", "utilization": "max", "macs": "min"}
+    METRICS: ClassVar[dict[str, ModelMetric]] = {
+        "energy_pj": ModelMetric("min", "pJ", "energy of one inference"),
+        "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
+        "area_um2": ModelMetric("min", "um^2", "chip area (PE array and global buffer)"),
+        "edap": ModelMetric("min", "pJ x cycles x um^2", "energy x latency x area"),
+        "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
+        "utilization": ModelMetric("max", "", "MACs / (cycles x PEs): busy share of the PEs"),
+        "macs": ModelMetric("min", "", "multiply-accumulates of one inference"),
+    }
 
     def validate(self) -> None:
         c = self.config

@@ -7,11 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evoapproxnas.hardware import asic, fpga  # noqa: F401  (register the models)
-from evoapproxnas.hardware.config import MODELS, get_cost_model
-
-#: Every metric of every registered model -> "min" or "max" (the direction that is better).
-METRIC_DIRECTIONS: dict[str, str] = {name: direction for cls in MODELS.values()
-                                     for name, direction in cls.METRICS.items()}
+from evoapproxnas.hardware.config import get_cost_model
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 try:  # Python 3.11+
     import tomllib
@@ -25,14 +25,26 @@ from evoapproxnas.paths import path_problem, shown
 MODELS: dict[str, type] = {}
 
 
+class ModelMetric(NamedTuple):
+    """What a cost model declares about one metric it computes (``evoapproxnas.metrics``
+    lists these with the campaign's other metrics)."""
+
+    direction: str
+    """"min" or "max": which way is better."""
+    unit: str
+    """Unit of the value ("" for a count or a ratio)."""
+    meaning: str
+    """What the value is, in a few words (a plot's axis label)."""
+
+
 class CostModel:
     """Base class: ``config`` is a validated dict; ``estimate(layers)`` returns named metrics."""
 
     name: str = ""
     PRESETS: ClassVar[dict[str, dict]] = {}
     DEFAULT_PRESET: str = ""
-    #: metric name -> "min" or "max"
-    METRICS: ClassVar[dict[str, str]] = {}
+    METRICS: ClassVar[dict[str, ModelMetric]] = {}
+    """Every metric ``estimate`` returns: name -> direction, unit and meaning."""
 
     def __init__(self, config: dict) -> None:
         self.config = config

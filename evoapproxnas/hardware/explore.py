@@ -27,7 +27,7 @@ ASIC_GRID = {
 
 class Requirement(Protocol):
     """A hardware constraint: ``metric`` and ``violation(value)`` (0 when met), e.g. a
-    campaign's ``config.Constraint`` (``luts <= 30000``, ``fps >= 1000``)."""
+    campaign's ``metrics.Constraint`` (``luts <= 30000``, ``fps >= 1000``)."""
 
     metric: str
 
@@ -40,7 +40,7 @@ def _check_metric(model, metric: str) -> str:
             f"unknown {model.name} metric {metric!r}{closest_names(metric, model.METRICS)}; "
             f"choose one of {', '.join(model.METRICS)}"
         )
-    return model.METRICS[metric]
+    return model.METRICS[metric].direction
 
 
 def _applicable(model, constraints: Iterable[Requirement] | None) -> list[Requirement]:

@@ -24,6 +24,7 @@ from evoapproxnas.errors import UserError
 from evoapproxnas.hardware import layers as L
 from evoapproxnas.hardware.config import (
     CostModel,
+    ModelMetric,
     check_choice,
     check_non_negative,
     check_positive,
@@ -158,8 +159,14 @@ class FpgaModel(CostModel):
 
     PRESETS: ClassVar[dict[str, dict]] = PRESETS
     DEFAULT_PRESET = "zynq7020"
-    METRICS: ClassVar[dict[str, str]] = {"luts": "min", "dsps": "min", "brams": "min", "latency_cycles": "min",
-               "fps": "max", "fits": "max"}
+    METRICS: ClassVar[dict[str, ModelMetric]] = {
+        "luts": ModelMetric("min", "", "FPGA look-up tables used"),
+        "dsps": ModelMetric("min", "", "FPGA DSP blocks used"),
+        "brams": ModelMetric("min", "", "FPGA block RAMs used"),
+        "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
+        "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
+        "fits": ModelMetric("max", "", "1 when LUTs, DSPs and BRAMs fit the device, else 0"),
+    }
 
     def validate(self) -> None:
         c = self.config

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from evoapproxnas.errors import UserError
+from evoapproxnas.metrics import METRICS
 from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.study.rundir import RunDir
 
@@ -83,14 +84,15 @@ def plot_run(run: RunDir, member: int = 0) -> list[Path]:
     out = run.plots_dir
     out.mkdir(exist_ok=True)
     paths = []
-    panels = [("power_rel", "multiplication power relative to the exact multiplier",
-               "front_power", False), ("params", "parameters", "front_params", True)]
+    panels = [("power_rel", METRICS["power_rel"].label, "front_power", False),
+              ("params", METRICS["params"].label, "front_params", True)]
     for metric in summary.objectives:  # hardware objectives get a panel of their own
         if metric not in ("error", "power_rel", "params"):
             values = [v for r in records if r.status == "ok"
                       and (v := _number(r.metrics.get(metric))) is not None and v != 0]
             wide = bool(values) and min(values) > 0 and max(values) / min(values) > 100
-            panels.append((metric, metric, f"front_{metric}", wide))
+            label = METRICS[metric].label if metric in METRICS else metric
+            panels.append((metric, label, f"front_{metric}", wide))
     for key, label, name, log_x in panels:
         fig, ax = plt.subplots(figsize=(6, 4.5))
         _front_axes(ax, records, front, key, label, log_x)

@@ -28,8 +28,8 @@ import networkx as nx
 
 from evoapproxnas import __version__
 from evoapproxnas.atomic import write_text
-from evoapproxnas.config import metric_direction
 from evoapproxnas.errors import UserError
+from evoapproxnas.metrics import METRICS
 from evoapproxnas.paths import check_path
 from evoapproxnas.plots.html_assets import TEMPLATE
 from evoapproxnas.plots.network import COLORS, node_label
@@ -40,12 +40,13 @@ from evoapproxnas.search.study.rundir import RunDir, RunFront
 SUFFIXES = (".html", ".htm")
 AXES = (("error", "validation error"), ("val_accuracy", "validation accuracy"),
         ("test_accuracy", "test accuracy"),
-        ("power_rel", "multiplication power relative to the exact multiplier"),
-        ("power_mw", "multiplication power (mW-equivalents)"), ("params", "parameters"),
-        ("multiplications", "multiplications per inference"))
+        *((name, METRICS[name].label)
+          for name in ("power_rel", "power_mw", "params", "multiplications")))
 """Metrics the scatter can put on an axis (then the run's other objectives, then any other
 numeric metric of the front)."""
 DIRECTIONS = {"val_accuracy": "max", "test_accuracy": "max"}
+"""Directions of the axes that are not metrics (``evoapproxnas.metrics``); other values
+are taken as minimized."""
 
 
 def _esc(value: Any) -> str:
@@ -85,18 +86,24 @@ def _value(record: EvaluationRecord, key: str, test_accuracy=None) -> float | in
     return value if value is not None else _num(record.objectives.get(key))
 
 
+def _label(name: str) -> str:
+    """A metric's name and meaning, e.g. "fps: inferences per second at the clock (1/s)"."""
+    return f"{name}: {METRICS[name].label}" if name in METRICS else name
+
+
 def _axes(objectives: list[str], members: list[FrontMember]) -> list[dict]:
     keys = dict(AXES)
     for name in objectives:
-        keys.setdefault(name, name)
+        keys.setdefault(name, _label(name))
     for member in members:
         for name, value in sorted(member.record.metrics.items()):
             if _num(value) is not None:
-                keys.setdefault(name, name)
+                keys.setdefault(name, _label(name))
     axes = []
     for key, label in keys.items():
         if any(_value(m.record, key, m.test_accuracy) is not None for m in members):
-            direction = DIRECTIONS.get(key) or metric_direction(key)
+            direction = DIRECTIONS.get(key) or (METRICS[key].direction.value
+                                                if key in METRICS else "min")
             axes.append({"key": key, "label": label, "dir": direction})
     return axes
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from evoapproxnas.cgp.spec import HEAD_MODES
-from evoapproxnas.config import BUILTIN_METRICS, CampaignConfig, uses_hardware
+from evoapproxnas.config import CampaignConfig, uses_hardware
 from evoapproxnas.errors import UserError, closest_names
+from evoapproxnas.metrics import METRICS
 
 
 def load_data(cfg: CampaignConfig):
@@ -77,7 +78,8 @@ def check_hardware(cfg: CampaignConfig) -> None:
     wanted += [("search.objectives", m) for m in cfg.search.objectives]
     wanted += [("search.constraints", c.metric) for c in cfg.parsed_constraints]
     for key, metric in wanted:
-        if metric not in BUILTIN_METRICS and metric not in model.METRICS:
+        campaigns_own = metric in METRICS and not METRICS[metric].hardware
+        if not campaigns_own and metric not in model.METRICS:
             raise UserError(
                 f"{cfg.source}: {key}: the {hw.model} cost model does not compute {metric!r}"
                 f"{closest_names(metric, model.METRICS)}; it gives {', '.join(model.METRICS)}")

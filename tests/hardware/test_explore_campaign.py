@@ -4,16 +4,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evoapproxnas.config import parse_constraint
 from evoapproxnas.errors import UserError
 from evoapproxnas.hardware import (
-    METRIC_DIRECTIONS,
     conv_layer,
     dense_layer,
     estimate_network,
     get_cost_model,
 )
 from evoapproxnas.hardware.explore import ASIC_GRID
+from evoapproxnas.metrics import METRICS, Direction, direction, parse_constraint
 from evoapproxnas.search.tasks import TrainOutcome
 
 from .helpers import HALF, FakeMultiplier
@@ -27,9 +26,9 @@ def test_directions_cover_every_metric():
     for name in ("asic", "fpga"):
         metrics = estimate_network(NET, name)
         assert set(metrics) == set(get_cost_model(name).METRICS)
-        assert all(m in METRIC_DIRECTIONS for m in metrics)
-    assert METRIC_DIRECTIONS["fps"] == "max" and METRIC_DIRECTIONS["edap"] == "min"
-    assert METRIC_DIRECTIONS["luts"] == "min"
+        assert all(METRICS[m].hardware for m in metrics)
+    assert direction("fps") is Direction.MAXIMIZE and direction("edap") is Direction.MINIMIZE
+    assert direction("luts") is Direction.MINIMIZE
 
 
 def test_estimate_network_equals_model_estimate():
@@ -153,7 +152,7 @@ def _all_designs(layers, preset, overrides):
 
 def _pick(designs, metric, constraints):
     """The design meeting the constraints with the best metric; else the least violating."""
-    sign = 1 if METRIC_DIRECTIONS[metric] == "min" else -1
+    sign = 1 if direction(metric) is Direction.MINIMIZE else -1
     return min(designs, key=lambda d: (sum(c.violation(d[c.metric]) for c in constraints),
                                        sign * d[metric]))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evoapproxnas.config import metric_direction
+from evoapproxnas.metrics import direction
 from evoapproxnas.search.study.records import EvaluationRecord, HistoryEntry
 
 FAILED_CV = 1000.0
@@ -25,7 +25,7 @@ def objective_vector(record: EvaluationRecord, objectives) -> list[float]:
         value = record.objectives.get(name)
         if value is None:
             value = 1.0 if name == "error" else 1e12
-        out.append(-value if metric_direction(name) == "max" else value)
+        out.append(direction(name).minimized(value))
     return out
 
 
@@ -71,8 +71,8 @@ def pareto_front(records: list[EvaluationRecord], objectives) -> list[Evaluation
 
 def scaled_reference(objectives, reference) -> tuple[np.ndarray, np.ndarray]:
     """Reference point in minimization form divided by its scale, and the scale."""
-    ref = np.array([-r if metric_direction(n) == "max" else r
-                    for n, r in zip(objectives, reference)], dtype=float)
+    ref = np.array([direction(n).minimized(r) for n, r in zip(objectives, reference)],
+                   dtype=float)
     scale = np.where(np.abs(ref) > 0, np.abs(ref), 1.0)
     return ref / scale, scale
 

@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from evoapproxnas.atomic import new_directory, write_json
-from evoapproxnas.config import CampaignConfig, config_from_dict, metric_names
+from evoapproxnas.config import CampaignConfig, config_from_dict
 from evoapproxnas.errors import UserError
+from evoapproxnas.metrics import names as metric_names
 from evoapproxnas.paths import check_path
 from evoapproxnas.search.problem import CampaignProblem
 from evoapproxnas.search.study.archive import Archive, read_records
