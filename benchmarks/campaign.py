@@ -45,7 +45,7 @@ CONFIG = ROOT / "experiments" / "quickstart.toml"
 def one_run(out: Path, engine: str, seed: int, args) -> dict:
     overrides = [f"search.engine={engine}", f"search.seed={seed}",
                  f"search.population={args.population}",
-                 f"search.generations={args.generations}", f"search.workers={args.workers}",
+                 f"search.generations={args.generations}", f"executor.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
                  f"training.val_samples={args.val_samples}"]
     run = create_run(CONFIG, out / f"{engine}-{seed}", overrides)
@@ -67,9 +67,9 @@ def utilisation_run(out: Path, executor: str, mode: str, args) -> dict:
     """One campaign; busy time and wall span from the workers' own clocks."""
     from evoapproxnas.search.study.results import hypervolume
 
-    overrides = [f"search.executor={executor}", f"search.mode={mode}",
+    overrides = [f"executor.kind={executor}", f"search.mode={mode}",
                  f"search.seed={args.seeds[0]}", f"search.population={args.population}",
-                 f"search.generations={args.generations}", f"search.workers={args.workers}",
+                 f"search.generations={args.generations}", f"executor.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
                  f"training.val_samples={args.val_samples}",
                  "cgp.choices.conv2d.filters=[8, 16, 48, 96]"]  # uneven candidate costs
@@ -130,10 +130,10 @@ def executor_ratio(args) -> None:
     from evoapproxnas.search.worker import train_task
 
     out = args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-bench-"))
-    common = [f"search.workers={args.workers}", f"training.train_samples={args.train_samples}",
+    common = [f"executor.workers={args.workers}", f"training.train_samples={args.train_samples}",
               f"training.val_samples={args.val_samples}"]
     runs = {executor: create_run(CONFIG, out / f"ratio-{executor}",
-                                 [*common, f"search.executor={executor}"])
+                                 [*common, f"executor.kind={executor}"])
             for executor in ("process", "dask")}
     problem = runs["process"].problem
     rng = np.random.default_rng(args.seeds[0])

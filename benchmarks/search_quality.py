@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "experiments" / "quickstart.toml"
 VARIANTS = {"pymoo": ["search.engine=pymoo"], "deap": ["search.engine=deap"],
             "random": ["search.engine=random"],
-            "pymoo-full": ["search.engine=pymoo", "search.rungs=[]"]}
+            "pymoo-full": ["search.engine=pymoo", "fidelity.rungs=[]"]}
 REGION_REFERENCE = 1.1
 """Reference point of the region hypervolumes, in objectives normalized to [0, 1]."""
 
@@ -72,7 +72,7 @@ REGION_REFERENCE = 1.1
 def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]:
     """Run one variant for one seed: its summary row and final front (``summarize``)."""
     overrides = [*VARIANTS[variant], f"search.seed={seed}", "search.generations=1000",
-                 f"search.population={args.population}", f"search.workers={args.workers}",
+                 f"search.population={args.population}", f"executor.workers={args.workers}",
                  f"training.train_samples={args.train_samples}",
                  f"training.val_samples={args.val_samples}", *args.set]
     run = create_run(args.config, out / f"{variant}-{seed}", overrides)
@@ -239,7 +239,7 @@ def main() -> None:
     cfg = RunDir(rows[0]["run"]).config
     space = "" if args.from_runs else f"the space of {args.config.name}, "
     print(f"\nsetting: {space}Fashion-MNIST {cfg.training.train_samples} training / {cfg.training.val_samples} "
-          f"validation images, population {cfg.search.population}, {cfg.search.workers} "
+          f"validation images, population {cfg.search.population}, {cfg.executor.workers} "
           f"workers, accuracy floor {cfg.search.min_accuracy}; runs in {out}")
     keys = [(r["variant"], r["seed"]) for r in rows]
     objectives = cfg.search.objectives

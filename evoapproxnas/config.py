@@ -16,6 +16,7 @@ import inspect
 import json
 import math
 import re
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ MODES = ("generational", "asynchronous")
 INT_LIMIT = 2**63
 """Integers of a config are 64-bit (as TOML's): ``-2**63 <= value < 2**63``."""
 ELEMENT_TYPES = {"cgp.functions": str, "multipliers.allowed": str, "search.objectives": str,
-                 "search.constraints": str, "search.rungs": int, "debug.fail_hashes": str}
+                 "search.constraints": str, "fidelity.rungs": int, "debug.fail_hashes": str}
 """The type of every element of a list-valued key."""
 SYNTHETIC_OPTIONS = {"n_train": (int, 2, 10**7), "n_test": (int, 1, 10**7),
                      "image_size": (int, 4, 1024), "channels": (int, 1, 16),
@@ -95,7 +96,7 @@ class MultipliersConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """``[search]``: engine, budget, seed, workers, objectives and constraints."""
+    """``[search]``: engine, budget, seed, objectives, constraints and the time budget."""
 
     engine: str = "pymoo"
     """Search engine: "pymoo" (NSGA-II), "deap" (DEAP's NSGA-II) or "random" (random search)."""
@@ -106,12 +107,6 @@ class SearchConfig:
     seed: int = 1
     """Seed of the run: the engine's random state, the validation split and every candidate's
     training seed derive from it (same seed, same candidates and front on one machine type)."""
-    workers: int = 2
-    """Candidates trained at once: local worker processes, or the processes of a local Dask
-    cluster; TensorFlow in each worker gets its share of the cores."""
-    time_limit_s: float = 600.0
-    """Seconds one candidate's training and evaluation may take; past it the candidate is
-    recorded failed (a worker that does not stop is ended 120 s later)."""
     objectives: tuple = ("error", "power_rel", "params")
     """Metrics the search optimizes (at least two, each in its own direction): "error",
     "power_rel", "power_mw", "params", "multiplications" and the metrics of the
@@ -128,18 +123,22 @@ class SearchConfig:
     halving promotes it last, and fronts leave it out. 0: off."""
     hv_reference: dict = field(default_factory=dict)
     """Reference point per objective for the hypervolume (defaults: DEFAULT_HV_REFERENCE)."""
-    executor: str = "process"
-    """Where candidates train: "process" (local worker processes) or "dask" (a cluster)."""
-    scheduler: str = "local"
-    """With executor "dask": "tcp://HOST:8786" (a running scheduler) or "local" (a
-    LocalCluster of ``workers`` processes on this machine)."""
-    retries: int = 2
-    """Dask: how many worker deaths one candidate may cause before it is recorded failed."""
-    resources: dict = field(default_factory=dict)
-    """Dask: resources each candidate needs on its worker, e.g. { GPU = 1 }."""
     mode: str = "generational"
     """"generational" (NSGA-II generation by generation) or "asynchronous" (steady state: a
-    new candidate whenever a worker frees up; needs executor "dask")."""
+    new candidate whenever a worker frees up; needs ``executor.kind = "dask"``)."""
+    time_budget_s: float = 0.0
+    """Wall-clock budget of the run in seconds (generational mode;
+    ``search.policies.termination``): a generation after the first starts only if, by the mean length of the generations
+    done, it and the final re-pricing still end within the budget; otherwise the search
+    ends there (the re-pricing and the test set follow). On a slower machine a run then has
+    fewer generations, the first ones of the same run on a faster one. 0: off."""
+
+
+@dataclass(frozen=True)
+class FidelityConfig:
+    """``[fidelity]``: how much training each candidate gets (successive halving, weight
+    inheritance, the final re-pricing); generational mode."""
+
     rungs: tuple = ()
     """Successive halving (generational mode): training epochs of the lower-fidelity rungs,
     increasing and below ``training.epochs`` (the last rung). Every feasible candidate of a
@@ -163,12 +162,28 @@ class SearchConfig:
     final_repricing_epochs: int = 0
     """Epochs of each fine-tuning of the final re-pricing (from the network's own weights,
     through the new multiplier's tables); 0: ``inherit_epochs``, like every heir."""
-    time_budget_s: float = 0.0
-    """Wall-clock budget of the run in seconds (generational mode;
-    ``search.policies.termination``): a generation after the first starts only if, by the mean length of the generations
-    done, it and the final re-pricing still end within the budget; otherwise the search
-    ends there (the re-pricing and the test set follow). On a slower machine a run then has
-    fewer generations, the first ones of the same run on a faster one. 0: off."""
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """``[executor]``: where and how candidates train: local processes or Dask, how many at
+    once, time limit and retries."""
+
+    kind: str = "process"
+    """Where candidates train: "process" (local worker processes) or "dask" (a cluster)."""
+    workers: int = 2
+    """Candidates trained at once: local worker processes, or the processes of a local Dask
+    cluster; TensorFlow in each worker gets its share of the cores."""
+    time_limit_s: float = 600.0
+    """Seconds one candidate's training and evaluation may take; past it the candidate is
+    recorded failed (a worker that does not stop is ended 120 s later)."""
+    scheduler: str = "local"
+    """With kind "dask": "tcp://HOST:8786" (a running scheduler) or "local" (a
+    LocalCluster of ``workers`` processes on this machine)."""
+    retries: int = 2
+    """Dask: how many worker deaths one candidate may cause before it is recorded failed."""
+    resources: dict = field(default_factory=dict)
+    """Dask: resources each candidate needs on its worker, e.g. { GPU = 1 }."""
 
 
 @dataclass(frozen=True)
@@ -185,9 +200,26 @@ class DebugConfig:
 
 SECTIONS = {
     "data": DataConfig, "training": TrainBudget, "cgp": CGPSpec,
-    "multipliers": MultipliersConfig, "search": SearchConfig, "hardware": HardwareConfig,
-    "debug": DebugConfig,
+    "multipliers": MultipliersConfig, "search": SearchConfig, "fidelity": FidelityConfig,
+    "executor": ExecutorConfig, "hardware": HardwareConfig, "debug": DebugConfig,
 }
+
+MOVED_KEYS = {
+    "search.rungs": "fidelity.rungs", "search.eta": "fidelity.eta",
+    "search.inherit_epochs": "fidelity.inherit_epochs",
+    "search.final_repricing": "fidelity.final_repricing",
+    "search.final_repricing_epochs": "fidelity.final_repricing_epochs",
+    "search.executor": "executor.kind", "search.workers": "executor.workers",
+    "search.time_limit_s": "executor.time_limit_s", "search.scheduler": "executor.scheduler",
+    "search.retries": "executor.retries", "search.resources": "executor.resources",
+}
+"""Keys of earlier versions' ``[search]`` and where they live now: still read (a run
+directory's ``config.json`` silently, a user's file with one deprecation line)."""
+
+
+class ConfigDeprecationWarning(FutureWarning):
+    """A config uses a key of an earlier version (``MOVED_KEYS``); the CLI prints it as one
+    line."""
 
 
 HIDDEN_KEYS = {"cgp": ("n_multipliers",)}
@@ -203,6 +235,8 @@ class CampaignConfig:
     cgp: CGPSpec
     multipliers: MultipliersConfig
     search: SearchConfig
+    fidelity: FidelityConfig
+    executor: ExecutorConfig
     hardware: HardwareConfig
     debug: DebugConfig
     source: str = ""
@@ -273,12 +307,46 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Campaig
     if not isinstance(raw, dict):
         raise UserError(f"{path}: the config must be a table of sections, got "
                         f"{type(raw).__name__}")
-    return config_from_dict(apply_overrides(raw, overrides or []), str(path))
+    raw, moved = move_legacy_keys(apply_overrides(raw, overrides or []), str(path))
+    if moved:
+        renames = ", ".join(f"{key} -> {MOVED_KEYS[key]}" for key in moved)
+        warnings.warn(f"{path}: keys of [search] that now have their own sections, read in "
+                      f"their new places this time; rename them: {renames}",
+                      ConfigDeprecationWarning, stacklevel=2)
+    return config_from_dict(raw, str(path))
+
+
+def move_legacy_keys(raw: dict, source: str = "<config>") -> tuple[dict, list[str]]:
+    """A copy of ``raw`` with the keys of ``MOVED_KEYS`` moved to their sections, and the
+    old names that were moved. A key given in both places is a ``UserError``."""
+    search = raw.get("search")
+    if not isinstance(search, dict) or not any(
+            f"search.{key}" in MOVED_KEYS for key in search):
+        return raw, []
+    raw = copy.deepcopy(raw)
+    moved = []
+    for old, new in MOVED_KEYS.items():
+        key = old.split(".", 1)[1]
+        if key not in raw["search"]:
+            continue
+        section, new_key = new.split(".", 1)
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise UserError(f"{source}: [{section}] must be a table, got {table!r}")
+        if new_key in table:
+            raise UserError(f"{source}: {old} and {new} are both given; keep {new} only "
+                            f"({old} is its old name)")
+        table[new_key] = raw["search"].pop(key)
+        moved.append(old)
+    return raw, moved
 
 
 def config_from_dict(raw: dict, source: str = "<config>") -> CampaignConfig:
+    """Validate a raw config (sections of plain values); earlier versions' keys
+    (``MOVED_KEYS``) are read in their new places."""
     if not isinstance(raw, dict):
         raise UserError(f"{source}: the config must be a table of sections")
+    raw, _ = move_legacy_keys(raw, source)
     for name in raw:
         if name not in SECTIONS:
             raise UserError(f"{source}: unknown section [{name}]{closest_names(name, SECTIONS)}; "
@@ -372,7 +440,7 @@ def _check(cond: bool, config: CampaignConfig, key: str, allowed: str, value) ->
 
 
 def _validate(c: CampaignConfig) -> None:
-    d, s = c.data, c.search
+    d, s, f, x = c.data, c.search, c.fidelity, c.executor
     _check(d.name in DATASETS, c, "data.name", f"use one of {', '.join(DATASETS)}"
            f"{closest_names(d.name, DATASETS)}", d.name)
     _check(0 < d.val_fraction < 1, c, "data.val_fraction", "use a number in (0, 1)",
@@ -388,57 +456,57 @@ def _validate(c: CampaignConfig) -> None:
            f"{closest_names(s.engine, engines)}", s.engine)
     _check(s.population >= 2, c, "search.population", "use an integer >= 2", s.population)
     _check(s.generations >= 1, c, "search.generations", "use an integer >= 1", s.generations)
-    _check(s.workers >= 1, c, "search.workers", "use an integer >= 1", s.workers)
-    _check(s.executor in EXECUTORS, c, "search.executor", f"use one of {', '.join(EXECUTORS)}"
-           f"{closest_names(s.executor, EXECUTORS)}", s.executor)
+    _check(x.workers >= 1, c, "executor.workers", "use an integer >= 1", x.workers)
+    _check(x.kind in EXECUTORS, c, "executor.kind", f"use one of {', '.join(EXECUTORS)}"
+           f"{closest_names(x.kind, EXECUTORS)}", x.kind)
     _check(s.mode in MODES, c, "search.mode", f"use one of {', '.join(MODES)}"
            f"{closest_names(s.mode, MODES)}", s.mode)
-    _check(s.mode == "generational" or s.executor == "dask", c, "search.mode",
-           "the asynchronous mode needs search.executor = 'dask'", s.mode)
-    _check(s.scheduler == "local" or re.match(r"^(tcp|tls|inproc|ucx)://\S+$", s.scheduler)
-           is not None, c, "search.scheduler", "use 'local' or an address like "
-           "'tcp://HOST:8786'", s.scheduler)
-    _check(s.retries >= 0, c, "search.retries", "use an integer >= 0", s.retries)
-    rungs = list(s.rungs)
+    _check(s.mode == "generational" or x.kind == "dask", c, "search.mode",
+           "the asynchronous mode needs executor.kind = 'dask'", s.mode)
+    _check(x.scheduler == "local" or re.match(r"^(tcp|tls|inproc|ucx)://\S+$", x.scheduler)
+           is not None, c, "executor.scheduler", "use 'local' or an address like "
+           "'tcp://HOST:8786'", x.scheduler)
+    _check(x.retries >= 0, c, "executor.retries", "use an integer >= 0", x.retries)
+    rungs = list(f.rungs)
     _check(all(isinstance(e, int) and not isinstance(e, bool) for e in rungs)
            and all(a < b for a, b in zip([0, *rungs], [*rungs, c.training.epochs])),
-           c, "search.rungs", f"give increasing epoch counts below training.epochs "
+           c, "fidelity.rungs", f"give increasing epoch counts below training.epochs "
            f"({c.training.epochs}), e.g. [1]", rungs)
-    _check(not rungs or s.mode == "generational", c, "search.rungs",
+    _check(not rungs or s.mode == "generational", c, "fidelity.rungs",
            "successive halving runs in the generational mode only", rungs)
-    _check(s.eta >= 2, c, "search.eta", "use an integer >= 2", s.eta)
+    _check(f.eta >= 2, c, "fidelity.eta", "use an integer >= 2", f.eta)
     _check(isinstance(s.min_accuracy, (int, float)) and not isinstance(s.min_accuracy, bool)
            and 0 <= s.min_accuracy < 1, c, "search.min_accuracy",
            "use a validation accuracy from 0 (off) to below 1, e.g. 0.5", s.min_accuracy)
-    _check(isinstance(s.inherit_epochs, int) and not isinstance(s.inherit_epochs, bool)
-           and 0 <= s.inherit_epochs <= c.training.epochs, c, "search.inherit_epochs",
+    _check(isinstance(f.inherit_epochs, int) and not isinstance(f.inherit_epochs, bool)
+           and 0 <= f.inherit_epochs <= c.training.epochs, c, "fidelity.inherit_epochs",
            f"use an integer from 0 (off) to training.epochs ({c.training.epochs})",
-           s.inherit_epochs)
-    _check(not s.inherit_epochs or s.mode == "generational", c, "search.inherit_epochs",
-           "weight inheritance runs in the generational mode only", s.inherit_epochs)
-    _check(isinstance(s.final_repricing, int) and not isinstance(s.final_repricing, bool)
-           and s.final_repricing >= 0, c, "search.final_repricing",
-           "use an integer >= 0 (how many networks to re-price; 0: off)", s.final_repricing)
-    _check(not s.final_repricing or s.mode == "generational", c, "search.final_repricing",
-           "the final re-pricing runs in the generational mode only", s.final_repricing)
-    _check(isinstance(s.final_repricing_epochs, int)
-           and not isinstance(s.final_repricing_epochs, bool)
-           and 0 <= s.final_repricing_epochs <= c.training.epochs, c,
-           "search.final_repricing_epochs",
-           f"use an integer from 0 (search.inherit_epochs) to training.epochs "
-           f"({c.training.epochs})", s.final_repricing_epochs)
-    _check(not s.final_repricing_epochs or s.inherit_epochs, c, "search.final_repricing_epochs",
+           f.inherit_epochs)
+    _check(not f.inherit_epochs or s.mode == "generational", c, "fidelity.inherit_epochs",
+           "weight inheritance runs in the generational mode only", f.inherit_epochs)
+    _check(isinstance(f.final_repricing, int) and not isinstance(f.final_repricing, bool)
+           and f.final_repricing >= 0, c, "fidelity.final_repricing",
+           "use an integer >= 0 (how many networks to re-price; 0: off)", f.final_repricing)
+    _check(not f.final_repricing or s.mode == "generational", c, "fidelity.final_repricing",
+           "the final re-pricing runs in the generational mode only", f.final_repricing)
+    _check(isinstance(f.final_repricing_epochs, int)
+           and not isinstance(f.final_repricing_epochs, bool)
+           and 0 <= f.final_repricing_epochs <= c.training.epochs, c,
+           "fidelity.final_repricing_epochs",
+           f"use an integer from 0 (fidelity.inherit_epochs) to training.epochs "
+           f"({c.training.epochs})", f.final_repricing_epochs)
+    _check(not f.final_repricing_epochs or f.inherit_epochs, c, "fidelity.final_repricing_epochs",
            "the final re-pricing fine-tunes only with weight inheritance: set "
-           "search.inherit_epochs > 0", s.final_repricing_epochs)
-    _check(all(_finite(v) is not None and v > 0 for v in s.resources.values()), c,
-           "search.resources", "give positive numbers, e.g. { GPU = 1 }", s.resources)
+           "fidelity.inherit_epochs > 0", f.final_repricing_epochs)
+    _check(all(_finite(v) is not None and v > 0 for v in x.resources.values()), c,
+           "executor.resources", "give positive numbers, e.g. { GPU = 1 }", x.resources)
     _check(s.seed >= 0, c, "search.seed", "use an integer >= 0", s.seed)
     _check(s.time_budget_s >= 0, c, "search.time_budget_s",
            "use a number of seconds >= 0 (0: no budget)", s.time_budget_s)
     _check(not s.time_budget_s or s.mode == "generational", c, "search.time_budget_s",
            "the time budget applies to the generational mode only", s.time_budget_s)
-    _check(s.time_limit_s > 0, c, "search.time_limit_s", "use a positive number of seconds",
-           s.time_limit_s)
+    _check(x.time_limit_s > 0, c, "executor.time_limit_s", "use a positive number of seconds",
+           x.time_limit_s)
     _check(0 <= c.debug.fail_fraction <= 1, c, "debug.fail_fraction", "use a number in [0, 1]",
            c.debug.fail_fraction)
     _check(0 <= c.debug.die_once_fraction <= 1, c, "debug.die_once_fraction",

@@ -69,7 +69,10 @@ def test_overrides_apply_and_validate():
     ("[search]\npopulaton = 3", "unknown key search.populaton (did you mean: population?)"),
     ("[search]\nengine = 'nsga3'", "search.engine = 'nsga3' is not allowed; use one of pymoo"),
     ("[search]\npopulation = 1", "search.population = 1 is not allowed"),
-    ("[search]\nworkers = 'two'", "search.workers must be an integer"),
+    ("[executor]\nworkers = 'two'", "executor.workers must be an integer"),
+    ("[executor]\nkind = 'mpi'", "executor.kind = 'mpi' is not allowed"),
+    ("[fidelity]\nrungs = [9]", "fidelity.rungs = [9] is not allowed"),
+    ("[search]\nrungs = [1]\n[fidelity]\nrungs = [1]", "search.rungs and fidelity.rungs are both"),
     ("[search]\nobjectives = ['error', 'acuracy']", "unknown metric 'acuracy'"),
     ("[search]\nobjectives = ['error']", "at least two objectives"),
     ("[search]\nconstraints = ['params < 5']", "cannot read 'params < 5'"),
@@ -90,6 +93,38 @@ def test_bad_config_is_one_clear_line(tmp_path, text, needle):
     assert needle in message
     assert str(path) in message
     assert "\n" not in message
+
+
+def test_earlier_search_keys_are_read_with_one_deprecation_line(tmp_path, capsys):
+    from evoapproxnas.cli import main
+    from evoapproxnas.config import ConfigDeprecationWarning
+
+    old = write(tmp_path, "[search]\nworkers = 1\nexecutor = 'process'\nrungs = [1]\n"
+                          "[training]\nepochs = 2\n")
+    with pytest.warns(ConfigDeprecationWarning) as caught:
+        cfg = load_config(old, ["search.time_limit_s=50"])
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert all(f"{old} -> {new}" in message for old, new in (
+        ("search.workers", "executor.workers"), ("search.executor", "executor.kind"),
+        ("search.time_limit_s", "executor.time_limit_s"), ("search.rungs", "fidelity.rungs")))
+    assert (cfg.executor.workers, cfg.executor.kind, cfg.executor.time_limit_s,
+            cfg.fidelity.rungs) == (1, "process", 50.0, (1,))
+    new = tmp_path / "new.toml"
+    new.write_text("[executor]\nworkers = 1\ntime_limit_s = 50\n[fidelity]\nrungs = [1]\n"
+                   "[training]\nepochs = 2\n")
+    new = load_config(new)
+    assert new.to_dict() == cfg.to_dict()
+    # a run directory's config.json of an earlier version is read without a word
+    raw = cfg.to_dict()
+    raw["search"]["workers"] = raw["executor"].pop("workers")
+    assert config_from_dict(raw).executor.workers == 1
+    # the CLI shows the deprecation as one line and goes on
+    assert main(["run", str(old), "--out", str(tmp_path / "r"), "--set", "data.name=mnist"]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("evoapproxnas: deprecated: ") and "executor.workers" in lines[0]
+    assert len(lines) == 2 and "data.name = 'mnist'" in lines[1]
 
 
 def test_missing_config_file(tmp_path):

@@ -66,7 +66,7 @@ def nested_keys() -> list[tuple[str, list[str]]]:
             for param in FUNCTIONS[fn].param_names]
     out += [(f"cgp.choices.{fn}", [every]) for fn in DEFAULT_FUNCTIONS]
     out += [(f"search.hv_reference.{metric}", []) for metric in metric_names()]
-    out += [("search.resources.GPU", [])]
+    out += [("executor.resources.GPU", [])]
     return out
 
 
@@ -222,7 +222,7 @@ def test_hardware_overrides_of_every_setting(tmp_path, model, metric):
     ["--set", "cgp.choices={conv2d=5}"],
     ["--set", "multipliers.allowed=[[1]]"],
     ["--set", "data.synthetic={n_train='x'}"],
-    ["--set", "search.time_limit_s=" + "1" + "0" * 400],
+    ["--set", "executor.time_limit_s=" + "1" + "0" * 400],
     ["FILE", "[search]\npopulation = 1" + "0" * 30 + "\n"],
 ], ids=["functions", "choices", "allowed", "synthetic", "huge-float", "file-huge-int"])
 def test_run_command_refuses_in_one_line(tmp_path, args):

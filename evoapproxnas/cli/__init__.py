@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from evoapproxnas import __version__
 from evoapproxnas.errors import UserError
@@ -35,11 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Deprecations of the user's own config as one line; every other warning as Python
+    shows it."""
+    from evoapproxnas.config import ConfigDeprecationWarning
+
+    if issubclass(category, ConfigDeprecationWarning):
+        print(f"evoapproxnas: deprecated: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        status = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = args.func(args)
     except UserError as exc:
         print(f"evoapproxnas: error: {exc}", file=sys.stderr)
         return 2

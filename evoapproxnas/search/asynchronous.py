@@ -1,7 +1,7 @@
 """The asynchronous (steady-state) campaign loop: no generation barrier.
 
 As soon as a worker frees up, the engine (``SteadyStateEngine``) is told the finished
-candidate and asked for a new one, so ``search.workers`` candidates are always training
+candidate and asked for a new one, so ``executor.workers`` candidates are always training
 until the budget (``population x generations`` candidates asked) is spent. The archive is
 appended in completion order, and that order is all the engine's state depends on: a resumed
 run replays the archive (every archived candidate a cache hit, completions in archive order)
@@ -106,7 +106,7 @@ def run_asynchronous(cfg, run, evaluator: Evaluator,
             finish(key, old)  # final when asked (infeasible, or not priceable)
 
     def fill() -> None:
-        while len(waiting) < s.workers and asked < budget:
+        while len(waiting) < cfg.executor.workers and asked < budget:
             ask()
 
     bar = reporter.progress(budget, "asynchronous search")

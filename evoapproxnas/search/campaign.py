@@ -40,10 +40,10 @@ def create_run(config_path, out, overrides=(), overwrite: bool = False) -> RunDi
     cfg = load_config(config_path, list(overrides))
     dataset = load_data(cfg)
     CampaignProblem.build(cfg, dataset.input_shape, dataset.n_classes)  # bad names -> UserError
-    if cfg.search.executor == "dask":
+    if cfg.executor.kind == "dask":
         from evoapproxnas.search.execution.dask_cluster import check_scheduler
 
-        check_scheduler(cfg.search.scheduler)
+        check_scheduler(cfg.executor.scheduler)
     return RunDir.create(out, cfg, dataset.input_shape, dataset.n_classes, str(config_path),
                          overwrite)
 
@@ -57,7 +57,7 @@ def run_campaign(run_dir, *, reporter: Reporter | None = None, evaluate_test: bo
     ``reporter`` receives the progress lines, bars and notes (``None``: a
     ``ConsoleReporter``; ``SilentReporter()`` for the notes only).
     ``evaluate_test=False`` skips the final test-set evaluation of the front (benchmarks).
-    ``pool`` replaces the executor of ``search.executor`` (an object with ``map``, and
+    ``pool`` replaces the executor of ``executor.kind`` (an object with ``map``, and
     ``submit``/``next_done`` for the asynchronous mode); the caller then closes it.
     ``scheduler`` moves a Dask run to another cluster (results do not depend on it).
     ``stop_after_s`` (generational mode) starts no generation after that many seconds and
@@ -67,15 +67,15 @@ def run_campaign(run_dir, *, reporter: Reporter | None = None, evaluate_test: bo
     run = RunDir(run_dir)
     cfg = run.config
     if scheduler is not None:
-        if cfg.search.executor != "dask":
+        if cfg.executor.kind != "dask":
             raise UserError(f"{run.path} runs on the process executor; --scheduler applies to "
-                            "runs with search.executor = 'dask'")
+                            "runs with executor.kind = 'dask'")
         raw = cfg.to_dict()
-        raw["search"]["scheduler"] = scheduler
+        raw["executor"]["scheduler"] = scheduler
         cfg = config_from_dict(raw, f"{run.path / 'config.json'} (--scheduler)")
         from evoapproxnas.search.execution.dask_cluster import check_scheduler
 
-        check_scheduler(cfg.search.scheduler)
+        check_scheduler(cfg.executor.scheduler)
     with run.writer():
         check_worker_needs(run, cfg)
         try:
@@ -159,7 +159,7 @@ def _run_locked(run: RunDir, cfg, reporter: Reporter, evaluate_test: bool, given
                 break
             _generation(cfg, state, evaluator, cache, run, reporter, clock)
         evaluator.generations = generations
-        if s.final_repricing and state.generation == evaluator.generations:
+        if cfg.fidelity.final_repricing and state.generation == evaluator.generations:
             _repricing(cfg, state, evaluator, cache, run, reporter, clock)
         return _finalize(cfg, run, cache, pool, state.history, reporter, evaluate_test)
     finally:
@@ -168,13 +168,13 @@ def _run_locked(run: RunDir, cfg, reporter: Reporter, evaluate_test: bool, given
 
 
 def make_pool(cfg, run: RunDir):
-    """The executor of ``search.executor``: local worker processes or a Dask cluster."""
-    s = cfg.search
-    local = s.executor == "process" or s.scheduler == "local"
+    """The executor of ``executor.kind``: local worker processes or a Dask cluster."""
+    s = cfg.executor
+    local = s.kind == "process" or s.scheduler == "local"
     # TensorFlow threads per worker: this machine's cores shared by its workers; on a remote
     # cluster each worker uses its own machine's default.
     threads = max(1, (os.cpu_count() or 1) // s.workers) if local else 0
-    if s.executor == "dask":
+    if s.kind == "dask":
         from evoapproxnas.search.execution.dask_cluster import DaskPool
 
         return DaskPool(s.workers, _init, (str(run.path), threads), scheduler=s.scheduler,
@@ -219,7 +219,7 @@ def _budget_spent(cfg, state, clock: WallClock, problem: CampaignProblem,
     if not s.time_budget_s or not durations or clock.begun(state.generation):
         return None  # a generation an earlier invocation began was decided then: it goes on
     reserve = 0.0
-    if s.final_repricing:
+    if cfg.fidelity.final_repricing:
         done = [r for r in cache.values() if r.generation < state.generation]
         new = {problem.space.key(g) for g in repricing_genomes(cfg, problem, done)} - set(cache)
         reserve = repricing_estimate(len(new), s.population, durations)
@@ -286,7 +286,7 @@ def _close_generation(cfg, state: Checkpoint, run: RunDir, so_far, records) -> H
 
 
 def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
-    """The genomes of the final re-pricing: the ``search.final_repricing`` most accurate
+    """The genomes of the final re-pricing: the ``fidelity.final_repricing`` most accurate
     networks of ``records`` trained at the full budget (by validation accuracy, then archive
     order; one genome per network), each with every allowed multiplier on all its layers,
     in that order. Those already evaluated are among them (the cache answers them)."""
@@ -296,7 +296,7 @@ def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
     order = sorted(range(len(trained)), key=lambda i: (-trained[i].val_accuracy, i))
     best: dict[str, EvaluationRecord] = {}  # network key -> its most accurate record
     for i in order:
-        if len(best) == cfg.search.final_repricing:
+        if len(best) == cfg.fidelity.final_repricing:
             break
         best.setdefault(space.network_key(trained[i].genome), trained[i])
     return [priced_with(record.genome, space.spec, multiplier) for record in best.values()
@@ -305,7 +305,7 @@ def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
 
 def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
                run: RunDir, reporter: Reporter, clock: WallClock) -> None:
-    """The final re-pricing batch (``search.final_repricing``), archived as the generation
+    """The final re-pricing batch (``fidelity.final_repricing``), archived as the generation
     after the search's last; the engine is not told (the search is over)."""
     gen = evaluator.generations
     start = time.perf_counter()
@@ -315,7 +315,7 @@ def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationReco
     records = _evaluate_batch(evaluator, genomes, gen, "re-pricing", reporter)
     clock.finish(gen)
     entry = _close_generation(cfg, state, run, list(cache.values()), records)
-    reporter.log(f"re-pricing the {cfg.search.final_repricing} most accurate network(s): "
+    reporter.log(f"re-pricing the {cfg.fidelity.final_repricing} most accurate network(s): "
                  f"{entry.new} new, {entry.failed} failed, front {entry.front_size}, "
                  f"HV {entry.hypervolume:.4f} [{time.perf_counter() - start:.0f} s]")
 
@@ -332,7 +332,7 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
         reporter.log(f"re-evaluating the {len(front)} front members on the held-out test set")
         bar = reporter.progress(len(front), "test set", "net")
         results = pool.map(test_task, [TestTask(genome=r.genome, hash=r.hash) for r in front],
-                           timeout_s=cfg.search.time_limit_s + 120,
+                           timeout_s=cfg.executor.time_limit_s + 120,
                            on_result=(lambda i, r: bar.update(1)) if bar is not None else None)
     if bar is not None:
         bar.close()

@@ -41,8 +41,8 @@ class Evaluator:
         self.cfg = problem.cfg
         self.halving = halving.SuccessiveHalving.of(self.cfg)
         self.rungs = self.halving.rungs
-        s = self.cfg.search
-        self.inheritance = WeightInheritance(s.inherit_epochs, s.final_repricing_epochs,
+        f = self.cfg.fidelity
+        self.inheritance = WeightInheritance(f.inherit_epochs, f.final_repricing_epochs,
                                              self.rungs[-1], self._network_key)
         self.generations = self.cfg.search.generations
         """Generations of the search (fewer when a time budget ended it early); the final
@@ -61,7 +61,7 @@ class Evaluator:
     @property
     def task_timeout_s(self) -> float:
         """Hard limit of one training task (training stops itself at ``time_limit_s``)."""
-        return self.cfg.search.time_limit_s + 120
+        return self.cfg.executor.time_limit_s + 120
 
     def prepare(self, genome, key: str, generation: int, index: int) -> EvaluationRecord:
         """Decode and price a new candidate: a final record if it breaks a cheap constraint

@@ -137,7 +137,7 @@ def train_task(state: dict, task: TrainTask) -> TrainOutcome:
                              reason=f"cannot start from the weights of {source}: {exc}")
     else:
         result = train_and_evaluate(graph, problem.multipliers, state["dataset"], budget,
-                                    task.seed, time_limit_s=cfg.search.time_limit_s,
+                                    task.seed, time_limit_s=cfg.executor.time_limit_s,
                                     evaluate_exact=epochs == cfg.training.epochs,
                                     return_model=True,
                                     weight_quantization=cfg.multipliers.weight_quantization,

@@ -14,8 +14,8 @@ from evoapproxnas.search.study.rundir import RunDir
 from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parent / "tiny.toml"
-SETTINGS = ["search.executor=dask", "search.mode=asynchronous", "search.population=4",
-            "search.generations=5", "search.workers=3", "search.constraints=['params <= 400']"]
+SETTINGS = ["executor.kind=dask", "search.mode=asynchronous", "search.population=4",
+            "search.generations=5", "executor.workers=3", "search.constraints=['params <= 400']"]
 
 
 class Stop(Exception):

@@ -154,7 +154,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(kernels, request, tmp_
 def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, capsys):
     out = tmp_path / "run"
     status = main(["run", str(TINY), "--out", str(out), "--set", "search.engine=deap",
-                   "--set", "search.workers=1",
+                   "--set", "executor.workers=1",
                    "--set", "debug.fail_fraction=0.5", "--quiet"])
     assert status == 0
     records = read_records(out / "archive.jsonl")
@@ -301,7 +301,7 @@ def test_dask_with_killed_workers_and_client_then_resume_equals_the_process_run(
                                                                              tmp_path):
     require_dask_extra()
     out = tmp_path / "dask"
-    settings = ["--set", "search.executor=dask", "--set", "debug.die_once_fraction=0.3",
+    settings = ["--set", "executor.kind=dask", "--set", "debug.die_once_fraction=0.3",
                 "--set", "search.generations=2"]
     proc = cli("run", TINY, "--out", out, *settings, "--quiet", "--no-plots")
     deadline = time.monotonic() + 300

@@ -116,7 +116,7 @@ class CrashRetriedFirst:
 def test_a_candidate_trained_again_after_a_crash_says_so(tmp_path):
     from evoapproxnas.search.worker import CRASH_RETRY_NOTE
 
-    problem = problem_for("search.rungs=[]")
+    problem = problem_for("fidelity.rungs=[]")
     rng = np.random.default_rng(5)
     genomes = [problem.space.sample(rng) for _ in range(3)]
     records = Evaluator(problem, Archive(tmp_path / "a.jsonl"), {},

@@ -49,7 +49,7 @@ def test_a_promoted_candidate_continues_from_its_rung_weights(tmp_path):
     from evoapproxnas.search.worker import train_task
 
     tiny = os.path.join(os.path.dirname(__file__), "tiny.toml")
-    run = create_run(tiny, tmp_path / "run", ["training.epochs=3", "search.rungs=[1]"])
+    run = create_run(tiny, tmp_path / "run", ["training.epochs=3", "fidelity.rungs=[1]"])
     state = {"run": run, "cfg": run.config, "dataset": load_data(run.config),
              "problem": run.problem}
     genome = run.problem.space.sample(np.random.default_rng(3))
@@ -89,7 +89,7 @@ def test_an_heir_trains_from_its_donors_weights(tmp_path):
     from evoapproxnas.search.worker import train_task
 
     tiny = os.path.join(os.path.dirname(__file__), "tiny.toml")
-    run = create_run(tiny, tmp_path / "run", ["training.epochs=2", "search.inherit_epochs=1"])
+    run = create_run(tiny, tmp_path / "run", ["training.epochs=2", "fidelity.inherit_epochs=1"])
     state = {"run": run, "cfg": run.config, "dataset": load_data(run.config),
              "problem": run.problem}
     space = run.problem.space

@@ -227,8 +227,8 @@ def test_a_worker_that_cannot_start_stops_the_run_and_resume_ends_as_uninterrupt
 
 def test_a_dask_worker_that_cannot_start_stops_the_run(tmp_path, dataset, capsys, monkeypatch):
     pytest.importorskip("distributed", reason="the [dask] extra is not installed")
-    run = create_run(TINY, tmp_path / "run", overrides(dataset, "search.executor='dask'",
-                                                        "search.workers=1"))
+    run = create_run(TINY, tmp_path / "run", overrides(dataset, "executor.kind='dask'",
+                                                        "executor.workers=1"))
     shutil.rmtree(dataset)
     monkeypatch.setattr(campaign, "check_worker_needs", lambda run, cfg: None)
     assert main(["resume", str(run.path), "--quiet", "--no-plots"]) == 2

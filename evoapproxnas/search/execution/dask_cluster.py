@@ -97,8 +97,8 @@ def _import_distributed():
     try:
         import distributed
     except ModuleNotFoundError:
-        raise UserError("search.executor = 'dask' needs Dask distributed: pip install "
-                        "'evoapproxnas[dask]' (or set search.executor = 'process')") from None
+        raise UserError("executor.kind = 'dask' needs Dask distributed: pip install "
+                        "'evoapproxnas[dask]' (or set executor.kind = 'process')") from None
     return distributed
 
 
@@ -111,7 +111,7 @@ def connect(scheduler: str, timeout_s: float = 5.0):
     except (OSError, TimeoutError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot reach the Dask scheduler {scheduler!r} ({reason[:160]}); "
-                        "start it with 'dask scheduler' or fix search.scheduler") from None
+                        "start it with 'dask scheduler' or fix executor.scheduler") from None
 
 
 def check_scheduler(scheduler: str) -> None:

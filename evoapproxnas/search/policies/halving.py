@@ -1,9 +1,9 @@
 """Multi-fidelity evaluation: successive halving inside each generation.
 
-The rungs are ``search.rungs`` (training epochs, in all) followed by ``training.epochs``.
+The rungs are ``fidelity.rungs`` (training epochs, in all) followed by ``training.epochs``.
 Every feasible candidate of a generation trains at the first rung; of the ``n`` candidates a
-rung trained successfully, ``ceil(n / search.eta)`` (rounded up to a multiple of
-``search.workers``, at most ``n``) continue to the next rung. A candidate that continues
+rung trained successfully, ``ceil(n / fidelity.eta)`` (rounded up to a multiple of
+``executor.workers``, at most ``n``) continue to the next rung. A candidate that continues
 trains on from the weights its previous rung saved (``models/<hash>.e<epochs>.weights.npz``)
 for the difference in epochs, with a fresh optimizer whose learning-rate schedule restarts
 (a warm restart); so the full budget costs a promoted candidate only the epochs it has not
@@ -77,9 +77,10 @@ class SuccessiveHalving:
 
     @classmethod
     def of(cls, cfg) -> SuccessiveHalving:
-        """The policy of a campaign config (``search.rungs``, ``search.eta``)."""
-        s = cfg.search
-        return cls(s.rungs, cfg.training.epochs, s.eta, s.workers, s.objectives)
+        """The policy of a campaign config (``fidelity.rungs``, ``fidelity.eta``)."""
+        f = cfg.fidelity
+        return cls(f.rungs, cfg.training.epochs, f.eta, cfg.executor.workers,
+                   cfg.search.objectives)
 
     @property
     def enabled(self) -> bool:

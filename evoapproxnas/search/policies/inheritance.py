@@ -1,6 +1,6 @@
 """Weight inheritance: a new candidate whose network was already trained at the full budget
 (the same layers, other multipliers) starts from those weights and fine-tunes for a few
-epochs (``search.inherit_epochs``; ``search.final_repricing_epochs`` in the final re-pricing
+epochs (``fidelity.inherit_epochs``; ``fidelity.final_repricing_epochs`` in the final re-pricing
 batch) instead of training from scratch."""
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class EvaluationRecord:
     before fidelities were recorded, i.e. the full budget)."""
     inherited_from: str | None = None
     """Weight inheritance: the hash of the full-budget candidate (same network, other
-    multipliers) whose trained weights this one started from (``search.inherit_epochs``)."""
+    multipliers) whose trained weights this one started from (``fidelity.inherit_epochs``)."""
 
     @property
     def val_accuracy(self) -> float | None:

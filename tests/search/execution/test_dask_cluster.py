@@ -41,8 +41,8 @@ def test_pool_isolates_failures_and_bounds_worker_deaths():
 
 def test_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
-    status = main(["run", str(TINY), "--out", str(out), "--set", "search.executor=dask",
-                   "--set", "search.scheduler='tcp://127.0.0.1:9'"])
+    status = main(["run", str(TINY), "--out", str(out), "--set", "executor.kind=dask",
+                   "--set", "executor.scheduler='tcp://127.0.0.1:9'"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and "\n" not in err
     assert "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'" in err
@@ -53,13 +53,13 @@ def test_resume_on_another_scheduler_is_checked_first(tmp_path, capsys):
     from evoapproxnas.config import load_config
     from evoapproxnas.search.study.rundir import RunDir
 
-    dask_run = RunDir.create(tmp_path / "dask", load_config(TINY, ["search.executor=dask"]),
+    dask_run = RunDir.create(tmp_path / "dask", load_config(TINY, ["executor.kind=dask"]),
                              (8, 8, 1), 3, str(TINY))
     status = main(["resume", str(dask_run.path), "--scheduler", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and "\n" not in err and "cannot reach the Dask scheduler" in err
     status = main(["resume", str(dask_run.path), "--scheduler", "somewhere"])
-    assert status == 2 and "search.scheduler = 'somewhere'" in capsys.readouterr().err
+    assert status == 2 and "executor.scheduler = 'somewhere'" in capsys.readouterr().err
     assert not (dask_run.path / "archive.jsonl").exists()
     process_run = RunDir.create(tmp_path / "process", load_config(TINY), (8, 8, 1), 3, "x")
     status = main(["resume", str(process_run.path), "--scheduler", "local"])

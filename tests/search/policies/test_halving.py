@@ -13,12 +13,12 @@ from evoapproxnas.search.study.records import EvaluationRecord
 from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parents[1] / "tiny.toml"
-SH = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
+SH = ["training.epochs=3", "training.table_epochs=1", "fidelity.rungs=[1]", "fidelity.eta=2",
       "search.population=6", "search.generations=3"]
-INHERIT = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.9",
+INHERIT = [*SH, "fidelity.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.9",
            "search.generations=4"]
-REPRICE = [*SH, "search.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.5",
-           "search.generations=4", "search.final_repricing=2"]
+REPRICE = [*SH, "fidelity.inherit_epochs=1", "cgp.uniform_multiplier_rate=0.5",
+           "search.generations=4", "fidelity.final_repricing=2"]
 
 
 class Stop(Exception):
@@ -139,8 +139,8 @@ def test_an_accuracy_floor_makes_trained_candidates_below_it_infeasible(tmp_path
 def test_rungs_must_increase_below_the_epochs(tmp_path):
     from evoapproxnas.errors import UserError
 
-    for bad in ("search.rungs=[3]", "search.rungs=[2, 1]", "search.rungs=[0]"):
-        with pytest.raises(UserError, match="search.rungs"):
+    for bad in ("fidelity.rungs=[3]", "fidelity.rungs=[2, 1]", "fidelity.rungs=[0]"):
+        with pytest.raises(UserError, match="fidelity.rungs"):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
     assert not (tmp_path / "bad").exists()
 
@@ -178,21 +178,21 @@ def test_re_priced_candidates_inherit_the_best_full_budget_weights(tmp_path):
 def test_inherit_epochs_and_final_repricing_must_make_sense(tmp_path):
     from evoapproxnas.errors import UserError
 
-    for bad in ("search.inherit_epochs=4", "search.inherit_epochs=-1",
-                "search.inherit_epochs=true", "search.final_repricing=-1",
-                "search.final_repricing=1.5", "search.final_repricing_epochs=4",
-                "search.final_repricing_epochs=-1", "search.min_accuracy=1.0",
+    for bad in ("fidelity.inherit_epochs=4", "fidelity.inherit_epochs=-1",
+                "fidelity.inherit_epochs=true", "fidelity.final_repricing=-1",
+                "fidelity.final_repricing=1.5", "fidelity.final_repricing_epochs=4",
+                "fidelity.final_repricing_epochs=-1", "search.min_accuracy=1.0",
                 "search.min_accuracy=-0.1", "search.min_accuracy='high'"):
         with pytest.raises(UserError, match=bad.split("=")[0]):
             create_run(TINY, tmp_path / "bad", ["training.epochs=3", bad])
     with pytest.raises(UserError, match="final_repricing_epochs = 2 .*inherit_epochs > 0"):
-        create_run(TINY, tmp_path / "bad", ["training.epochs=3", "search.final_repricing=1",
-                                           "search.final_repricing_epochs=2"])
+        create_run(TINY, tmp_path / "bad", ["training.epochs=3", "fidelity.final_repricing=1",
+                                           "fidelity.final_repricing_epochs=2"])
     assert not (tmp_path / "bad").exists()
 
 
 def test_final_repricing_epochs_set_the_fine_tuning_of_the_last_batch_only(tmp_path):
-    run = create_run(TINY, tmp_path / "run", [*REPRICE, "search.final_repricing_epochs=2"])
+    run = create_run(TINY, tmp_path / "run", [*REPRICE, "fidelity.final_repricing_epochs=2"])
     workers = RungWorkers()
     run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, pool=workers)
     by_hash = {r.hash: r for r in read_records(run.path / "archive.jsonl")

@@ -18,9 +18,9 @@ from evoapproxnas.search.study.checkpoint import load_checkpoint
 from evoapproxnas.search.tasks import TrainOutcome
 
 TINY = Path(__file__).parents[1] / "tiny.toml"
-REPRICE = ["training.epochs=3", "training.table_epochs=1", "search.rungs=[1]", "search.eta=2",
-           "search.population=6", "search.inherit_epochs=1", "search.final_repricing=1",
-           "search.final_repricing_epochs=2", "cgp.uniform_multiplier_rate=0.0"]
+REPRICE = ["training.epochs=3", "training.table_epochs=1", "fidelity.rungs=[1]", "fidelity.eta=2",
+           "search.population=6", "fidelity.inherit_epochs=1", "fidelity.final_repricing=1",
+           "fidelity.final_repricing_epochs=2", "cgp.uniform_multiplier_rate=0.0"]
 
 
 class FakeTime:
@@ -161,4 +161,4 @@ def test_a_bad_budget_is_a_clear_error(tmp_path, value, allowed):
     with pytest.raises(UserError, match="generational mode only"):
         create_run(TINY, tmp_path / "run", ["search.time_budget_s=60",
                                             "search.mode=asynchronous",
-                                            "search.executor=dask"])
+                                            "executor.kind=dask"])
