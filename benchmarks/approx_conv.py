@@ -7,7 +7,13 @@ approximate ResNet-8 and its peak memory against the float32 model's (each measu
 fresh subprocess as the growth of peak RSS during inference). The header names the SIMD build of
 the op's hot loop that ran (``$EVOAPPROXNAS_OP_SIMD`` = avx512 | avx2 | generic picks one).
 
-    python benchmarks/approx_conv.py [--batch 256] [--repeats 10] [--skip-layers]
+With ``--byo`` it measures instead a trained-model workflow (docs/byo.md): the CIFAR-style
+ResNet-8 and ResNet-20 of ``experiments/reproduce_resnet_multipliers.py`` (batch norm, 32x32x3)
+converted by ``approx.convert.approximate`` (batch norm folded, calibrated), through the
+exact and the mul8u_L40 tables against the float32 Keras model at the same batch: time ratio,
+images/s, and whether the op's output is bit-exact against the pure-TensorFlow fallback.
+
+    python benchmarks/approx_conv.py [--batch 256] [--repeats 10] [--skip-layers] [--byo]
 """
 
 from __future__ import annotations
@@ -132,6 +138,52 @@ def network_rows(batch: int, repeats: int) -> dict[str, float]:
     return secs
 
 
+def _experiment_resnet():
+    """``resnet(depth, input_shape, n_classes)`` of the reproduction script."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "reproduce_resnet_multipliers.py"
+    spec = importlib.util.spec_from_file_location("reproduce_resnet_multipliers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.resnet
+
+
+def byo_rows(batch: int, repeats: int) -> None:
+    """Converted ResNet-8 and ResNet-20 through the tables against float32 Keras."""
+    import tensorflow as tf
+
+    from evoapproxnas.approx.convert import approximate
+    from evoapproxnas.approx.ops import ENV_BACKEND
+
+    resnet = _experiment_resnet()
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.uniform(0, 1, size=(batch, 32, 32, 3)).astype(np.float32))
+    print(f"\nconverted trained-model workflow, batch {batch} (time / float32 Keras time)")
+    for depth in (8, 20):
+        model = resnet(depth, (32, 32, 3), 10)
+        fns = [tf.function(lambda v, m=model: m(v, training=False))]
+        converted = []
+        for table in TABLES:
+            conv = approximate(model, table, "evoapproxlib8u", calibration_images=x.numpy(),
+                               fold_batchnorm=True)
+            converted.append(conv)
+            fns.append(tf.function(lambda v, m=conv: m(v, training=False)))
+        base, *approx = timed(fns, x, repeats)
+        print(f"ResNet-{depth}: float32 {base * 1e3:.1f} ms ({batch / base:.0f} img/s)")
+        for table, secs, conv in zip(TABLES, approx, converted):
+            op_out = np.asarray(conv(x[:16], training=False))
+            os.environ[ENV_BACKEND] = "tf"
+            try:
+                tf_out = np.asarray(conv(x[:16], training=False))
+            finally:
+                del os.environ[ENV_BACKEND]
+            exact = "bit-exact" if np.array_equal(op_out, tf_out) else "NOT bit-exact"
+            print(f"  {table}: {secs * 1e3:.1f} ms = {secs / base:.2f}x float32, "
+                  f"{batch / secs:.0f} img/s through the tables; op vs TF fallback: {exact}")
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -189,6 +241,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--memory", help=argparse.SUPPRESS)
     parser.add_argument("--skip-layers", action="store_true", help="only the whole network")
+    parser.add_argument("--byo", action="store_true",
+                        help="converted ResNet-8 and ResNet-20 (docs/byo.md) only")
     args = parser.parse_args()
     if args.memory:
         print(peak_memory_mb(args.memory, args.batch))
@@ -206,6 +260,9 @@ def main() -> None:
     if simd.fallback:
         print(f"warning: {simd.fallback_message()}")
     print()
+    if args.byo:
+        byo_rows(args.batch, args.repeats)
+        return
     if not args.skip_layers:
         layer_rows(args.batch, args.repeats)
     network_rows(args.batch, args.repeats)

@@ -1,272 +1,389 @@
-"""Search quality at equal wall-clock time: pymoo NSGA-II, DEAP NSGA-II and random search.
+"""Search quality on the held-out test set: pymoo NSGA-II, DEAP NSGA-II, random search and
+the predictor-assisted search, paired by seed, with statistics that were fixed before any
+run (issue 33).
 
-Run: python benchmarks/search_quality.py [--config experiments/fmnist.toml] [--set KEY=VALUE]
-[--seeds 1 2 3 4 5] [--wall-s 150] [--noise 12] [--out DIR]; ``--from-runs DIR`` prints the
-tables of the runs an earlier ``--out DIR`` kept.
-Every variant runs the search space of ``--config`` (by default the quickstart's,
-``experiments/quickstart.toml``; ``experiments/fmnist.toml`` is the larger one, a 2 x 6 grid
-with every unsigned multiplier) on a small Fashion-MNIST setting for each seed and the same wall-clock budget (no generation starts
-after ``--wall-s`` seconds, ``run_campaign(stop_after_s=...)``), one run after another on
-this machine. Variants: ``pymoo``, ``deap``, ``random`` and ``pymoo-full`` (pymoo without
-successive halving: every candidate at the full budget), so the same table measures what
-multi-fidelity evaluation buys per CPU-hour.
+Run: python benchmarks/search_quality.py [--setting quickstart] [--seeds ...] [--variants ...]
+[--work DIR] [--results DIR] [--markdown FILE] [--report-only]
 
-Printed, measured in this one run, three hypervolumes of every run's final front
-(full-fidelity results), each with per-variant mean, standard deviation, ratio of its mean to
-random search's and the seeds on which it is ahead of random search (then, the same way, the
-best validation accuracy at the full budget and the median validation accuracy of the
-candidates: how far selection moves the typical candidate away from a random one):
+Everything that decides the outcome is fixed in this file: ``SEEDS`` (10, paired: one run
+of every variant per seed), ``SETTINGS`` (the space and the budget), ``VARIANTS``,
+``THRESHOLDS`` and ``POWER_LEVELS``. ``--seeds``/``--variants`` only pick a subset to run
+now; the table pairs the seeds every chosen variant finished.
 
-- ``campaign``: the campaign's own indicator (validation error, relative multiplication power,
-  parameters; reference point ``search.hv_reference``, error 1.0);
-- ``region``: the same three objectives normalized to the region the runs reached: per
-  objective, 0 at the best value any run found and 1 at the worst value on the non-dominated
-  set of all runs together, reference point 1.1 in every objective (the usual choice when
-  algorithms are compared on one problem). The campaign's reference counts every network
-  better than chance (error < 1) as a gain, so most of its volume is common to every run and
-  its ratios sit near 1 whatever the search does;
-- ``region 2-D``: the same normalization on error and power only (the front users plot);
-- ``useful``: the campaign's indicator over every full-budget network at or above
-  ``--useful-accuracy`` (0.5), whether or not the run had an accuracy floor
-  (``search.min_accuracy``), which the other three respect: the yardstick for comparing runs
-  with and without a floor. Last, the full-budget trainings spent on networks below it.
+Settings (the spaces users run, scaled only in data and epochs, as stated):
 
-``--noise K`` then measures how well this setting's evaluation tells networks apart: K
-networks of the first seed's random-search run are trained again from scratch with two other
-seeds at the full budget; printed are the spread of their accuracies across networks, the
-seed-to-seed noise of one evaluation, and the rank correlation between the two seeds.
+- ``quickstart``: ``experiments/quickstart.toml`` as shipped (20,000 training / 2,000
+  validation images, 3 epochs with a 1-epoch rung, population 8, two workers) for its 4
+  generations: what its ``search.time_budget_s = 420`` allows on the machine of
+  docs/results.md ("4 of 4");
+- ``quickstart-long``: the same space with 6,000 training images and 10 generations;
+- ``fmnist``: the space of ``experiments/fmnist.toml`` (2 x 6 grid, filters 16..64, all 36
+  unsigned multipliers, per-channel weights) with 12,000 training / 2,000 validation
+  images, 3 epochs (1-epoch rung), 4 generations;
+- ``fmnist-long``: that space with 4,000 training images and 10 generations.
+
+The budget is a number of generations, the same for every variant, not a time budget: on
+a machine shared with other jobs a time budget would measure their load (how many
+generations fit would change from run to run with it), not the search. For the same reason
+every setting raises the per-candidate safety limit ``executor.time_limit_s`` to 1800 s (the
+quick start's 240 s failed a 3-epoch training that took 240 s with five other jobs on two
+cores). The real wall time
+of every run is printed and stored beside its generations and full-budget trainings; the
+time a variant adds (the predictor's fits) shows there. Each run is one campaign
+(``run_campaign``), the final front re-evaluated on the 10,000 test images as a campaign
+does. Indicators, all from test accuracies (error = 1 - test accuracy; the other
+objectives are exact):
+
+- ``hv``: hypervolume of the test-evaluated front with the campaign's reference
+  (``search.hv_reference``);
+- ``hv@0.80``, ``hv@0.85``: the same over the members at or above that test accuracy;
+- ``best``: the best test accuracy on the front;
+- ``acc@0.5x``, ``acc@0.25x``: the best test accuracy at or below that relative power
+  (0 when no member is that cheap).
+
+A second view, at an equal number of full-budget trainings: per seed, every run's archive
+cut after the smallest number of full-budget trainings any variant of that seed reached;
+its front (validation, as a campaign's) re-evaluated on the test set, the members the final
+front did not have evaluated from their saved weights.
+
+Statistics (``benchmarks/stats.py``) of each variant against random search: the per-seed
+values, medians, the median of the per-seed ratios with a bootstrap 95 % interval, wins,
+the two-sided Wilcoxon signed-rank p and the sign-test p.
+
+Resumable: each (setting, variant, seed) writes its raw result (JSON) to
+``--results/SETTING/VARIANT-SEED.json`` when its run finishes; a run that exists is not run
+again, and a run directory left by a killed invocation (under ``--work``) resumes where it
+stopped (its ``wall_s`` is then that of the finishing invocation, with ``resumed`` set).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import math
+import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from evoapproxnas.search.campaign import create_run, run_campaign
-from evoapproxnas.search.reporting import SilentReporter
-from evoapproxnas.search.study.results import (
-    at_full_fidelity,
-    feasible,
-    first_per_hash,
-    hypervolume_of,
-    pareto_front,
-    vectors,
-)
-from evoapproxnas.search.study.rundir import RunDir
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import stats  # noqa: E402  (benchmarks/stats.py)
+
+from evoapproxnas.atomic import write_json  # noqa: E402
+from evoapproxnas.search.reporting import Reporter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "experiments" / "quickstart.toml"
-VARIANTS = {"pymoo": ["search.engine=pymoo"], "deap": ["search.engine=deap"],
-            "random": ["search.engine=random"],
-            "pymoo-full": ["search.engine=pymoo", "fidelity.rungs=[]"]}
-REGION_REFERENCE = 1.1
-"""Reference point of the region hypervolumes, in objectives normalized to [0, 1]."""
+SEEDS = tuple(range(1, 11))
+"""The seeds of every setting, fixed before the first run."""
+THRESHOLDS = (0.80, 0.85)
+"""Test accuracies from which the high-accuracy hypervolumes count a member."""
+POWER_LEVELS = (0.5, 0.25)
+"""Relative powers at or below which the best test accuracy is reported."""
+BASELINE = "random"
 
 
-def one_run(out: Path, variant: str, seed: int, args) -> tuple[dict, np.ndarray]:
-    """Run one variant for one seed: its summary row and final front (``summarize``)."""
-    overrides = [*VARIANTS[variant], f"search.seed={seed}", "search.generations=1000",
-                 f"search.population={args.population}", f"executor.workers={args.workers}",
-                 f"training.train_samples={args.train_samples}",
-                 f"training.val_samples={args.val_samples}", *args.set]
-    run = create_run(args.config, out / f"{variant}-{seed}", overrides)
+@dataclass(frozen=True)
+class Setting:
+    """A space (an experiment's config) and a budget (overrides of data, epochs, generations
+    and time only)."""
+
+    config: str
+    overrides: tuple[str, ...]
+    description: str
+
+
+SETTINGS = {
+    "quickstart": Setting("experiments/quickstart.toml",
+                          ("search.time_budget_s=0", "executor.time_limit_s=1800"),
+                          "experiments/quickstart.toml as shipped (20,000 / 2,000 images, "
+                          "3 epochs, 1-epoch rung, population 8), 4 generations"),
+    "quickstart-long": Setting("experiments/quickstart.toml",
+                               ("search.time_budget_s=0", "training.train_samples=6000",
+                                "search.generations=10", "executor.time_limit_s=1800"),
+                               "the quick-start space, 6,000 / 2,000 images, 3 epochs, "
+                               "10 generations"),
+    "fmnist": Setting("experiments/fmnist.toml",
+                      ("training.train_samples=12000", "training.val_samples=2000",
+                       "training.epochs=3", "training.table_epochs=3",
+                       "fidelity.final_repricing_epochs=1", "search.generations=4",
+                       "executor.time_limit_s=1800"),
+                      "the space of experiments/fmnist.toml, 12,000 / 2,000 images, 3 "
+                      "epochs, 4 generations"),
+    "fmnist-long": Setting("experiments/fmnist.toml",
+                           ("training.train_samples=4000", "training.val_samples=2000",
+                            "training.epochs=3", "training.table_epochs=3",
+                            "fidelity.final_repricing_epochs=1", "search.generations=10",
+                            "executor.time_limit_s=1800"),
+                           "the space of experiments/fmnist.toml, 4,000 / 2,000 images, 3 "
+                           "epochs, 10 generations"),
+}
+VARIANTS = {
+    "pymoo": ("search.engine=pymoo",),
+    "deap": ("search.engine=deap",),
+    "random": ("search.engine=random",),
+    "assisted": ("search.engine=pymoo", "search.predictor=forest"),
+    # one piece switched at a time (not in the default set)
+    "assisted-ridge": ("search.engine=pymoo", "search.predictor=ridge"),
+    "pymoo-neighbour": ("search.engine=pymoo", "cgp.multiplier_mutation=neighbour"),
+    "pymoo-crossover": ("search.engine=pymoo", "cgp.multiplier_crossover=0.3"),
+    "pymoo-no-halving": ("search.engine=pymoo", "fidelity.rungs=[]"),
+    "pymoo-no-repricing": ("search.engine=pymoo", "fidelity.final_repricing=0",
+                           "fidelity.inherit_epochs=0", "cgp.uniform_multiplier_rate=0.0"),
+}
+DEFAULT_VARIANTS = ("pymoo", "deap", "random", "assisted")
+
+
+class Capture(Reporter):
+    """Keeps the campaign's log lines (generations, predictor tau) for the raw result."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+        print(f"    {message}", flush=True)
+
+    def note(self, message: str) -> None:
+        self.log(message)
+
+    def progress(self, total: int, desc: str, unit: str = "cand"):
+        return None
+
+
+def result_path(results: Path, setting: str, variant: str, seed: int) -> Path:
+    return results / setting / f"{variant}-{seed}.json"
+
+
+def one_run(setting: str, variant: str, seed: int, work: Path, results: Path) -> dict:
+    """Run (or resume) one campaign and store its raw result."""
+    from evoapproxnas.search.campaign import create_run, run_campaign
+    from evoapproxnas.search.study.rundir import RunDir
+
+    s = SETTINGS[setting]
+    path = work / setting / f"{variant}-{seed}"
+    resumed = (path / "config.json").is_file()
+    if resumed:
+        run = RunDir(path)
+    else:
+        overrides = [*s.overrides, *VARIANTS[variant], f"search.seed={seed}"]
+        run = create_run(ROOT / s.config, path, overrides)
+    capture = Capture()
     start = time.perf_counter()
-    run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False, stop_after_s=args.wall_s)
-    return summarize(run, variant, seed, time.perf_counter() - start, args.useful_accuracy)
+    run_campaign(run.path, reporter=capture, evaluate_test=True)
+    wall = time.perf_counter() - start
+    raw = raw_result(run, setting, variant, seed, wall, resumed, capture.lines)
+    raw["run"] = f"{setting}/{variant}-{seed}"  # under --work (no machine path stored)
+    target = result_path(results, setting, variant, seed)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_json(target, raw)
+    return raw
 
 
-def summarize(run: RunDir, variant: str, seed: int, wall: float | None,
-              useful_accuracy: float) -> tuple[dict, np.ndarray]:
-    """The summary row of a finished run and the objective vectors (minimization form) of its
-    final full-fidelity front.
-
-    Trained candidates below ``search.min_accuracy`` are infeasible and off the front, but
-    the median accuracy, the count of full-budget trainings below ``useful_accuracy`` and the
-    ``useful`` hypervolume take every trained candidate, so that runs with and without a floor
-    are measured with the same yardstick."""
+def raw_result(run, setting: str, variant: str, seed: int, wall: float, resumed: bool,
+               lines: list[str]) -> dict:
+    """What a finished run gives the tables: its front with test accuracies, the archive
+    order of its full-budget trainings, its counts and log lines."""
     cfg = run.config
-    objectives = cfg.search.objectives
-    history = run.history()
     records = run.records()
-    full = at_full_fidelity(records, cfg)
-    front = pareto_front(full, objectives)
-    errors = [r.objectives["error"] for r in feasible(full)]
-    trained = [r for r in records if r.status == "ok" and r.fidelity is not None]
-    first = [r.objectives["error"] for r in first_per_hash(trained)]  # each candidate's first result
-    trained_full = first_per_hash([r for r in trained if r.fidelity >= cfg.training.epochs])
-    useful = [r for r in trained_full if 1.0 - r.objectives["error"] >= useful_accuracy]
-    row = {"variant": variant, "seed": seed,
-           "wall_s": round(wall, 1) if wall is not None else None,
-           "generations": len(history), "trainings": len(trained),
-           "full_budget": len(trained_full),
-           "full_budget_useless": len(trained_full) - len(useful),
-           "best_val_accuracy": round(1.0 - min(errors), 4) if errors else None,
-           "median_val_accuracy": round(1.0 - statistics.median(first), 4) if first else None,
-           "hypervolume": history[-1].hypervolume if history else 0.0,
-           "hypervolume_useful": hypervolume_of(useful, objectives, cfg.hv_reference()),
-           "front": len(front), "run": str(run.path)}
-    F = vectors(front, objectives)[0] if front else np.empty((0, len(objectives)))
-    return row, F
+    full_epochs = cfg.training.epochs
+    searched = run.meta.get("search_generations", cfg.search.generations)
+    full = [r.hash for r in records if r.status == "ok" and r.fidelity is not None
+            and r.fidelity >= full_epochs]
+    members = [{"hash": m.record.hash, "val_accuracy": m.record.val_accuracy,
+                "test_accuracy": m.test_accuracy, "objectives": m.record.objectives}
+               for m in run.front().members]
+    return {"setting": setting, "variant": variant, "seed": seed, "wall_s": round(wall, 1),
+            "resumed": resumed, "run": run.path.name, "objectives": list(cfg.search.objectives),
+            "hv_reference": cfg.hv_reference(),
+            "generations": sum(h.generation < searched for h in run.history()),
+            "trainings": sum(r.status == "ok" and r.fidelity is not None for r in records),
+            "full_budget": len(full), "full_order": full, "front": members,
+            "extra_test": {},
+            "log": [line.replace(str(run.path), run.path.name) for line in lines]}
 
 
-def region_hypervolumes(fronts: dict, columns: list[int]) -> dict:
-    """Hypervolume of every front on ``columns`` of the objectives, normalized to the region
-    all fronts reached (module docstring)."""
+def indicators(members: list[dict], objectives: list[str], reference: list[float]) -> dict:
+    """The test-set indicators (module docstring) of front members with test accuracies."""
     from pymoo.indicators.hv import HV
-    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-    parts = [F[:, columns] for F in fronts.values() if len(F)]
-    if not parts:
-        return {key: 0.0 for key in fronts}
-    union = np.vstack(parts)
-    nd = union[NonDominatedSorting().do(union, only_non_dominated_front=True)]
-    ideal, nadir = union.min(axis=0), nd.max(axis=0)
-    span = np.where(nadir > ideal, nadir - ideal, 1.0)
-    indicator = HV(ref_point=np.full(len(columns), REGION_REFERENCE))
-    return {key: float(indicator((F[:, columns] - ideal) / span)) if len(F) else 0.0
-            for key, F in fronts.items()}
+    from evoapproxnas.metrics import direction
+    from evoapproxnas.search.study.results import scaled_reference
 
+    tested = [m for m in members if m.get("test_accuracy") is not None]
+    ref, scale = scaled_reference(objectives, reference)
 
-def print_table(title: str, hv: dict, variants: list[str], seeds: list[int],
-                compare: bool = True, digits: int = 4) -> None:
-    """One row per variant: the value per seed, mean, spread and (with ``compare``) the
-    ratio to random search's mean and the seeds on which the value is higher."""
-    print(f"\n{title}")
-    print(f"{'variant':>11} " + " ".join(f"{'seed ' + str(s):>8}" for s in seeds)
-          + f" {'mean':>8} {'std':>7} {'vs random':>9} {'wins':>5}")
-    base = {s: hv.get(("random", s)) for s in seeds}
-    for variant in variants:
-        values = [hv[(variant, s)] for s in seeds]
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        line = (f"{variant:>11} " + " ".join(f"{v:8.{digits}f}" for v in values)
-                + f" {statistics.mean(values):8.{max(digits, 1)}f} {std:7.{max(digits, 1)}f}")
-        if compare and "random" in variants and variant != "random":
-            mean_random = statistics.mean(base.values())
-            wins = sum(hv[(variant, s)] > base[s] for s in seeds)
-            ratio = statistics.mean(values) / mean_random if mean_random else float("nan")
-            line += f" {ratio:9.3f} {wins:>3}/{len(seeds)}"
-        print(line)
+    def hv(subset) -> float:
+        if not subset:
+            return 0.0
+        F = np.array([[direction(n).minimized(1.0 - m["test_accuracy"] if n == "error"
+                                              else m["objectives"][n]) for n in objectives]
+                      for m in subset], dtype=float)
+        return float(HV(ref_point=ref)(F / scale))
+
+    out = {"hv": hv(tested)}
+    for t in THRESHOLDS:
+        out[f"hv@{t:.2f}"] = hv([m for m in tested if m["test_accuracy"] >= t])
+    out["best"] = max((m["test_accuracy"] for m in tested), default=0.0)
+    for p in POWER_LEVELS:
+        out[f"acc@{p:g}x"] = max((m["test_accuracy"] for m in tested
+                                  if m["objectives"]["power_rel"] <= p + 1e-12), default=0.0)
+    return out
 
 
-def evaluation_noise(run_path: str, networks: int, workers: int) -> None:
-    """Train ``networks`` distinct networks of a run again with two new seeds (module
-    docstring) and print signal, noise and rank correlation."""
-    from scipy.stats import kendalltau
+INDICATORS = ("hv", *(f"hv@{t:.2f}" for t in THRESHOLDS), "best",
+              *(f"acc@{p:g}x" for p in POWER_LEVELS))
 
-    from evoapproxnas.search.tasks import TrainTask
-    from evoapproxnas.search.worker import init_worker, train_task
 
+def prefix_members(raw: dict, n_full: int, work: Path, results: Path) -> list[dict] | None:
+    """The front of the run's archive cut after its ``n_full``-th full-budget training, with
+    test accuracies (evaluated from saved weights where the final front had none; cached in
+    the raw result). ``None`` when that needs the run directory and it is gone."""
+    from evoapproxnas.search.study.results import at_full_fidelity, pareto_front
+    from evoapproxnas.search.study.rundir import RunDir
+
+    run_path = work / raw["run"]
+    if not (run_path / "config.json").is_file():
+        return None
     run = RunDir(run_path)
-    chosen, seen = [], set()
-    for record in run.records():
-        if record.status == "ok" and record.hash not in seen and len(chosen) < networks:
-            seen.add(record.hash)
-            chosen.append(record)
-    state = init_worker(run_path, max(1, 2 // workers))
-    accuracy = np.zeros((len(chosen), 2))
-    start = time.perf_counter()
-    for i, record in enumerate(chosen):
-        for j, seed in enumerate((101, 202)):
-            task = TrainTask(genome=record.genome, hash=f"noise{j}-{record.hash}", seed=seed,
-                             epochs=run.config.training.epochs)
-            result = train_task(state, task)
-            accuracy[i, j] = result.val_accuracy if result.status == "ok" else np.nan
-    ok = ~np.isnan(accuracy).any(axis=1)
-    a = accuracy[ok]
-    noise = float(np.std(a[:, 0] - a[:, 1], ddof=1) / np.sqrt(2.0))
-    signal = float(np.std(a.mean(axis=1), ddof=1))
-    tau = kendalltau(a[:, 0], a[:, 1]).statistic
-    print(f"\nevaluation noise: {len(a)} networks of {run_path}, trained twice from scratch "
-          f"({time.perf_counter() - start:.0f} s)")
-    print(f"  validation accuracy across networks: mean {a.mean():.4f}, spread (std) "
-          f"{signal:.4f}, range {a.mean(axis=1).min():.4f}..{a.mean(axis=1).max():.4f}")
-    print(f"  one evaluation's seed noise (std): {noise:.4f}; Kendall tau between the two "
-          f"seeds' rankings: {tau:.2f}")
-    top = np.sort(a.mean(axis=1))[-3:]
-    print(f"  three best networks (mean of both seeds): {', '.join(f'{v:.4f}' for v in top)}")
+    records = run.records()
+    cut = len(records)
+    if n_full < len(raw["full_order"]):
+        target, seen = raw["full_order"][n_full - 1], 0
+        full_epochs = run.config.training.epochs
+        for i, r in enumerate(records):
+            if r.status == "ok" and r.fidelity is not None and r.fidelity >= full_epochs:
+                seen += 1
+                if seen == n_full and r.hash == target:
+                    cut = i + 1
+                    break
+    front = pareto_front(at_full_fidelity(records[:cut], run.config), raw["objectives"])
+    known = {m["hash"]: m["test_accuracy"] for m in raw["front"]}
+    known.update(raw["extra_test"])
+    missing = [r for r in front if known.get(r.hash) is None]
+    if missing:
+        from evoapproxnas.search.tasks import TestTask
+        from evoapproxnas.search.worker import init_worker, test_task
+
+        state = init_worker(str(run_path), 2)
+        for r in missing:
+            known[r.hash] = test_task(state, TestTask(genome=r.genome, hash=r.hash)).test_accuracy
+            raw["extra_test"][r.hash] = known[r.hash]
+        write_json(result_path(results, raw["setting"], raw["variant"], raw["seed"]), raw)
+    return [{"hash": r.hash, "test_accuracy": known[r.hash], "objectives": r.objectives}
+            for r in front]
+
+
+def load_results(results: Path, setting: str, variants, seeds) -> dict:
+    out = {}
+    for variant in variants:
+        for seed in seeds:
+            path = result_path(results, setting, variant, seed)
+            if path.is_file():
+                out[(variant, seed)] = json.loads(path.read_text())
+    return out
+
+
+def fmt(v: float, digits: int = 4) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def tables(setting: str, variants, raws: dict, work: Path, results: Path,
+           second_view: bool) -> str:
+    """Markdown tables of one setting: wall times, then per view and indicator the per-seed
+    values and the statistics against random search."""
+    seeds = sorted({seed for (_, seed) in raws
+                    if all((v, seed) in raws for v in variants)})
+    lines = [f"### {setting}: {SETTINGS[setting].description}", ""]
+    if not seeds:
+        return "\n".join(lines + ["(no seed finished by every variant yet)", ""])
+    lines += [f"Seeds finished by every variant: {', '.join(map(str, seeds))} "
+              f"(of {', '.join(map(str, SEEDS))}).", "",
+              "| variant | wall s per seed | generations | full-budget trainings |",
+              "|---|---|---|---|"]
+    for v in variants:
+        lines.append(f"| {v} | {' '.join(fmt(raws[(v, s)]['wall_s'], 0) for s in seeds)} | "
+                     f"{' '.join(str(raws[(v, s)]['generations']) for s in seeds)} | "
+                     f"{' '.join(str(raws[(v, s)]['full_budget']) for s in seeds)} |")
+    views = {"equal wall time": {key: indicators(r["front"], r["objectives"], r["hv_reference"])
+                                 for key, r in raws.items()}}
+    if second_view:
+        cut = {}
+        for s in seeds:
+            n = min(raws[(v, s)]["full_budget"] for v in variants)
+            for v in variants:
+                members = prefix_members(raws[(v, s)], n, work, results)
+                if members is not None:
+                    cut[(v, s)] = indicators(members, raws[(v, s)]["objectives"],
+                                             raws[(v, s)]["hv_reference"])
+        if all((v, s) in cut for v in variants for s in seeds):
+            views["equal full-budget trainings"] = cut
+    for view, values in views.items():
+        lines += ["", f"**{view}** (test set). Per seed, median, and against {BASELINE}: "
+                  "median of per-seed ratios [bootstrap 95 %], wins/losses, Wilcoxon p, "
+                  "sign-test p.", "",
+                  "| indicator | variant | per seed | median | ratio [95 %] | W/L | Wilcoxon p "
+                  "| sign p |", "|---|---|---|---|---|---|---|---|"]
+        for name in INDICATORS:
+            base = [values[(BASELINE, s)][name] for s in seeds] if BASELINE in variants else None
+            for v in variants:
+                mine = [values[(v, s)][name] for s in seeds]
+                row = f"| {name} | {v} | {' '.join(fmt(x, 3) for x in mine)} | " \
+                      f"{fmt(float(np.median(mine)), 3)} |"
+                if base is not None and v != BASELINE:
+                    c = stats.compare(mine, base)
+                    row += (f" {fmt(c.median_ratio, 3)} [{fmt(c.ratio_low, 3)}, "
+                            f"{fmt(c.ratio_high, 3)}] | {c.wins}/{c.losses} | "
+                            f"{fmt(c.wilcoxon_p, 3)} | {fmt(c.sign_p, 3)} |")
+                else:
+                    row += " | | | |"
+                lines.append(row)
+    return "\n".join(lines + [""])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--variants", nargs="+", default=["pymoo", "deap", "random"],
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="quickstart")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help="which of the fixed seeds to run now (default all)")
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
                         choices=sorted(VARIANTS))
-    parser.add_argument("--config", type=Path, default=CONFIG,
-                        help="the experiment whose search space is compared")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for every run (repeatable)")
-    parser.add_argument("--wall-s", type=float, default=150.0)
-    parser.add_argument("--population", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--train-samples", type=int, default=3000)
-    parser.add_argument("--val-samples", type=int, default=1000)
-    parser.add_argument("--noise", type=int, default=0, metavar="K",
-                        help="networks to train twice more to measure evaluation noise")
-    parser.add_argument("--useful-accuracy", type=float, default=0.5, metavar="A",
-                        help="validation accuracy from which a network counts as useful in the "
-                             "'useful' hypervolume (default 0.5)")
-    parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
-    parser.add_argument("--from-runs", type=Path, default=None, metavar="DIR",
-                        help="print the tables of the runs an earlier --out DIR kept "
-                             "(directories VARIANT-SEED), running nothing")
+    parser.add_argument("--work", type=Path,
+                        default=Path(tempfile.gettempdir()) / "evoapproxnas-quality",
+                        help="where the run directories (with trained weights) live")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results"
+                        / "search_quality", help="where the raw results (JSON) go")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="also write the tables to this file")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: print the tables of the results there are")
+    parser.add_argument("--no-second-view", action="store_true",
+                        help="skip the equal-full-budget-trainings view (it may evaluate "
+                             "members on the test set)")
     args = parser.parse_args()
-    if not 0.0 <= args.useful_accuracy <= 1.0:
-        parser.error(f"--useful-accuracy is a validation accuracy in 0..1, got "
-                     f"{args.useful_accuracy}")
-    if args.noise and args.noise < 3:
-        parser.error(f"--noise needs at least 3 networks (or 0 for none), got {args.noise}")
-    out = args.from_runs or args.out or Path(tempfile.mkdtemp(prefix="evoapproxnas-quality-"))
-    rows, fronts = [], {}
-    for seed in args.seeds:
-        for variant in args.variants:
-            if args.from_runs:
-                path = args.from_runs / f"{variant}-{seed}"
-                if not (path / "config.json").is_file():
-                    raise SystemExit(f"search_quality: {path} is not a run directory; give "
-                                     "the --out folder of an earlier run and its --seeds/--variants")
-                row, fronts[(variant, seed)] = summarize(RunDir(path), variant, seed, None,
-                                                         args.useful_accuracy)
-            else:
-                row, fronts[(variant, seed)] = one_run(out, variant, seed, args)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    cfg = RunDir(rows[0]["run"]).config
-    space = "" if args.from_runs else f"the space of {args.config.name}, "
-    print(f"\nsetting: {space}Fashion-MNIST {cfg.training.train_samples} training / {cfg.training.val_samples} "
-          f"validation images, population {cfg.search.population}, {cfg.executor.workers} "
-          f"workers, accuracy floor {cfg.search.min_accuracy}; runs in {out}")
-    keys = [(r["variant"], r["seed"]) for r in rows]
-    objectives = cfg.search.objectives
-    print_table("hypervolume, campaign reference (error 1.0, power 1.0, params):",
-                {key: r["hypervolume"] for key, r in zip(keys, rows)}, args.variants, args.seeds)
-    print_table(f"hypervolume, region reached (normalized, reference {REGION_REFERENCE}):",
-                region_hypervolumes(fronts, list(range(len(objectives)))), args.variants,
-                args.seeds)
-    print_table("hypervolume, region reached, error and power only:",
-                region_hypervolumes(fronts, [objectives.index("error"),
-                                                 objectives.index("power_rel")]), args.variants, args.seeds)
-    print_table(f"hypervolume, campaign reference, every full-budget network at >= "
-                f"{args.useful_accuracy} validation accuracy (with or without a floor):",
-                {key: r["hypervolume_useful"] for key, r in zip(keys, rows)}, args.variants,
-                args.seeds)
-    print_table("best validation accuracy at the full budget:",
-                {key: r["best_val_accuracy"] or 0.0 for key, r in zip(keys, rows)},
-                args.variants, args.seeds)
-    print_table("median validation accuracy of the candidates (each one's first result):",
-                {key: r["median_val_accuracy"] or 0.0 for key, r in zip(keys, rows)},
-                args.variants, args.seeds)
-    print_table(f"full-budget trainings of networks below {args.useful_accuracy} accuracy:",
-                {key: float(r["full_budget_useless"]) for key, r in zip(keys, rows)},
-                args.variants, args.seeds, compare=False, digits=0)
-    if args.noise:
-        first = next((r for r in rows if r["variant"] == "random"), rows[0])
-        evaluation_noise(first["run"], args.noise, args.workers)
+    unknown = sorted(set(args.seeds) - set(SEEDS))
+    if unknown:
+        parser.error(f"seeds {unknown} are not among the fixed SEEDS {SEEDS}")
+    if not args.report_only:
+        for seed in args.seeds:  # seed by seed: every finished seed is a complete pair
+            for variant in args.variants:
+                path = result_path(args.results, args.setting, variant, seed)
+                if path.is_file():
+                    continue
+                print(f"{args.setting} {variant} seed {seed}", flush=True)
+                raw = one_run(args.setting, variant, seed, args.work, args.results)
+                print(json.dumps({k: raw[k] for k in ("variant", "seed", "wall_s",
+                                                      "generations", "full_budget")},
+                                 ), flush=True)
+    raws = load_results(args.results, args.setting, args.variants, SEEDS)
+    text = tables(args.setting, args.variants, raws, args.work, args.results,
+                  not args.no_second_view)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
 
 
 if __name__ == "__main__":

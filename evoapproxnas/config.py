@@ -39,6 +39,9 @@ from evoapproxnas.nn.budget import TrainBudget
 from evoapproxnas.overrides import parse_override
 from evoapproxnas.paths import check_path, path_problem
 from evoapproxnas.search.engines import engine_names
+from evoapproxnas.search.engines.reinforce import ControllerConfig
+from evoapproxnas.search.spaces import space_names
+from evoapproxnas.search.spaces.layers import LayerSpec
 
 try:
     import tomllib
@@ -50,7 +53,8 @@ MODES = ("generational", "asynchronous")
 INT_LIMIT = 2**63
 """Integers of a config are 64-bit (as TOML's): ``-2**63 <= value < 2**63``."""
 ELEMENT_TYPES = {"cgp.functions": str, "multipliers.allowed": str, "search.objectives": str,
-                 "search.constraints": str, "fidelity.rungs": int, "debug.fail_hashes": str}
+                 "search.constraints": str, "fidelity.rungs": int, "debug.fail_hashes": str,
+                 "space.kernel_sizes": int, "space.filters": int, "space.strides": int}
 """The type of every element of a list-valued key."""
 SYNTHETIC_OPTIONS = {"n_train": (int, 2, 10**7), "n_test": (int, 1, 10**7),
                      "image_size": (int, 4, 1024), "channels": (int, 1, 16),
@@ -132,6 +136,18 @@ class SearchConfig:
     done, it and the final re-pricing still end within the budget; otherwise the search
     ends there (the re-pricing and the test set follow). On a slower machine a run then has
     fewer generations, the first ones of the same run on a faster one. 0: off."""
+    predictor: str = "none"
+    """Learned accuracy predictor choosing which offspring to train (generational mode;
+    ``search.engines.assisted``): "none", "forest" (a random forest) or "ridge" (a ridge
+    regression), fitted on the archive every generation; the engine then asks
+    ``population x predictor_pool`` offspring and the ``population`` best by predicted
+    error and the exact cheap objectives are trained."""
+    predictor_pool: int = 4
+    """Offspring asked per trained candidate when ``predictor`` is on (at least 2)."""
+    predictor_random: int = 2
+    """Of the ``population`` candidates a predictor-assisted generation trains, how many
+    are drawn at random from the offspring instead of by prediction (exploration; 0 ..
+    population - 1)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +203,53 @@ class ExecutorConfig:
 
 
 @dataclass(frozen=True)
+class SpaceConfig:
+    """``[space]``: which search space candidates come from (``search.spaces``), and the
+    layer-list space's choices (docs/coexploration.md)."""
+
+    kind: str = "cgp"
+    """Search space: "cgp" (CGP genomes of the ``[cgp]`` section), "layers" (a chain of
+    conv layers: per layer kernel size, filters, stride, optional pooling, multiplier) or
+    "assignment" (a multiplier per layer of the trained ``model``, docs/byo.md)."""
+    min_layers: int = 2
+    """Layer list: fewest conv layers of a network (1..64)."""
+    max_layers: int = 6
+    """Layer list: most conv layers of a network (min_layers..64; equal to min_layers: a
+    fixed depth)."""
+    kernel_sizes: tuple = (1, 3, 5, 7)
+    """Layer list: kernel sizes a layer may take (distinct integers 1..15)."""
+    filters: tuple = (24, 36, 48, 64)
+    """Layer list: filter counts a layer may take (distinct integers 1..4096)."""
+    strides: tuple = (1, 2)
+    """Layer list: strides a layer may take ([1], [2] or [1, 2]); a stride 2 on a map
+    smaller than 2x2 is 1."""
+    pooling: bool = True
+    """Layer list: each layer has a gene for a 2x2 max-pooling (stride 2) after it; false:
+    no pooling."""
+    multipliers: str = "per_layer"
+    """Layer list: "per_layer" (a multiplier gene per conv layer) or "shared" (one gene for
+    all of them); the classifier's dense layer uses the library's exact multiplier."""
+    model: str = ""
+    """Assignment (``kind = "assignment"``): the trained Keras model (.keras, relative to the
+    config file) whose multiplying layers get one multiplier gene each (docs/byo.md); the
+    run directory keeps a copy."""
+    fine_tune: bool = False
+    """Assignment: fine-tune every candidate for ``training.table_epochs`` epochs through its
+    tables before measuring it; false (default): no retraining, the trained weights as they
+    are (ALWANN)."""
+    exact_head: bool = False
+    """Assignment: the last multiplying layer (the classifier) keeps the library's exact
+    multiplier and has no gene."""
+
+    def __post_init__(self) -> None:
+        kinds = space_names()
+        if self.kind not in kinds:
+            raise UserError(f"space.kind = {self.kind!r} is not allowed; use one of "
+                            f"{', '.join(kinds)}{closest_names(str(self.kind), kinds)}")
+        LayerSpec.of(self)  # the layer-list keys, whatever the kind (one line each)
+
+
+@dataclass(frozen=True)
 class DebugConfig:
     """``[debug]``: fault injection for tests of the campaign machinery."""
 
@@ -202,6 +265,7 @@ SECTIONS = {
     "data": DataConfig, "training": TrainBudget, "cgp": CGPSpec,
     "multipliers": MultipliersConfig, "search": SearchConfig, "fidelity": FidelityConfig,
     "executor": ExecutorConfig, "hardware": HardwareConfig, "debug": DebugConfig,
+    "space": SpaceConfig, "controller": ControllerConfig,
 }
 
 MOVED_KEYS = {
@@ -222,7 +286,7 @@ class ConfigDeprecationWarning(FutureWarning):
     line."""
 
 
-HIDDEN_KEYS = {"cgp": ("n_multipliers",)}
+HIDDEN_KEYS = {"cgp": ("n_multipliers", "multiplier_order")}
 """Fields a campaign derives instead of reading (the multiplier count from the allowed set)."""
 
 
@@ -239,6 +303,8 @@ class CampaignConfig:
     executor: ExecutorConfig
     hardware: HardwareConfig
     debug: DebugConfig
+    space: SpaceConfig = SpaceConfig()
+    controller: ControllerConfig = ControllerConfig()
     source: str = ""
 
     @property
@@ -447,7 +513,8 @@ def _validate(c: CampaignConfig) -> None:
            d.val_fraction)
     _check_synthetic(c)
     for key, text in (("data.dir", d.dir), ("multipliers.library", c.multipliers.library),
-                      ("hardware.preset", c.hardware.preset)):
+                      ("hardware.preset", c.hardware.preset),
+                      ("hardware.evaluator_path", c.hardware.evaluator_path)):
         problem = path_problem(text)
         _check(problem is None, c, key, f"{problem}: give a name or a usable path",
                text if len(text) <= 60 else text[:57] + "...")
@@ -463,6 +530,9 @@ def _validate(c: CampaignConfig) -> None:
            f"{closest_names(s.mode, MODES)}", s.mode)
     _check(s.mode == "generational" or x.kind == "dask", c, "search.mode",
            "the asynchronous mode needs executor.kind = 'dask'", s.mode)
+    _check(s.mode == "generational" or s.engine != "reinforce", c, "search.engine",
+           "the REINFORCE controller learns from whole batches: use search.mode = "
+           "'generational'", s.engine)
     _check(x.scheduler == "local" or re.match(r"^(tcp|tls|inproc|ucx)://\S+$", x.scheduler)
            is not None, c, "executor.scheduler", "use 'local' or an address like "
            "'tcp://HOST:8786'", x.scheduler)
@@ -501,6 +571,7 @@ def _validate(c: CampaignConfig) -> None:
     _check(all(_finite(v) is not None and v > 0 for v in x.resources.values()), c,
            "executor.resources", "give positive numbers, e.g. { GPU = 1 }", x.resources)
     _check(s.seed >= 0, c, "search.seed", "use an integer >= 0", s.seed)
+    _check_predictor(c)
     _check(s.time_budget_s >= 0, c, "search.time_budget_s",
            "use a number of seconds >= 0 (0: no budget)", s.time_budget_s)
     _check(not s.time_budget_s or s.mode == "generational", c, "search.time_budget_s",
@@ -537,6 +608,10 @@ def _validate(c: CampaignConfig) -> None:
                             f"search.hv_reference.{name} is not set; give its reference value "
                             f"(the hypervolume's worst point), e.g. search.hv_reference = "
                             f"{{ {name} = NUMBER }}")
+    for name in c.controller.reward_weights:
+        _check(name in s.objectives, c, "controller.reward_weights",
+               f"give weights of search.objectives ({', '.join(s.objectives)}), unknown "
+               f"{name!r}", dict(c.controller.reward_weights))
     hw = c.hardware
     _check(not hw.model or hw.model in MODELS, c, "hardware.model",
            f"use one of {', '.join(sorted(MODELS))}{closest_names(hw.model, MODELS)}, or '' "
@@ -546,6 +621,31 @@ def _validate(c: CampaignConfig) -> None:
         _check(bool(hw.model), c, "hardware.model", "search.objectives/search.constraints "
                f"use hardware metrics ({', '.join(metrics)}): name the cost model that "
                f"computes them, one of {', '.join(sorted(MODELS))}", hw.model)
+    _check(hw.mode in ("fixed", "inner") or uses_hardware(c), c, "hardware.mode",
+           "the hardware modes 'sequential' and 'joint' price designs: name a hardware metric "
+           "in search.objectives or search.constraints (e.g. 'fps')", hw.mode)
+
+
+def _check_predictor(c: CampaignConfig) -> None:
+    """``search.predictor`` and its pool and random slots."""
+    from evoapproxnas.search.engines import ENGINES
+    from evoapproxnas.search.policies.predictor import PREDICTORS
+
+    s = c.search
+    _check(s.predictor in PREDICTORS, c, "search.predictor", f"use one of "
+           f"{', '.join(PREDICTORS)}{closest_names(str(s.predictor), PREDICTORS)}", s.predictor)
+    if s.predictor == "none":
+        return
+    _check(s.mode == "generational", c, "search.predictor",
+           "the predictor applies to the generational mode only", s.predictor)
+    can = [name for name, cls in ENGINES.items() if hasattr(cls, "keep")]
+    _check(s.engine in can, c, "search.engine", f"search.predictor needs an engine that asks "
+           f"many offspring and keeps some: {', '.join(can)}", s.engine)
+    _check(isinstance(s.predictor_pool, int) and s.predictor_pool >= 2, c,
+           "search.predictor_pool", "use an integer >= 2", s.predictor_pool)
+    _check(isinstance(s.predictor_random, int) and 0 <= s.predictor_random < s.population, c,
+           "search.predictor_random", f"use an integer from 0 to {s.population - 1} (below "
+           "search.population)", s.predictor_random)
 
 
 def _check_synthetic(c: CampaignConfig) -> None:

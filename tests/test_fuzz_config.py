@@ -67,6 +67,7 @@ def nested_keys() -> list[tuple[str, list[str]]]:
     out += [(f"cgp.choices.{fn}", [every]) for fn in DEFAULT_FUNCTIONS]
     out += [(f"search.hv_reference.{metric}", []) for metric in metric_names()]
     out += [("executor.resources.GPU", [])]
+    out += [("controller.reward_weights.error", [])]
     return out
 
 

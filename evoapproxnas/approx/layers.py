@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from evoapproxnas.approx import ops, quant
+from evoapproxnas.approx import fixedpoint, ops, quant
 from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION, check_weight_quantization
 from evoapproxnas.errors import UserError, closest_names
 
@@ -67,7 +67,9 @@ class _ApproxMixin:
     _CHANNEL_AXES: tuple[int, ...] = (-1,)
     """Kernel axes that index the output channel (per-channel weight quantization)."""
 
-    def _setup(self, multiplier, library, approx_training, weight_quantization) -> None:
+    def _setup(self, multiplier, library, approx_training, weight_quantization,
+               activation_bits=quant.BITS, activation_frac_bits=None,
+               weight_frac_bits=None) -> None:
         name, lib = resolve_multiplier(multiplier, library)
         load_table(lib, name)  # fail now, with the library's message, on an unknown name
         self.multiplier = name
@@ -75,7 +77,31 @@ class _ApproxMixin:
         self.approx_training = bool(approx_training)
         self.weight_quantization = check_weight_quantization(
             weight_quantization, f"{type(self).__name__}: weight_quantization")
+        what = type(self).__name__
+        self.activation_bits = fixedpoint.check_bits(activation_bits, f"{what}: activation_bits")
+        self.activation_frac_bits = fixedpoint.check_frac_bits(
+            activation_frac_bits, self.activation_bits, f"{what}: activation_frac_bits")
+        self.weight_frac_bits = weight_frac_bits
+        self._check_fixed_point()
         self.supports_jit = False  # the custom op has no XLA kernel
+
+    def _check_fixed_point(self) -> None:
+        """Narrow activations and fixed point need an unsigned table; fixed-point weights
+        are per tensor and have at most the multiplier's N fractional bits."""
+        what = type(self).__name__
+        narrow = self.activation_bits != quant.BITS or self.activation_frac_bits is not None \
+            or self.weight_frac_bits is not None
+        if narrow and load_table(self.library, self.multiplier)[1]:
+            raise UserError(f"{what}: activation_bits < 8 and fixed point need an unsigned "
+                            f"multiplier, not the signed {self.multiplier}")
+        if self.weight_frac_bits is not None:
+            self.weight_frac_bits = fixedpoint.check_frac_bits(
+                self.weight_frac_bits, self.weight_bits,
+                f"{what}: weight_frac_bits (multiplier {self.multiplier}, "
+                f"{self.weight_bits}-bit weights)")
+            if self.weight_quantization != "per_tensor":
+                raise UserError(f"{what}: fixed-point weights (weight_frac_bits) are per "
+                                "tensor; use weight_quantization='per_tensor'")
 
     @property
     def weight_bits(self) -> int:
@@ -98,6 +124,11 @@ class _ApproxMixin:
             multiplier=self.multiplier, library=self.library, approx_training=self.approx_training,
             weight_quantization=self.weight_quantization,
         )
+        if self.activation_bits != quant.BITS or self.activation_frac_bits is not None \
+                or self.weight_frac_bits is not None:  # older configs stay as they were
+            config.update(activation_bits=self.activation_bits,
+                          activation_frac_bits=self.activation_frac_bits,
+                          weight_frac_bits=self.weight_frac_bits)
         return config
 
     def _input_params(self, x, training: bool, signed: bool):
@@ -113,11 +144,18 @@ class _ApproxMixin:
             calibrated = state[2] > 0.0
             lo = tf.where(calibrated, state[0], UNCALIBRATED_RANGE[0])
             hi = tf.where(calibrated, state[1], UNCALIBRATED_RANGE[1])
-        return quant.range_params(lo, hi, signed)
+        if self.activation_frac_bits is not None:  # fixed point: the range is only observed
+            scale, zero = fixedpoint.activation_fixed_params(self.activation_bits,
+                                                             self.activation_frac_bits)
+            return tf.constant(scale, tf.float32), tf.constant(zero, tf.float32)
+        return quant.range_params(lo, hi, signed, self.activation_bits)
 
     def _weight_params(self, kernel, signed: bool, bits: int):
         """(scale, zero point) of the kernel's ``bits``-bit codes: scalars per tensor, or per
         output channel shaped to broadcast against the kernel."""
+        if self.weight_frac_bits is not None:
+            scale, zero = fixedpoint.weight_fixed_params(bits, self.weight_frac_bits)
+            return tf.constant(scale, tf.float32), tf.constant(zero, tf.float32)
         axes = self._CHANNEL_AXES if self.weight_quantization == "per_channel" else None
         return quant.weight_params(kernel, signed, bits, axes)
 
@@ -127,10 +165,11 @@ class _ApproxMixin:
         kernel = tf.cast(kernel, tf.float32)
         lut, signed = load_table(self.library, self.multiplier)
         bits = self.weight_bits
+        self._check_fixed_point()  # set_multiplier may have changed N
         sa, za = self._input_params(x, training, signed)
         sw, zw = self._weight_params(kernel, signed, bits)
         if training:
-            xq = quant.fake_quant(x, sa, za, signed)
+            xq = quant.fake_quant(x, sa, za, signed, self.activation_bits)
             wq = quant.fake_quant(kernel, sw, zw, signed, bits)
             if not self.approx_training:
                 return self._float_op(xq, wq)
@@ -159,6 +198,8 @@ class _ApproxMixin:
     def _table_op(self, x, kernel, lut, signed, bits, sa, za, sw, zw) -> tf.Tensor:
         x, kernel = tf.stop_gradient(x), tf.stop_gradient(kernel)
         qa = ops.quantize_codes(x, sa, za, signed)
+        if self.activation_bits < quant.BITS:  # clip(., 0, 255) then min = clip(., 0, top)
+            qa = tf.minimum(qa, tf.constant(2**self.activation_bits - 1, qa.dtype))
         qw = quant.to_codes(quant.quantize(kernel, sw, zw, signed, bits), signed)
         if sw.shape.rank:  # per channel: one value per output channel, in output order
             sw, zw = tf.reshape(sw, [-1]), tf.reshape(zw, [-1])
@@ -166,8 +207,21 @@ class _ApproxMixin:
 
     def _finish(self, y):
         if self.use_bias:
-            y = y + self.bias
+            y = y + self._quantized_bias()
         return self.activation(y) if self.activation is not None else y
+
+
+    def _quantized_bias(self):
+        """The bias; with fixed-point weights, in their format (Lu et al. quantize weights
+        and biases alike), straight-through."""
+        if self.weight_frac_bits is None:
+            return self.bias
+        bits = self.weight_bits
+        step = 2.0 ** -self.weight_frac_bits
+        half = float(2 ** (bits - 1))
+        bias = tf.cast(self.bias, tf.float32)
+        q = tf.clip_by_value(tf.round(bias / step), -half, half - 1.0) * step
+        return bias + tf.stop_gradient(q - bias)
 
 
 class _SavesRange:
@@ -234,11 +288,13 @@ class ApproxConv2D(_SavesRange, _ApproxMixin, keras.layers.Conv2D):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
                  use_bias=True, *, multiplier=DEFAULT_MULTIPLIER, library=None,
                  approx_training=False, weight_quantization=DEFAULT_WEIGHT_QUANTIZATION,
+                 activation_bits=quant.BITS, activation_frac_bits=None, weight_frac_bits=None,
                  **kwargs):
         super().__init__(filters, kernel_size, strides=strides, padding=padding,
                          activation=activation, use_bias=use_bias, **kwargs)
         _check_conv_options(self, "ApproxConv2D")
-        self._setup(multiplier, library, approx_training, weight_quantization)
+        self._setup(multiplier, library, approx_training, weight_quantization,
+                    activation_bits, activation_frac_bits, weight_frac_bits)
 
     def _float_op(self, x, w):
         return tf.nn.conv2d(x, w, self.strides, self.padding.upper())
@@ -268,12 +324,14 @@ class ApproxDepthwiseConv2D(_SavesRange, _ApproxMixin, keras.layers.DepthwiseCon
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  activation=None, use_bias=True, *, multiplier=DEFAULT_MULTIPLIER,
                  library=None, approx_training=False,
-                 weight_quantization=DEFAULT_WEIGHT_QUANTIZATION, **kwargs):
+                 weight_quantization=DEFAULT_WEIGHT_QUANTIZATION, activation_bits=quant.BITS,
+                 activation_frac_bits=None, weight_frac_bits=None, **kwargs):
         super().__init__(kernel_size, strides=strides, padding=padding,
                          depth_multiplier=depth_multiplier, activation=activation,
                          use_bias=use_bias, **kwargs)
         _check_conv_options(self, "ApproxDepthwiseConv2D")
-        self._setup(multiplier, library, approx_training, weight_quantization)
+        self._setup(multiplier, library, approx_training, weight_quantization,
+                    activation_bits, activation_frac_bits, weight_frac_bits)
 
     def _float_op(self, x, w):
         return tf.nn.depthwise_conv2d(x, w, (1, *self.strides, 1), self.padding.upper())
@@ -314,9 +372,11 @@ class ApproxDense(_SavesRange, _ApproxMixin, keras.layers.Dense):
 
     def __init__(self, units, activation=None, use_bias=True, *, multiplier=DEFAULT_MULTIPLIER,
                  library=None, approx_training=False,
-                 weight_quantization=DEFAULT_WEIGHT_QUANTIZATION, **kwargs):
+                 weight_quantization=DEFAULT_WEIGHT_QUANTIZATION, activation_bits=quant.BITS,
+                 activation_frac_bits=None, weight_frac_bits=None, **kwargs):
         super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
-        self._setup(multiplier, library, approx_training, weight_quantization)
+        self._setup(multiplier, library, approx_training, weight_quantization,
+                    activation_bits, activation_frac_bits, weight_frac_bits)
 
     def _float_op(self, x, w):
         return tf.tensordot(x, w, [[x.shape.rank - 1], [0]])

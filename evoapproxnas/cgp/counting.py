@@ -21,10 +21,13 @@ from evoapproxnas.multipliers.choice import MultiplierChoice, relative_power
 
 
 def node_primitives(graph: nx.DiGraph, node: str) -> list[dict]:
-    """Primitive layers of one graph node (see ``cgp.primitives``); empty for the input."""
+    """Primitive layers of one graph node (see ``cgp.primitives``); empty for the input; a
+    node that carries its ``primitives`` (a fixed network's layers) gives those."""
     data = graph.nodes[node]
     if data["op"] == "input":
         return []
+    if "primitives" in data:  # an encoding that gives its real layers (spaces.assignment)
+        return [dict(p) for p in data["primitives"]]
     return expand(node, data["op"], data["params"], data["input_shapes"], data["multiplier"])
 
 

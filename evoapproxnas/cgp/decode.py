@@ -10,6 +10,8 @@ shape rules changed, human-readable). Edges carry ``port`` (first input position
 (``cgp.canonical.network_hash``: equal exactly for equal networks).
 Shape rules are those of ``cgp.primitives`` (stride rule and summation rule).
 ``genome_hash(genome, spec, input_shape, n_classes)`` is that hash without keeping the graph.
+Other encodings (``search.spaces.layers``) build the same format with ``new_graph``,
+``add_layer`` and ``finish_graph``.
 """
 
 from __future__ import annotations
@@ -49,13 +51,36 @@ def node_name(address: int) -> str:
     return "input" if address == 0 else f"node{address - 1}"
 
 
-def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
-    """Decode the active part of ``genome`` into a layer graph ending in the classifier head."""
-    genome = validate_genome(genome, spec)
+def new_graph(input_shape, n_classes: int) -> nx.DiGraph:
+    """An empty layer graph: the ``"input"`` node of ``input_shape`` (``UserError`` for a bad
+    shape or fewer than two classes)."""
     input_shape, n_classes = _check_input(input_shape, n_classes)
     graph = nx.DiGraph(input_shape=input_shape, n_classes=n_classes)
     graph.add_node("input", op="input", params={}, multiplier=None, input_shapes=[],
                    output_shape=input_shape, inputs=[], repairs=[])
+    return graph
+
+
+def add_layer(graph: nx.DiGraph, name: str, op: str, params: dict, multiplier,
+              inputs, repairs=()) -> None:
+    """Add node ``name`` of node function ``op`` reading ``inputs`` (names, port order);
+    its shapes follow from ``cgp.primitives`` (``params`` already repaired, e.g. strides by
+    ``primitives.effective_strides``)."""
+    _add(graph, name, op, dict(params), multiplier, list(inputs), list(repairs))
+
+
+def finish_graph(graph: nx.DiGraph, last: str, head_multiplier) -> nx.DiGraph:
+    """Add the classifier head reading node ``last`` and the network hash; returns ``graph``."""
+    _add(graph, "head", "classifier", {"units": graph.graph["n_classes"]}, head_multiplier,
+         [last], [])
+    graph.graph["genome_hash"] = network_hash(graph)
+    return graph
+
+
+def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
+    """Decode the active part of ``genome`` into a layer graph ending in the classifier head."""
+    genome = validate_genome(genome, spec)
+    graph = new_graph(input_shape, n_classes)
     for address in active_nodes(genome, spec):
         genes = node_genes(genome, spec, address)
         inputs = [node_name(a) for a in genes.inputs]
@@ -63,10 +88,7 @@ def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
         params, repairs = _repair(genes.function.name, dict(genes.params), shapes)
         multiplier = genes.multiplier if genes.function.multiplies else None
         _add(graph, node_name(address), genes.function.name, params, multiplier, inputs, repairs)
-    _add(graph, "head", "classifier", {"units": n_classes}, head_multiplier(genome, spec),
-         [node_name(int(genome[-1]))], [])
-    graph.graph["genome_hash"] = network_hash(graph)
-    return graph
+    return finish_graph(graph, node_name(int(genome[-1])), head_multiplier(genome, spec))
 
 
 def _repair(op: str, params: dict, shapes: list) -> tuple[dict, list[str]]:

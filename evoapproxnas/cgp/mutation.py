@@ -8,11 +8,13 @@ from evoapproxnas.cgp.genome import (
     active_gene_indices,
     active_nodes,
     multiplier_gene_indices,
+    priced_with,
     random_gene,
     uniform_multiplier,
     validate_genome,
 )
 from evoapproxnas.cgp.spec import CGPSpec
+from evoapproxnas.cgp.variation import is_multiplier_gene, neighbour_gene
 
 MAX_NEUTRAL_ROUNDS = 1000
 
@@ -26,6 +28,8 @@ def point_mutation(genome: np.ndarray, spec: CGPSpec, rng: np.random.Generator) 
 
 
 def _different_value(spec: CGPSpec, index: int, current: int, rng: np.random.Generator) -> int:
+    if spec.multiplier_mutation == "neighbour" and is_multiplier_gene(spec, index):
+        return neighbour_gene(spec, current, rng)
     for _ in range(64):
         value = random_gene(spec, index, rng)
         if value != current:
@@ -44,6 +48,9 @@ def mutate(genome, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
     With probability ``spec.uniform_multiplier_rate`` the child is instead the parent's
     network with one new multiplier on every multiplying node (``uniform_multiplier``; not
     the one all its multiplying layers already share), when that changes an active gene.
+    With ``spec.multiplier_mutation = "neighbour"`` a changed multiplier gene, and the one
+    multiplier of a re-priced network that shared one, moves mostly to a neighbour in the
+    power order (``cgp.variation.neighbour_gene``).
     """
     parent = validate_genome(genome, spec)
     if spec.uniform_multiplier_rate and rng.random() < spec.uniform_multiplier_rate:
@@ -74,6 +81,8 @@ def _repriced(parent: np.ndarray, spec: CGPSpec, rng: np.random.Generator) -> np
     if spec.n_multipliers < 2 or not used:
         return None
     shared = {int(parent[i]) for i in used}
+    if spec.multiplier_mutation == "neighbour" and len(shared) == 1:
+        return priced_with(parent, spec, neighbour_gene(spec, shared.pop(), rng))
     # excluding the one multiplier they share (if they share one) makes the child differ
     return uniform_multiplier(parent, spec, rng,
                               exclude=shared.pop() if len(shared) == 1 else None)

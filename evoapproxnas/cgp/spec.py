@@ -37,6 +37,8 @@ MAX_NODES = 100_000
 """Largest grid (``rows * columns``) a spec may have."""
 MAX_CHOICE = 1 << 16
 """Largest number a parameter choice may be (filters, kernel size ...)."""
+MULTIPLIER_MUTATIONS = ("uniform", "neighbour")
+"""Values of ``multiplier_mutation``."""
 HEAD_MODES = ("exact", "gene")
 """Words ``head_multiplier`` takes besides a gene or a multiplier name."""
 
@@ -78,6 +80,17 @@ class CGPSpec:
     """Random genomes and offspring have at least this many active nodes (capped at the
     number of columns); with the default grid a third of uniform genomes qualify, the rest would be
     one- or two-layer networks not worth training. Validation does not enforce it."""
+    multiplier_mutation: str = "uniform"
+    """How a mutation changes a multiplier gene: "uniform" (any other allowed multiplier) or
+    "neighbour" (mostly one step up or down the allowed multipliers ordered by power, then
+    error; ``cgp.variation``), for point mutations and re-pricings alike."""
+    multiplier_crossover: float = 0.0
+    """Probability that an offspring of two parents that build the same layers (a network
+    and its re-priced copies) is their crossover instead of a mutation: each layer's
+    multiplier from one parent or the other (``cgp.variation.recombine``). 0: off."""
+    multiplier_order: tuple = ()
+    """Multiplier genes from the most to the least power (derived by the campaign from the
+    allowed multipliers; empty: gene order)."""
 
     def __post_init__(self) -> None:
         for name in ("rows", "columns", "levels_back", "n_multipliers", "min_active_nodes"):
@@ -110,6 +123,18 @@ class CGPSpec:
                     or not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0)):
                 raise UserError(f"cgp.{name} must be in {'(0' if low_open else '[0'}, 1], "
                                 f"got {value!r}")
+        if self.multiplier_mutation not in MULTIPLIER_MUTATIONS:
+            raise UserError(f"cgp.multiplier_mutation must be one of "
+                            f"{', '.join(MULTIPLIER_MUTATIONS)}, got {self.multiplier_mutation!r}")
+        value = self.multiplier_crossover
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                0.0 <= value <= 1.0):
+            raise UserError(f"cgp.multiplier_crossover must be in [0, 1], got {value!r}")
+        order = tuple(self.multiplier_order)
+        if order and sorted(order) != list(range(self.n_multipliers)):
+            raise UserError(f"cgp.multiplier_order must order the genes 0..{self.n_multipliers - 1}"
+                            f", got {order!r}")
+        object.__setattr__(self, "multiplier_order", order)
         if not isinstance(self.mutate_until_active, bool):
             raise UserError(f"cgp.mutate_until_active must be true or false, got "
                             f"{self.mutate_until_active!r}")

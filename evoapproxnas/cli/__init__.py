@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "evoapproxnas.cli.approx",
     "evoapproxnas.cli.campaign",
     "evoapproxnas.cli.hardware",
+    "evoapproxnas.cli.byo",
 )
 
 

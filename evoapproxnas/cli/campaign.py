@@ -114,7 +114,21 @@ def format_front(front) -> str:
                      f"{_fmt(member.test_accuracy, '8.4f')} {_fmt(m.get('power_mw'), '10.2f')} "
                      f"{_fmt(m.get('power_rel'), '9.4f')} {_fmt(m.get('params'), '9d')}  "
                      f"{muls}  {member.record.hash}")
+        if isinstance(m.get("hardware_design"), str):  # the design it was priced on
+            lines.append(f"    hardware: {m['hardware_design']}{_hardware_values(m, front)}")
     return "\n".join(lines)
+
+
+def _hardware_values(metrics: dict, front) -> str:
+    """``"; fps 35.5, gops_per_w 1.91"``: the member's hardware objectives (and its
+    energy efficiency where the model gives one)."""
+    from evoapproxnas.metrics import is_hardware
+
+    names = [n for n in front.objectives if is_hardware(n)]
+    names += [n for n in ("gops_per_w",) if n not in names]
+    shown = [f"{n} {metrics[n]:.4g}" for n in names
+             if isinstance(metrics.get(n), (int, float)) and not isinstance(metrics[n], bool)]
+    return "; " + ", ".join(shown) if shown else ""
 
 
 def _report(args) -> int:

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     src.add_argument("--run", metavar="DIR", help="a campaign run: its front members")
     src.add_argument("--keras", metavar="FILE", help="a saved .keras model")
     src.add_argument("--layers", metavar="FILE", help="a JSON list of layer records")
-    est.add_argument("--model", choices=("asic", "fpga"),
+    est.add_argument("--model", choices=("asic", "fpga", "fpga_lu"),
                      help="cost model (default: the run's, else asic)")
     est.add_argument("--preset", help="preset name or .toml file (default: the model's)")
     est.add_argument("--search", metavar="METRIC",
@@ -46,9 +46,12 @@ def register(subparsers) -> None:
     pipe.add_argument("--json", action="store_true", help="print JSON")
     pipe.set_defaults(func=cmd_pipeline)
     pre = sub.add_parser("presets", help="list the presets of the cost models")
-    pre.add_argument("--model", choices=("asic", "fpga"), help="only this model")
+    pre.add_argument("--model", choices=("asic", "fpga", "fpga_lu"), help="only this model")
     pre.add_argument("--json", action="store_true", help="print JSON")
     pre.set_defaults(func=cmd_presets)
+    from evoapproxnas.cli import learned
+
+    learned.register(sub)
 
 
 def _overrides(items: list[str]) -> dict:
@@ -144,6 +147,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
     model, preset, search, constraints = args.model, args.preset, args.search, ()
     if args.run is not None:  # (an empty name is the reader's to refuse)
+        if not (args.model or args.preset or args.search or args.set):
+            as_run = run_designs(args.run)  # on the designs the run chose
+            if as_run is not None:
+                return _print_estimates(as_run[0], as_run[1], args.json)
         networks, cfg = networks_from_run(args.run)
         hw = cfg.hardware
         if model is None and hw.model:  # as the campaign priced its candidates
@@ -163,8 +170,12 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         results[key] = estimate_network(layers, model, preset, search=bool(search),
                                         search_metric=search or "edap",
                                         overrides=overrides, constraints=constraints)
-    if args.json:
-        print(json.dumps({"model": model, "preset": preset, "networks": results}, indent=2))
+    return _print_estimates({"model": model, "preset": preset}, results, args.json)
+
+
+def _print_estimates(head: dict, results: dict, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({**head, "networks": results}, indent=2))
         return 0
     for key, metrics in results.items():
         print(f"{key}:")
@@ -173,6 +184,30 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             unit = METRICS[name].unit if name in METRICS else ""
             print(f"  {name:16s} {text} {unit}".rstrip())
     return 0
+
+
+def run_designs(run_dir: str) -> tuple[dict, dict] | None:
+    """The hardware metrics of a run's front members on the designs the run gave them
+    (``hardware.mode`` "joint": each member's hardware genes; "sequential": the best design
+    for each member, as its finished front says; ``hardware_design`` names it), with the
+    JSON head; ``None`` for runs of the other modes (their designs follow from the flags)."""
+    from evoapproxnas.hardware.layers import layers_from_graph
+    from evoapproxnas.search.study.rundir import RunDir
+
+    run = RunDir(run_dir)
+    hw = run.config.hardware
+    if hw.mode not in ("joint", "sequential") or not hw.model:
+        return None
+    problem, results = run.problem, {}
+    for member in run.front().members:
+        layers = layers_from_graph(run.network(member), problem.choice)
+        if not layers:
+            raise UserError(f"network {member.record.hash} has no multiplying layers")
+        genome = member.record.genome
+        results[member.record.hash] = (
+            hw.optimize(layers, run.config.parsed_constraints) if hw.mode == "sequential"
+            else hw.estimate(layers, genes=problem.hardware_genes(genome)))
+    return {"model": hw.model, "preset": hw.preset or None, "mode": hw.mode}, results
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:

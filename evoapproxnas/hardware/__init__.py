@@ -1,7 +1,7 @@
 """Hardware cost models (no TensorFlow): ASIC (Eyeriss-like) and FPGA (tiled engine,
 partitioning, multi-FPGA pipelines), and fast hardware exploration. See docs/hardware.md."""
 
-from evoapproxnas.hardware import asic, fpga  # noqa: F401  (register the models)
+from evoapproxnas.hardware import asic, fpga, quantized  # noqa: F401  (register the models)
 from evoapproxnas.hardware.campaign import HardwareConfig, estimate_network
 from evoapproxnas.hardware.config import MODELS, get_cost_model, presets, register_model
 from evoapproxnas.hardware.explore import search_hardware

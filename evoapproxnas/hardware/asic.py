@@ -131,6 +131,8 @@ class AsicModel(CostModel):
         "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
         "utilization": ModelMetric("max", "", "MACs / (cycles x PEs): busy share of the PEs"),
         "macs": ModelMetric("min", "", "multiply-accumulates of one inference"),
+        "latency_ms": ModelMetric("min", "ms", "time of one inference"),
+        "gops_per_w": ModelMetric("max", "GOPS/W", "energy efficiency (2 ops per MAC)"),
     }
 
     def validate(self) -> None:
@@ -246,6 +248,9 @@ class AsicModel(CostModel):
             "fps": self.config["clock_mhz"] * 1e6 / cycles,
             "utilization": macs / (cycles * pes),
             "macs": float(macs),
+            "latency_ms": cycles / (self.config["clock_mhz"] * 1e3),
+            # ops per joule / 1e9: 2 ops per MAC over the inference's dynamic energy
+            "gops_per_w": 2.0 * macs / (energy * 1e-12) / 1e9,
         }
 
     def breakdown(self, layers: list) -> dict[str, float]:

@@ -12,6 +12,7 @@ candidate inside a campaign (see ``benchmarks/hardware_search.py``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -121,4 +122,26 @@ def search_hardware(layers: list, model: str, metric: str, preset: str | None = 
         return search_asic(layers, metric, preset, overrides, constraints=constraints)
     if model == "fpga":
         return search_fpga(layers, metric, preset, overrides, constraints=constraints)
-    raise UserError(f"hardware search supports models asic and fpga, not {model!r}")
+    if model == "fpga_lu":
+        return search_lu(layers, preset, overrides, constraints=constraints)
+    raise UserError(f"hardware search supports models asic, fpga and fpga_lu, not {model!r}")
+
+
+def search_lu(layers: list, preset: str | None = None, overrides: dict | None = None,
+              constraints: Iterable[Requirement] | None = None) -> dict[str, Any]:
+    """Lu et al.'s search (``fpga_lu``): the LUT budget rL and the throughput rT are the
+    tightest ``luts <=`` and ``fps >=`` constraints (else the preset's settings); the
+    metrics of the fastest partitioned design within rL, plus ``config``."""
+    overrides = dict(overrides or {})
+    for c in constraints or ():
+        op, bound = getattr(c, "op", None), getattr(c, "bound", None)
+        if c.metric == "luts" and op == "<=":
+            overrides["lut_budget"] = min(float(bound), overrides.get("lut_budget") or math.inf)
+        elif c.metric == "fps" and op == ">=":
+            overrides["throughput"] = max(float(bound), overrides.get("throughput") or 0.0)
+    model = get_cost_model("fpga_lu", preset, **overrides)
+    result, design, met = model.estimate_design(layers)
+    spec = f"rL={model.lut_budget:g} rT={float(model.config['throughput']):g}"
+    ends = ",".join(str(b) for b in design.bounds)
+    return dict(result, config=f"fpga_lu {spec} {'met' if met else 'missed'} partition "
+                               f"ends={ends} device={model.config['device']}")

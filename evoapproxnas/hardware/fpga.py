@@ -32,15 +32,22 @@ from evoapproxnas.hardware.config import (
 )
 from evoapproxnas.hardware.partition import Design, pareto_designs
 
-#: Device resources. ``bram_bits``: bits of one block RAM; ``dsps``: 8-bit-capable multipliers.
+#: Device resources. ``bram_bits``: bits of one block RAM; ``dsps``: 8-bit-capable multipliers;
+#: ``ffs``: flip-flops (listed, not used by the model); ``static_w``: an estimate of the
+#: programmable logic's static power (docs/hardware.md, "Power and GOPS/W": an estimate, not a
+#: data-sheet figure). The Zynq-7000 figures (LUTs, flip-flops, 36 Kb block RAMs, DSP48E1
+#: slices) are those of Xilinx DS190 (Zynq-7000 SoC Overview), table "Zynq-7000 SoC devices".
 DEVICES = {
-    "xc7z020": {"luts": 53200, "dsps": 220, "brams": 140, "bram_bits": 36864,
-                "bram_halves": True, "clock_mhz": 100.0},
-    "zcu102": {"luts": 274080, "dsps": 2520, "brams": 912, "bram_bits": 36864,
-               "bram_halves": True, "clock_mhz": 200.0},
+    "xc7z015": {"luts": 46200, "ffs": 92400, "dsps": 160, "brams": 95, "bram_bits": 36864,
+                "bram_halves": True, "clock_mhz": 100.0, "static_w": 0.10},
+    "xc7z020": {"luts": 53200, "ffs": 106400, "dsps": 220, "brams": 140, "bram_bits": 36864,
+                "bram_halves": True, "clock_mhz": 100.0, "static_w": 0.12},
+    "zcu102": {"luts": 274080, "ffs": 548160, "dsps": 2520, "brams": 912, "bram_bits": 36864,
+               "bram_halves": True, "clock_mhz": 200.0, "static_w": 0.60},
     # Cyclone IV EP4CE115: logic elements (4-input LUTs), 9x9 embedded multipliers, M9K blocks
-    "cyclone4-ep4ce115": {"luts": 114480, "dsps": 532, "brams": 432, "bram_bits": 9216,
-                          "bram_halves": False, "clock_mhz": 100.0},
+    "cyclone4-ep4ce115": {"luts": 114480, "ffs": 114480, "dsps": 532, "brams": 432,
+                          "bram_bits": 9216, "bram_halves": False, "clock_mhz": 100.0,
+                          "static_w": 0.13},
 }
 
 _BASE = {
@@ -58,11 +65,20 @@ _BASE = {
     "adder_luts_per_bit": 1.0, "control_luts": 3000, "lutram_max_bits": 2048,
     "reconfig_cycles": 0,
     "options_tm": [1, 2, 4, 8, 16, 32], "options_tn": [1, 2, 4, 8, 16],
+    # output-tile sizes the joint mode and the sequential optimisation choose from
+    # (hardware.design_space); the engine search of explore.py keeps tr and tc
+    "options_tr": [7, 14, 28], "options_tc": [7, 14, 28],
+    # dynamic power per used resource and MHz (docs/hardware.md, "Power and GOPS/W")
+    "lut_uw_per_mhz": 0.06, "dsp_uw_per_mhz": 3.0, "bram_uw_per_mhz": 12.0,
 }
 PRESETS = {
     "zynq7020": dict(_BASE),
     "zynq7020-lut": dict(_BASE, exact_on_dsp=False, tm=8, tn=8),
     "zynq7020-partition": dict(_BASE, mode="partition", exact_on_dsp=False),
+    # the paper's device, XC7Z015 (Jiang et al., TCAD 2020): a 16 x 8 engine of exact
+    # multipliers on DSPs (128 of 160), as "zynq7020" on the XC7Z020 (128 of 220); a preset
+    # is not named as a device is (an FPGA chain of hw pipeline tells them apart by name)
+    "zynq7015": dict(_BASE, device="xc7z015"),
     "zcu102": dict(_BASE, device="zcu102", clock_mhz=200.0, tm=64, tn=16, tr=28, tc=28,
                    port_in_bits=128, port_weight_bits=128, port_out_bits=128),
     "cyclone4": dict(_BASE, device="cyclone4-ep4ce115", tm=16, tn=16, port_in_bits=32,
@@ -149,7 +165,7 @@ def engine_cost(layers: list, tm: int, tn: int, cfg: dict, device: dict) -> dict
         else:
             brams += 2 * banks * _blocks(bits, device)
     return {"luts": float(luts), "dsps": float(dsps), "brams": float(brams),
-            "latency_cycles": float(cycles)}
+            "latency_cycles": float(cycles), "macs": float(sum(x.macs for x in layers))}
 
 
 @register_model("fpga")
@@ -166,6 +182,11 @@ class FpgaModel(CostModel):
         "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
         "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
         "fits": ModelMetric("max", "", "1 when LUTs, DSPs and BRAMs fit the device, else 0"),
+        "latency_ms": ModelMetric("min", "ms", "time of one inference"),
+        "power_w": ModelMetric("min", "W", "estimated FPGA power (static + dynamic)"),
+        "gops_per_w": ModelMetric("max", "GOPS/W", "energy efficiency (2 ops per MAC)"),
+        "pipeline_efficiency": ModelMetric(
+            "max", "", "sum of stage latencies / (stages x slowest stage); 1 on one device"),
     }
 
     def validate(self) -> None:
@@ -181,19 +202,52 @@ class FpgaModel(CostModel):
                            "acc_bits", "port_in_bits", "port_weight_bits", "port_out_bits"),
                        "fpga")
         check_non_negative(c, ("adder_luts_per_bit", "control_luts", "lutram_max_bits",
-                               "reconfig_cycles"), "fpga")
-        for key in ("options_tm", "options_tn"):
+                               "reconfig_cycles", "lut_uw_per_mhz", "dsp_uw_per_mhz",
+                               "bram_uw_per_mhz"), "fpga")
+        for key in ("options_tm", "options_tn", "options_tr", "options_tc"):
             if not c[key] or any(not isinstance(v, int) or v < 1 for v in c[key]):
                 raise UserError(f"fpga setting {key!r} must be a list of positive ints")
         self.device = DEVICES[c["device"]]
 
+    def dynamic_pj_per_cycle(self, cost: dict) -> float:
+        """Dynamic energy of one clock cycle of a design using ``cost``'s resources: per
+        used LUT, DSP and block RAM its dynamic power per MHz (1 uW/MHz = 1 pJ per cycle;
+        docs/hardware.md, "Power and GOPS/W")."""
+        c = self.config
+        return (cost["luts"] * c["lut_uw_per_mhz"] + cost["dsps"] * c["dsp_uw_per_mhz"]
+                + cost["brams"] * c["bram_uw_per_mhz"])
+
+    def power_w(self, cost: dict) -> float:
+        """Estimated power of a design using ``cost``'s resources on this device: the
+        device's static power plus the dynamic energy per cycle at the clock."""
+        return self.device["static_w"] + self.dynamic_pj_per_cycle(cost) \
+            * self.config["clock_mhz"] * 1e-6
+
+    def gops_per_w(self, macs: float, period_cycles: float, static_w: float,
+                   dynamic_pj_per_cycle: float) -> float:
+        """Energy efficiency: ``2 x macs`` operations per inference over the energy drawn
+        in one inference period of ``period_cycles`` (static power x period + dynamic
+        energy per cycle x cycles); equal to GOPS / power, computed without overflowing."""
+        seconds = period_cycles / (self.config["clock_mhz"] * 1e6)
+        joules = static_w * seconds + dynamic_pj_per_cycle * 1e-12 * period_cycles
+        return 2.0 * macs / 1e9 / joules if joules > 0 else 0.0
+
     def metrics(self, cost: dict) -> dict[str, float]:
-        """Add ``fps`` and ``fits`` (against the device) to a cost dict."""
-        dev = self.device
+        """The model's metrics from a cost dict (``luts``, ``dsps``, ``brams``,
+        ``latency_cycles``, ``macs``): adds ``fps``, ``fits`` (against the device),
+        ``latency_ms``, ``power_w``, ``gops_per_w`` (2 ops per MAC at ``fps``) and
+        ``pipeline_efficiency`` (1: one device)."""
+        dev, clock = self.device, self.config["clock_mhz"]
+        cost = dict(cost)
+        macs = cost.pop("macs", 0.0)
         fits = (cost["luts"] <= dev["luts"] and cost["dsps"] <= dev["dsps"]
                 and cost["brams"] <= dev["brams"])
-        return dict(cost, fps=self.config["clock_mhz"] * 1e6 / cost["latency_cycles"],
-                    fits=float(fits))
+        fps = clock * 1e6 / cost["latency_cycles"]
+        gops_per_w = self.gops_per_w(macs, cost["latency_cycles"], dev["static_w"],
+                                     self.dynamic_pj_per_cycle(cost))
+        return dict(cost, fps=fps, fits=float(fits),
+                    latency_ms=cost["latency_cycles"] / (clock * 1e3), power_w=self.power_w(cost),
+                    gops_per_w=gops_per_w, pipeline_efficiency=1.0)
 
     def layer_options(self, layer) -> list[tuple[float, float, tuple[int, int]]]:
         """Pareto (luts, latency, (tm, tn)) engines for one layer, from the option lists."""
@@ -247,4 +301,5 @@ class FpgaModel(CostModel):
             dsps = max(dsps, sum(p["dsps"] for p in parts))
             brams = max(brams, sum(p["brams"] for p in parts))
         return {"luts": luts, "dsps": dsps, "brams": brams,
-                "latency_cycles": float(design.latency_cycles)}
+                "latency_cycles": float(design.latency_cycles),
+                "macs": float(sum(x.macs for x in layers))}

@@ -7,6 +7,7 @@ is a 1x1 convolution on a 1x1 input; a depthwise convolution has ``groups = c_in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ class Layer:
     groups: int = 1
     multiplier: Any = None
     name: str = ""
+    activation_bits: int = 8
+    """Width of the activations the layer multiplies (its input); only the quantized FPGA
+    model (``quantized.py``, Lu et al.) prices it, the others assume 8."""
 
     @property
     def dims(self) -> dict[str, int]:
@@ -163,6 +167,12 @@ def layer_from_dict(record: dict, multiplier: Any = None) -> Layer:
             f"bad layer record {record!r} ({exc}); give kind, input_shape [h, w, c], "
             "filters, kernel, strides, padding, groups"
         ) from None
+    if "activation_bits" in record:  # optional: the input width of a quantized layer
+        bits = record["activation_bits"]
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
+            raise UserError(f"layer {name!r}: activation_bits must be a whole number 2..8, "
+                            f"got {bits!r}")
+        layer = dataclasses.replace(layer, activation_bits=bits)
     if "output_shape" in record and tuple(record["output_shape"]) != layer.output_shape:
         raise UserError(
             f"layer {name!r}: output_shape {tuple(record['output_shape'])} does not match "

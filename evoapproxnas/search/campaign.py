@@ -18,10 +18,9 @@ import dataclasses
 import os
 import time
 
-from evoapproxnas.cgp.genome import priced_with
 from evoapproxnas.config import config_from_dict, load_config
 from evoapproxnas.errors import UserError
-from evoapproxnas.search.engines import make_engine
+from evoapproxnas.search.engines.assisted import make_search_engine
 from evoapproxnas.search.evaluation import Evaluator
 from evoapproxnas.search.execution.pool import TaskFailure, WorkerPool, WorkerStartError
 from evoapproxnas.search.policies.termination import WallClock, over_budget, repricing_estimate
@@ -133,7 +132,7 @@ def _run_locked(run: RunDir, cfg, reporter: Reporter, evaluate_test: bool, given
                 pool.close()
     state = load_checkpoint(run.path, warn=reporter.note)
     if state is None:
-        engine = make_engine(s.engine, problem.space, len(s.objectives), s.population, s.seed)
+        engine = make_search_engine(cfg, problem.space)  # search.predictor wraps it
         state = Checkpoint(engine)
     engine = state.engine
     if not hasattr(engine, "space"):  # a pymoo engine checkpointed before engines kept it
@@ -243,6 +242,8 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     engine = state.engine
     start = time.perf_counter()
     clock.start(gen)
+    if hasattr(engine, "learn"):  # the predictor refits on the archive before this generation
+        engine.learn(evaluator.problem, [r for r in run.records() if r.generation < gen], gen)
     genomes = engine.ask()
     evaluator.record_redrawn(engine.space.take_rejected(), gen)
     records = _evaluate_batch(evaluator, genomes, gen,
@@ -257,7 +258,8 @@ def _generation(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRec
     floor = f", {entry.below_floor} below the accuracy floor" if s.min_accuracy > 0 else ""
     reporter.log(f"gen {gen + 1}/{s.generations}: {entry.evaluations} evaluated "
                  f"({entry.new} new), {entry.failed} failed, {entry.infeasible} infeasible"
-                 f"{floor}, front {entry.front_size}, HV {entry.hypervolume:.4f} "
+                 f"{floor}, {entry.pruned} pruned before training, front {entry.front_size}, HV {entry.hypervolume:.4f}"
+                 f"{engine.report(run.records()) if hasattr(engine, 'report') else ''} "
                  f"[{time.perf_counter() - start:.0f} s]")
 
 
@@ -299,8 +301,8 @@ def repricing_genomes(cfg, problem: CampaignProblem, records) -> list:
         if len(best) == cfg.fidelity.final_repricing:
             break
         best.setdefault(space.network_key(trained[i].genome), trained[i])
-    return [priced_with(record.genome, space.spec, multiplier) for record in best.values()
-            for multiplier in range(space.spec.n_multipliers)]
+    return [space.priced_with(record.genome, multiplier) for record in best.values()
+            for multiplier in range(space.n_multipliers)]
 
 
 def _repricing(cfg, state, evaluator: Evaluator, cache: dict[str, EvaluationRecord],
@@ -326,6 +328,16 @@ def _finalize(cfg, run: RunDir, cache: dict[str, EvaluationRecord], pool: Worker
 
     records = list(cache.values())
     front = pareto_front(at_full_fidelity(records, cfg), cfg.search.objectives)
+    if cfg.hardware.evaluator == "learned" and front:  # the front's figures, analytically
+        from evoapproxnas.search.learned_check import reprice_front
+
+        front = reprice_front(run.problem, front, reporter.note)
+    if cfg.hardware.mode == "sequential":  # the second step: the best design per member
+        from evoapproxnas.search.sequential import reprice_front
+
+        front = reprice_front(run.problem, front)
+        reporter.log(f"sequential hardware: the front re-priced on the best design of each "
+                     f"member, {len(front)} non-dominated")
     bar = None
     results = [None] * len(front)
     if evaluate_test:

@@ -83,9 +83,8 @@ class Evaluator:
             record.status, record.reason = Status.FAILED, failure
             return _finish(record, self.cfg.search.objectives)
         if violation > 0:
-            record.reason = "violates " + ", ".join(
-                str(c) for c in self.cfg.parsed_constraints
-                if c.violation(metrics[c.metric]) > 0)
+            record.reason = "pruned before training: violates " + ", ".join(
+                self.problem.violated(metrics))
             return _finish(record, self.cfg.search.objectives)
         record.status, record.reason = Status.PENDING, None
         record.fidelity = self.rungs[0]

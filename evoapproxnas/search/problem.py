@@ -1,4 +1,4 @@
-"""The campaign's problem: CGP spec, allowed multipliers, dataset shape and cheap metrics.
+"""The campaign's problem: the space's spec, allowed multipliers, dataset shape and cheap metrics.
 
 Built the same way in the main process and in every worker from the resolved config, so a
 genome means the same network everywhere. No TensorFlow here.
@@ -7,13 +7,11 @@ genome means the same network everywhere. No TensorFlow here.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from evoapproxnas.cgp.spec import HEAD_MODES
 from evoapproxnas.config import CampaignConfig, uses_hardware
 from evoapproxnas.errors import UserError, closest_names
 from evoapproxnas.metrics import METRICS
@@ -46,21 +44,18 @@ def allowed_multipliers(cfg: CampaignConfig) -> list:
 
 def make_spec(cfg: CampaignConfig, multipliers: list):
     """The campaign's ``[cgp]`` spec with its multiplier genes sized to the allowed set and
-    a ``head_multiplier`` name resolved to its gene (``UserError`` if it is not allowed)."""
-    head = cfg.cgp.head_multiplier
-    if isinstance(head, str) and head not in HEAD_MODES:
-        names = [m.name for m in multipliers]
-        if head not in names:
-            raise UserError(
-                f"{cfg.source}: cgp.head_multiplier = {head!r} is not an allowed multiplier"
-                f"{closest_names(head, names)}; use 'exact', 'gene' or one of "
-                + (", ".join(names) if len(names) <= 10 else "multipliers.allowed"))
-        head = names.index(head)
-    try:
-        return dataclasses.replace(cfg.cgp, n_multipliers=len(multipliers),
-                                   head_multiplier=head)
-    except UserError as exc:
-        raise UserError(f"{cfg.source}: [cgp]: {exc}") from None
+    a ``head_multiplier`` name resolved to its gene (``UserError`` if it is not allowed);
+    ``spaces.cgp.make_cgp_spec``."""
+    from evoapproxnas.search.spaces.cgp import make_cgp_spec
+
+    return make_cgp_spec(cfg, multipliers)
+
+
+def space_class(cfg: CampaignConfig) -> type:
+    """The registered space class of ``space.kind`` (``search.spaces.registry``)."""
+    from evoapproxnas.search.spaces import SPACES
+
+    return SPACES[cfg.space.kind]
 
 
 def check_hardware(cfg: CampaignConfig) -> None:
@@ -74,7 +69,15 @@ def check_hardware(cfg: CampaignConfig) -> None:
         model = get_cost_model(hw.model, hw.preset or None, **dict(hw.overrides))
     except UserError as exc:
         raise UserError(f"{cfg.source}: [hardware]: {exc}") from None
-    wanted = [("hardware.search_metric", hw.search_metric)] if hw.search else []
+    if hw.evaluator == "learned":  # a missing or foreign evaluator stops the campaign here
+        from evoapproxnas.hardware.learned.evaluator import load_evaluator
+
+        try:
+            load_evaluator(hw.evaluator_path).check_settings(hw.preset or None, hw.overrides)
+        except UserError as exc:
+            raise UserError(f"{cfg.source}: [hardware]: {exc}") from None
+    wanted = [("hardware.search_metric", hw.search_metric)] \
+        if hw.mode in ("inner", "sequential") else []
     wanted += [("search.objectives", m) for m in cfg.search.objectives]
     wanted += [("search.constraints", c.metric) for c in cfg.parsed_constraints]
     for key, metric in wanted:
@@ -112,29 +115,39 @@ class CampaignProblem:
 
     cfg: CampaignConfig
     spec: object
+    """The space's settings resolved for the campaign (``space.kind`` "cgp": the
+    ``CGPSpec``; see ``search.spaces.registry``)."""
     multipliers: list
     input_shape: tuple
     n_classes: int
 
     @classmethod
     def build(cls, cfg: CampaignConfig, input_shape, n_classes: int) -> CampaignProblem:
-        """Resolve the allowed multipliers and the CGP spec (``UserError`` on bad names)."""
+        """Resolve the allowed multipliers and the space's spec (``UserError`` on bad names)."""
         multipliers = allowed_multipliers(cfg)
         if uses_hardware(cfg):
             check_hardware(cfg)
-        return cls(cfg, make_spec(cfg, multipliers), multipliers,
+        return cls(cfg, space_class(cfg).make_spec(cfg, multipliers), multipliers,
                    tuple(int(v) for v in input_shape), int(n_classes))
 
     @property
     def space(self):
-        """The campaign's ``CGPSpace``; its draws that break a cheap constraint are re-drawn
-        (``meets_cheap_constraints``)."""
-        from evoapproxnas.search.spaces.cgp import CGPSpace
-
+        """The campaign's space (``space.kind``: a ``CGPSpace``, a ``LayerSpace`` ...); its
+        draws that break a cheap constraint are re-drawn (``meets_cheap_constraints``)."""
         if getattr(self, "_space", None) is None:
-            self._space = CGPSpace(self.spec, self.input_shape, self.n_classes)
+            self._space = space_class(self.cfg)(self.spec, self.input_shape, self.n_classes)
+            if self.cfg.hardware.mode == "joint":  # hardware genes appended (spaces/joint.py)
+                from evoapproxnas.search.spaces.joint import JointSpace
+
+                self._space = JointSpace(self._space, self.cfg.hardware.design_space)
             self._space.set_filter(self.meets_cheap_constraints)
         return self._space
+
+    def hardware_genes(self, genome):
+        """The hardware genes of a joint-mode candidate (``None`` in the other modes)."""
+        if self.cfg.hardware.mode == "joint":
+            return self.space.split(genome)[1]
+        return None
 
     def meets_cheap_constraints(self, genome) -> bool:
         """True when the genome's network can be priced and keeps every constraint that is
@@ -155,7 +168,10 @@ class CampaignProblem:
         priced = self.__dict__.setdefault("_priced", {})
         if key not in priced:
             try:
-                priced[key] = (self.cheap_metrics(self.decode(genome)), None)
+                genes = self.hardware_genes(genome)
+                graph = self.decode(genome)
+                priced[key] = (self.cheap_metrics(graph) if genes is None
+                               else self.cheap_metrics(graph, genes), None)
             except CandidateFailure as exc:
                 priced[key] = (exc.metrics, exc.reason)
             if len(priced) > self.PRICED_KEPT:
@@ -176,13 +192,11 @@ class CampaignProblem:
         return self._choice
 
     def decode(self, genome):
-        """The genome's network as a ``networkx.DiGraph`` of layers with shapes."""
-        from evoapproxnas.cgp import decode
+        """The genome's network as a ``networkx.DiGraph`` of layers with shapes (the
+        space's ``decode``, in the format of ``cgp.decode``)."""
+        return self.space.decode(genome)
 
-        return decode(np.asarray(genome, dtype=np.int64), self.spec, self.input_shape,
-                      self.n_classes)
-
-    def cheap_metrics(self, graph) -> dict:
+    def cheap_metrics(self, graph, hardware_genes=None) -> dict:
         """Metrics known before training: parameters, multiplication power, hardware cost."""
         from evoapproxnas.cgp import count_params, multiplication_power, multiply_layers
 
@@ -196,19 +210,34 @@ class CampaignProblem:
         metrics["multipliers"] = names
         if uses_hardware(self.cfg):
             try:
-                metrics.update(self._hardware(graph))
+                metrics.update(self._hardware(graph, hardware_genes))
             except UserError as exc:  # this candidate only: the campaign goes on
                 raise CandidateFailure(f"hardware cost model: {exc}", metrics) from None
         return metrics
 
-    def _hardware(self, graph) -> dict:
-        """The hardware metrics; the hardware search keeps to the campaign's constraints."""
+    def _hardware(self, graph, hardware_genes=None) -> dict:
+        """The hardware metrics on the design of ``hardware.mode`` and its
+        ``hardware_design`` text; the hardware search keeps to the campaign's constraints."""
         from evoapproxnas.hardware import layers_from_graph
 
         layers = layers_from_graph(graph, self.choice)
-        result = self.cfg.hardware.estimate(layers, self.cfg.parsed_constraints)
-        return {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
+        result = self.cfg.hardware.estimate(layers, self.cfg.parsed_constraints,
+                                            genes=hardware_genes)
+        out = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
+        if isinstance(result.get("hardware_design"), str):
+            out["hardware_design"] = result["hardware_design"]
+        return out
+
+    @property
+    def constraints(self) -> list:
+        """The campaign's constraints and those its hardware mode implies (a joint-mode
+        FPGA design must fit its devices: ``fits >= 1``)."""
+        return [*self.cfg.parsed_constraints, *self.cfg.hardware.implied_constraints()]
 
     def violation(self, metrics: dict) -> float:
         """Sum of the relative excesses over the campaign's constraints (0 = feasible)."""
-        return float(sum(c.violation(metrics[c.metric]) for c in self.cfg.parsed_constraints))
+        return float(sum(c.violation(metrics[c.metric]) for c in self.constraints))
+
+    def violated(self, metrics: dict) -> list[str]:
+        """The constraints ``metrics`` break, as text (``fps >= 30`` ...)."""
+        return [str(c) for c in self.constraints if c.violation(metrics[c.metric]) > 0]

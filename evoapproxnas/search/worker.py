@@ -109,6 +109,10 @@ def train_task(state: dict, task: TrainTask) -> TrainOutcome:
         if not marker.exists():
             marker.touch()
             os._exit(9)
+    if state["cfg"].space.kind == "assignment":  # a fixed trained network (docs/byo.md)
+        from evoapproxnas.search.byo.network import train_task as assignment_task
+
+        return assignment_task(state, task)
     import time
 
     from evoapproxnas.errors import UserError
@@ -154,6 +158,10 @@ def train_task(state: dict, task: TrainTask) -> TrainOutcome:
 
 def test_task(state: dict, task: TestTask) -> TestOutcome:
     """Accuracy of a trained candidate on the held-out test set (and validation again)."""
+    if state["cfg"].space.kind == "assignment":
+        from evoapproxnas.search.byo.network import test_task as assignment_test
+
+        return assignment_test(state, task)
     from evoapproxnas.nn import evaluate
     from evoapproxnas.search.study.rundir import load_trained
 

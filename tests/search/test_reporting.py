@@ -108,7 +108,8 @@ def test_a_campaign_tells_its_reporter_and_nothing_reaches_stderr(tmp_path, capf
     assert len(reporter.lines) == 3 and reporter.notes == []
     for k, line in enumerate(reporter.lines[:2]):
         assert re.fullmatch(rf"gen {k + 1}/2: \d+ evaluated \(3 new\), 0 failed, 0 infeasible, "
-                            r"front \d+, HV \d\.\d{4} \[\d+ s\]", line), line
+                            r"0 pruned before training, front \d+, HV \d\.\d{4} \[\d+ s\]",
+                            line), line
     assert reporter.lines[-1] == (f"re-evaluating the {len(front.members)} front members on "
                                   "the held-out test set")
     assert [(desc, unit, bar.total, bar.n, bar.closed) for desc, unit, bar in reporter.bars] == [

@@ -10,6 +10,8 @@ Built in (each registered under its name by ``register_engine``):
   mutation, no crossover, duplicates removed by candidate key.
 - ``deap``: (mu + lambda) with DEAP's ``selNSGA2`` survival (``nsga2_deap.DeapEngine``).
 - ``random``: fresh random candidates every generation (``random_search.RandomEngine``).
+- ``reinforce``: a REINFORCE controller (a GRU policy over the space's decisions,
+  ``reinforce.ReinforceEngine``; generational mode only).
 
 ``asynchronous=True`` gives any of them its steady-state mode
 (``steady_state.SteadyStateEngine``), one candidate at a time.
@@ -23,14 +25,18 @@ __all__ = ["ENGINES", "Engine", "engine_names", "make_engine", "register_engine"
 
 
 def make_engine(name: str, space, n_obj: int, pop_size: int, seed: int,
-                asynchronous: bool = False):
+                asynchronous: bool = False, config=None):
     """A new engine by name (the config validates it against ``ENGINES``);
-    ``asynchronous`` gives its steady-state mode (``SteadyStateEngine``)."""
+    ``asynchronous`` gives its steady-state mode (``SteadyStateEngine``). With the
+    campaign's ``config``, an engine class with an ``options(config)`` classmethod gets
+    the keyword arguments it returns (the controller's settings and reward)."""
     if asynchronous:
         from evoapproxnas.search.engines.steady_state import SteadyStateEngine
 
         return SteadyStateEngine(space, n_obj, pop_size, seed, survival=name)
-    return ENGINES[name](space, n_obj, pop_size, seed)
+    cls = ENGINES[name]
+    options = cls.options(config) if config is not None and hasattr(cls, "options") else {}
+    return cls(space, n_obj, pop_size, seed, **options)
 
 
 # the built-in engines register themselves on import, in this order
@@ -38,4 +44,5 @@ def make_engine(name: str, space, n_obj: int, pop_size: int, seed: int,
 from evoapproxnas.search.engines import nsga2_pymoo  # noqa: E402, F401
 from evoapproxnas.search.engines import nsga2_deap  # noqa: E402, F401
 from evoapproxnas.search.engines import random_search  # noqa: E402, F401
+from evoapproxnas.search.engines import reinforce  # noqa: E402, F401
 # isort: on

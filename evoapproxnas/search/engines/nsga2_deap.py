@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from evoapproxnas.search.engines.registry import register_engine
+from evoapproxnas.search.engines.variation import vary
 from evoapproxnas.search.spaces import unique_samples
 
 PENALTY = 1e9
@@ -44,8 +45,11 @@ class DeapEngine:
     """NSGA-II after DEAP: (mu + lambda) with ``selNSGA2`` survival and binary tournaments on
     Pareto rank and crowding; infeasible candidates ranked behind every feasible one."""
 
-    def __init__(self, space, n_obj: int, pop_size: int, seed: int) -> None:
+    def __init__(self, space, n_obj: int, pop_size: int, seed: int,
+                 n_offspring: int | None = None) -> None:
         self.space, self.n_obj, self.pop_size = space, n_obj, pop_size
+        self.n_offspring = n_offspring or pop_size
+        """Offspring asked per generation after the first (``keep`` chooses those told)."""
         self.rng = np.random.default_rng(seed)
         self.population: list[Individual] = []
         self._asked: list[np.ndarray] = []
@@ -64,14 +68,25 @@ class DeapEngine:
             for ind in front:
                 ind.rank = front_rank
 
-        def child(rng):
+        def winner(rng):
             a, b = rng.choice(len(self.population), 2, replace=False)
             pa, pb = self.population[a], self.population[b]
-            better = min((pa, pb), key=lambda i: (i.rank, -i.fitness.crowding_dist))
+            return min((pa, pb), key=lambda i: (i.rank, -i.fitness.crowding_dist))
+
+        def child(rng):
+            better = winner(rng)
+            if getattr(self.space, "crossover_rate", 0.0):  # a second parent for a crossover
+                return vary(self.space, better.x, winner(rng).x, rng)
             return self.space.mutate(better.x, rng)
 
-        self._asked = unique_samples(self.space, self.pop_size, self.rng, seen, make=child)
+        n = getattr(self, "n_offspring", None) or self.pop_size  # checkpoints before it
+        self._asked = unique_samples(self.space, n, self.rng, seen, make=child)
         return list(self._asked)
+
+    def keep(self, indices) -> None:
+        """Evaluate only the asked candidates at ``indices`` (in that order): ``tell`` then
+        takes their rows alone."""
+        self._asked = [self._asked[int(i)] for i in indices]
 
     def tell(self, F: np.ndarray, cv: np.ndarray) -> None:
         """Merge the evaluated batch into the population and keep the NSGA-II best."""

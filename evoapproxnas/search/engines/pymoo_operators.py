@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from pymoo.core.crossover import Crossover
 from pymoo.core.duplicate import DuplicateElimination
 from pymoo.core.mutation import Mutation
 from pymoo.core.problem import Problem
 from pymoo.core.sampling import Sampling
+
+from evoapproxnas.search.engines.variation import vary
 
 
 class SpaceProblem(Problem):
@@ -52,6 +55,22 @@ class SpaceMutation(Mutation):
     def _do(self, problem, X, *args, random_state=None, **kwargs):
         space = problem.space
         return np.array([space.mutate(x, random_state) for x in X], dtype=np.int64)
+
+
+class SpaceVariation(Crossover):
+    """Crossover or mutation, one offspring per pair of parents: with probability
+    ``space.crossover_rate`` the space's ``recombine`` of the two (where it applies: parents
+    that build the same layers), else the space's mutation of the first. Used instead of
+    pymoo's separate crossover and mutation when the space recombines
+    (``cgp.multiplier_crossover``), so a crossover child is not mutated on top."""
+
+    def __init__(self) -> None:
+        super().__init__(n_parents=2, n_offsprings=1, prob=1.0)
+
+    def _do(self, problem, X, *args, random_state=None, **kwargs):
+        space = problem.space
+        children = [vary(space, a, b, random_state) for a, b in zip(X[0], X[1])]
+        return np.array(children, dtype=np.int64)[None, :, :]
 
 
 class KeyDuplicateElimination(DuplicateElimination):

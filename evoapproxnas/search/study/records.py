@@ -236,6 +236,10 @@ class HistoryEntry:
     hypervolume: float
     population: list[str] = field(default_factory=list)
     """The hashes of the generation's population, in slot order (not kept in ``front.json``)."""
+    pruned: int = 0
+    """New candidates of the generation stopped before training by a cheap constraint (a
+    hardware specification ...): the infeasible ones of the population and the re-drawn
+    ones (archived ``infeasible`` with the reason; 0 in histories of earlier versions)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -239,7 +239,12 @@ class RunDir:
                     os.replace(out, old)
             with new_directory(out) as tmp:
                 (tmp / "models").mkdir()
-                write_json(tmp / "config.json", cfg.to_dict())
+                saved = cfg.to_dict()
+                if cfg.space.kind == "assignment":  # the run keeps its own copy of the model
+                    from evoapproxnas.search.spaces.assignment import copy_model
+
+                    saved["space"]["model"] = copy_model(cfg, tmp)
+                write_json(tmp / "config.json", saved)
                 write_json(tmp / "shape.json", {"input_shape": [int(v) for v in input_shape],
                                                 "n_classes": int(n_classes)})
                 write_json(tmp / "run.json", {"format": RUN_FORMAT, "status": "running",
@@ -359,16 +364,15 @@ class RunDir:
                         self.history(), unfinished=True)
 
     def check_genome(self, member: FrontMember | EvaluationRecord) -> None:
-        """``UserError`` unless the genome of a member or record fits the campaign's CGP spec
+        """``UserError`` unless the genome of a member or record fits the campaign's space
         (one that does not comes from a damaged file, or a config.json not the run's)."""
-        from evoapproxnas.cgp.genome import validate_genome
-
         record = member.record if isinstance(member, FrontMember) else member
         try:
-            validate_genome(record.genome, self.problem.spec)
+            self.problem.space.validate(record.genome)
         except ValueError as exc:
             raise UserError(f"{self.path}: the genome of candidate {record.hash} does not fit "
-                            f"the campaign's CGP spec ({exc}); {DAMAGED}") from None
+                            f"the campaign's {self.config.space.kind} space ({exc}); "
+                            f"{DAMAGED}") from None
 
     def network(self, member: FrontMember | EvaluationRecord):
         """The decoded network (``networkx.DiGraph``) of a member or record (``UserError`` if
@@ -388,6 +392,10 @@ class RunDir:
     def load_model(self, member: FrontMember | EvaluationRecord):
         """The member's Keras model with its multipliers and trained weights (TensorFlow)."""
         record = member.record if isinstance(member, FrontMember) else member
+        if self.config.space.kind == "assignment":  # the run's fixed network (docs/byo.md)
+            from evoapproxnas.search.byo.network import candidate_model, weights_of
+
+            return candidate_model(self.problem, record.genome, weights_of(self, record.hash))
         path = self.weights_path(record.hash, record.fidelity)
         if not path.is_file():
             raise UserError(f"{path} is missing: the weights of candidate {record.hash} were "

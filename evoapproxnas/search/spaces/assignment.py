@@ -1,0 +1,240 @@
+"""The assignment space (``[space] kind = "assignment"``): one multiplier gene per multiplying
+layer of a fixed, trained Keras model (ALWANN, Mrazek et al., ICCAD 2019).
+
+A candidate is a flat vector of multiplier genes, one per approximate layer of the converted
+model in layer order (without the classifier's with ``space.exact_head``); gene ``g`` is the
+``g``-th allowed multiplier. The network never changes: decoding gives the layer graph of
+``cgp.decode`` whose nodes carry the model's real primitive layers (``primitives``: shapes,
+kernels, strides as ``approx.convert.describe`` reads them from the model), so pricing,
+parameter counts and the hardware cost models see the real network.
+
+The spec is read from the model file (``space.model``, relative to the config file) the first
+time a process asks (TensorFlow is imported then, lazily) and kept for the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evoapproxnas.errors import UserError
+from evoapproxnas.search.spaces.redraw import Redrawing
+from evoapproxnas.search.spaces.registry import Decision, register_space
+
+MODEL_FILE = "network.keras"
+"""Name of the model's copy in a run directory (``space.model`` of its config.json)."""
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    """The fixed network: its model file, its multiplying layers (``describe``'s dicts), the
+    allowed multiplier count and whether the last layer stays exact."""
+
+    model: str
+    layers: tuple
+    n_multipliers: int
+    exact_head: bool = False
+    fingerprint: str = ""
+    """sha256 of the model file (12 hex digits): a candidate's key includes it."""
+
+    @property
+    def genes(self) -> int:
+        return len(self.layers) - (1 if self.exact_head else 0)
+
+
+_DESCRIBED: dict[tuple, tuple] = {}
+
+
+def model_path(cfg) -> Path:
+    """``space.model`` resolved against the folder of the config file."""
+    text = cfg.space.model
+    if not text:
+        raise UserError(f"{cfg.source}: space.kind = 'assignment' needs space.model, the "
+                        "trained Keras model (.keras) whose layers take the multipliers")
+    path = Path(text)
+    if not path.is_absolute() and cfg.source and not cfg.source.startswith("<"):
+        path = Path(cfg.source).parent / path
+    return path
+
+
+def sidecar(path: Path) -> Path:
+    """The description of the model in ``path`` kept next to it (a run directory's copy has
+    one): ``<name>.layers.json``, read without TensorFlow."""
+    return path.with_name(path.name + ".layers.json")
+
+
+def describe_file(path: Path) -> tuple[list[dict], str]:
+    """``approx.convert.describe`` of the model in ``path`` and the file's fingerprint: from
+    its sidecar when that is of this very file, else from the model (TensorFlow; cached per
+    process by path, size and modification time)."""
+    try:
+        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError:
+        raise UserError(f"space.model {str(path)!r} does not exist; give a .keras file") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DESCRIBED:
+        try:
+            kept = json.loads(sidecar(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            kept = None
+        if isinstance(kept, dict) and kept.get("sha256") == digest and isinstance(
+                kept.get("layers"), list):
+            _DESCRIBED[key] = (kept["layers"], digest)
+        else:
+            _DESCRIBED[key] = (_describe_model(path), digest)
+    layers, digest = _DESCRIBED[key]
+    return [dict(item) for item in layers], digest
+
+
+def _describe_model(path: Path) -> list[dict]:
+    from evoapproxnas.approx.convert import describe, load_model
+    from evoapproxnas.approx.layers import approx_layers
+
+    model = load_model(path)
+    if not approx_layers(model):
+        raise UserError(f"{path}: the model has no approximate layers; convert it first "
+                        "(evoapproxnas approximate MODEL.keras --out OUT.keras)")
+    return json.loads(json.dumps(describe(model)))
+
+
+def copy_model(cfg, folder: Path) -> str:
+    """Copy the model of ``cfg`` into ``folder`` (a new run directory) with its sidecar, so
+    that the run reads its layers without TensorFlow; returns the copy's name."""
+    import shutil
+
+    source = model_path(cfg)
+    layers, digest = describe_file(source)
+    shutil.copyfile(source, folder / MODEL_FILE)
+    sidecar(folder / MODEL_FILE).write_text(json.dumps({"sha256": digest, "layers": layers}),
+                                            encoding="utf-8")
+    return MODEL_FILE
+
+
+def make_assignment_spec(cfg, multipliers: list) -> AssignmentSpec:
+    """The campaign's assignment spec: the model's layers and the allowed multipliers."""
+    path = model_path(cfg)
+    layers, digest = describe_file(path)
+    if cfg.space.exact_head and len(layers) < 2:
+        raise UserError(f"{cfg.source}: space.exact_head leaves {path} without a layer to "
+                        "assign (it has one multiplying layer)")
+    return AssignmentSpec(str(path), tuple(layers), len(multipliers), cfg.space.exact_head,
+                          digest)
+
+
+@register_space("assignment")
+class AssignmentSpace(Redrawing):
+    """Multiplier genes of the fixed network of an ``AssignmentSpec`` (module docstring):
+    sampled uniformly, mutated by changing each gene with probability 1 / genes (at least
+    one), keyed by the model's fingerprint and the genes."""
+
+    make_spec = staticmethod(make_assignment_spec)
+
+    def __init__(self, spec: AssignmentSpec, input_shape=None,
+                 n_classes: int | None = None) -> None:
+        self.spec = spec
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.n_classes = n_classes
+        self.n_var = spec.genes
+        self.lower = np.zeros(self.n_var)
+        self.upper = np.full(self.n_var, float(spec.n_multipliers - 1))
+        self.feasible = None
+        self.rejected: list[np.ndarray] = []
+
+    @property
+    def n_multipliers(self) -> int:
+        return self.spec.n_multipliers
+
+    @property
+    def layer_names(self) -> list[str]:
+        """The names of the layers the genes assign, in gene order."""
+        return [item["name"] for item in self.spec.layers[: self.n_var]]
+
+    def validate(self, x) -> np.ndarray:
+        """``x`` as int64; ``ValueError`` naming the first bad gene."""
+        array = np.asarray(x)
+        if array.ndim != 1 or len(array) != self.n_var:
+            raise ValueError(f"candidate must be {self.n_var} genes, got shape {array.shape}")
+        if array.dtype.kind not in "iu":
+            raise ValueError(f"candidate must contain integers only, got dtype {array.dtype}")
+        array = array.astype(np.int64)
+        bad = np.flatnonzero((array < 0) | (array >= self.n_multipliers))
+        if len(bad):
+            i = int(bad[0])
+            raise ValueError(f"gene {i} = {array[i]} is outside 0..{self.n_multipliers - 1}")
+        return array
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        return self.redrawn(lambda: rng.integers(0, self.n_multipliers, self.n_var))
+
+    def mutate(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        parent = self.validate(x)
+
+        def draw() -> np.ndarray:
+            child = parent.copy()
+            if self.n_multipliers < 2:
+                return child
+            hit = rng.random(self.n_var) < 1.0 / self.n_var
+            hit[rng.integers(self.n_var)] = True
+            for i in np.flatnonzero(hit):
+                child[i] = (child[i] + rng.integers(1, self.n_multipliers)) % self.n_multipliers
+            return child
+
+        return self.redrawn(draw)
+
+    def key(self, x: np.ndarray) -> str:
+        genes = ",".join(str(int(g)) for g in self.validate(x))
+        text = f"{self.spec.fingerprint}:{self.spec.exact_head}:{genes}"
+        return "a" + hashlib.sha256(text.encode()).hexdigest()[:15]
+
+    def network_key(self, x: np.ndarray) -> str:
+        """Every candidate is the same network (its weights are the model's)."""
+        return "a" + self.spec.fingerprint
+
+    def priced_with(self, x: np.ndarray, gene: int) -> np.ndarray:
+        """``x`` with multiplier gene ``gene`` on every layer."""
+        return np.full(self.n_var, int(gene), dtype=np.int64)
+
+    def decisions(self) -> list[Decision]:
+        return [Decision(f"{name}.multiplier", self.n_multipliers)
+                for name in self.layer_names]
+
+    def compose(self, options) -> np.ndarray:
+        return self.validate(np.asarray(options, dtype=np.int64))
+
+    def assignment(self, x) -> dict:
+        """``layer name -> gene`` of candidate ``x`` (``None``: the exact head)."""
+        genes = [int(g) for g in self.validate(x)]
+        out = dict(zip(self.layer_names, genes, strict=True))
+        if self.spec.exact_head:
+            out[self.spec.layers[-1]["name"]] = None
+        return out
+
+    def decode(self, x):
+        """The fixed network with the genes of ``x``, in the format of ``cgp.decode``: a
+        chain of one node per multiplying layer, each carrying its real primitive."""
+        from evoapproxnas.cgp.decode import new_graph
+
+        if self.input_shape is None or self.n_classes is None:
+            raise ValueError("AssignmentSpace.decode needs the input shape and the class count")
+        genes = self.assignment(x)
+        graph = new_graph(self.input_shape, self.n_classes)
+        last = "input"
+        for item in self.spec.layers:
+            primitive = {**item, "input_shape": tuple(item["input_shape"]),
+                         "output_shape": tuple(item["output_shape"]),
+                         "kernel": tuple(item["kernel"]), "strides": tuple(item["strides"]),
+                         "multiplier": genes[item["name"]], "activation": None}
+            name = item["name"]
+            graph.add_node(name, op=item["kind"], params={}, multiplier=primitive["multiplier"],
+                           input_shapes=[primitive["input_shape"]],
+                           output_shape=primitive["output_shape"], inputs=[last], repairs=[],
+                           primitives=[primitive])
+            graph.add_edge(last, name, port=0, ports=[0])
+            last = name
+        graph.graph["genome_hash"] = self.key(x)
+        return graph
