@@ -305,10 +305,13 @@ def tables(setting: str, variants, raws: dict, work: Path, results: Path,
               "| variant | wall s per seed | generations | full-budget trainings |",
               "|---|---|---|---|"]
     for v in variants:
-        lines.append(f"| {v} | {' '.join(fmt(raws[(v, s)]['wall_s'], 0) for s in seeds)} | "
+        walls = " ".join(fmt(raws[(v, s)]["wall_s"], 0) + ("*" if raws[(v, s)].get("resumed")
+                                                             else "") for s in seeds)
+        lines.append(f"| {v} | {walls} | "
                      f"{' '.join(str(raws[(v, s)]['generations']) for s in seeds)} | "
                      f"{' '.join(str(raws[(v, s)]['full_budget']) for s in seeds)} |")
-    views = {"equal wall time": {key: indicators(r["front"], r["objectives"], r["hv_reference"])
+    views = {"equal generations": {key: indicators(r["front"], r["objectives"],
+                                                   r["hv_reference"])
                                  for key, r in raws.items()}}
     if second_view:
         cut = {}
@@ -321,6 +324,8 @@ def tables(setting: str, variants, raws: dict, work: Path, results: Path,
                                              raws[(v, s)]["hv_reference"])
         if all((v, s) in cut for v in variants for s in seeds):
             views["equal full-budget trainings"] = cut
+    if any(r.get("resumed") for r in raws.values()):
+        lines += ["", "\\* resumed after a kill: the wall time of the finishing invocation only."]
     for view, values in views.items():
         lines += ["", f"**{view}** (test set). Per seed, median, and against {BASELINE}: "
                   "median of per-seed ratios [bootstrap 95 %], wins/losses, Wilcoxon p, "

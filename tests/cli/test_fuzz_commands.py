@@ -32,8 +32,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "search" / "tiny.toml"
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
-SKIP = {"run", "resume"}
-"""Commands that run a campaign (fuzzed in tests/test_fuzz_config.py and test_fuzz_viewers.py)."""
+SKIP = {"run", "resume", "approximate", "sweep", "sensitivity", "hw learn dataset",
+        "hw learn train", "hw learn report"}
+"""Commands that run a campaign (fuzzed in tests/test_fuzz_config.py and test_fuzz_viewers.py),
+and the bring-your-own-network and learned-evaluator commands, whose cases run TensorFlow or
+build datasets (minutes each here): their bad inputs are tested in tests/approx/test_convert.py,
+tests/search/test_byo.py and tests/hardware/learned/; fuzzing them is still to do."""
 NOT_PATHS = {"overrides", "set"}
 """String arguments that are neither paths nor names (``KEY=VALUE`` overrides)."""
 VALID = {
@@ -59,6 +63,9 @@ VALID = {
 run, ``{layers}``: a JSON layer file, ``{bin}``: a TFApprox table, ``{tmp}``: the case's
 folder): the commands get it for their required arguments (one not listed gets the unknown
 name), and the damaged values keep its suffix."""
+EXTRA = {"hw learn dataset": ["--networks", "2"]}
+"""Arguments a command gets in every case so that one that succeeds stays small (a dataset of
+two networks, not the default 2000)."""
 GROUP_CHOICE = {"hw estimate": "layers"}
 """The member of a required group of exclusive arguments the other arguments are fuzzed with
 (default: the first with a valid value): --layers names multipliers, so --library is read."""
@@ -148,7 +155,8 @@ def cases() -> list[tuple[str, str, str, list[str]]]:
             parts = {d: p for d, p in base.items()
                      if d != action.dest and d not in exclusive_peers(parser, action)}
             for damage, value in bad_values(valid_value(command, action)).items():
-                argv = [*command.split(), *(x for p in parts.values() for x in p),
+                argv = [*command.split(), *EXTRA.get(command, ()),
+                        *(x for p in parts.values() for x in p),
                         *argv_part(action, value)]
                 out.append((command, action.dest, damage, argv))
     return out
