@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections import Counter
@@ -215,14 +214,8 @@ def _export(args) -> int:
         raise UserError(f"cannot write {out}: {folder} is read-only; choose another --out")
     run = RunDir(args.run_dir)
     model = run.load_model(run.front().member(args.member))
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    from evoapproxnas.approx.convert import save_model
+
+    save_model(model, out)
     print(out)
     return 0
