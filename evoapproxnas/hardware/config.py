@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -21,6 +21,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from evoapproxnas.errors import UserError, closest_names
 from evoapproxnas.paths import path_problem, shown
+from evoapproxnas.registry import registrar
 
 MODELS: dict[str, type] = {}
 
@@ -57,17 +58,9 @@ class CostModel:
         raise NotImplementedError
 
 
-def register_model(name: str) -> Callable[[type], type]:
-    """Class decorator adding a cost model to the registry; duplicate names are refused."""
-
-    def deco(cls: type) -> type:
-        if name in MODELS:
-            raise ValueError(f"cost model {name!r} is already registered")
-        cls.name = name
-        MODELS[name] = cls
-        return cls
-
-    return deco
+register_model = registrar(MODELS, "a cost model", "name")
+"""Class decorator ``@register_model(name)`` adding a cost model to the registry; duplicate
+names are refused."""
 
 
 def model_class(name: str) -> type:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
+
+from evoapproxnas.registry import registrar
 
 
 class Engine(Protocol):
@@ -25,19 +26,9 @@ ENGINES: dict[str, type] = {}
 """Engine classes by name (``search.engine``), filled by ``register_engine``."""
 
 
-def register_engine(name: str) -> Callable[[type], type]:
-    """Class decorator: register an engine under ``name`` (a second one of that name is a
-    ``ValueError``). Its constructor takes ``(space, n_obj, pop_size, seed)``."""
-
-    def decorate(cls: type) -> type:
-        if name in ENGINES:
-            raise ValueError(f"an engine named {name!r} is already registered "
-                             f"({ENGINES[name].__module__}.{ENGINES[name].__qualname__})")
-        cls.name = name
-        ENGINES[name] = cls
-        return cls
-
-    return decorate
+register_engine = registrar(ENGINES, "an engine", "name")
+"""Class decorator ``@register_engine(name)``: register an engine under ``name`` (a second one
+of that name is a ``ValueError``). Its constructor takes ``(space, n_obj, pop_size, seed)``."""
 
 
 def engine_names() -> tuple[str, ...]:

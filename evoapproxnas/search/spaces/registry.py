@@ -15,8 +15,9 @@ they register on import).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from evoapproxnas.registry import registrar
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,9 @@ SPACES: dict[str, type] = {}
 """Search-space classes by name (``space.kind``), filled by ``register_space``."""
 
 
-def register_space(name: str) -> Callable[[type], type]:
-    """Class decorator: register a search space under ``name`` (a second one of that name
-    is a ``ValueError``)."""
-
-    def decorate(cls: type) -> type:
-        if name in SPACES:
-            raise ValueError(f"a search space named {name!r} is already registered "
-                             f"({SPACES[name].__module__}.{SPACES[name].__qualname__})")
-        cls.kind = name
-        SPACES[name] = cls
-        return cls
-
-    return decorate
+register_space = registrar(SPACES, "a search space", "kind")
+"""Class decorator ``@register_space(name)``: register a search space under ``name`` (a
+second one of that name is a ``ValueError``)."""
 
 
 def space_names() -> tuple[str, ...]:
