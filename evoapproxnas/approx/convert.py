@@ -16,7 +16,6 @@ one reason each, and stay float; nothing is dropped silently.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +31,9 @@ from evoapproxnas.approx.layers import (
     approx_layers,
     resolve_multiplier,
 )
+from evoapproxnas.approx.modelfile import check_model_file
 from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION, check_weight_quantization
 from evoapproxnas.errors import UserError
-from evoapproxnas.paths import check_path
 
 CALIBRATION_BATCH = 256
 """Images per batch of the calibration pass."""
@@ -294,15 +293,7 @@ def calibrate(model, images: np.ndarray, batch_size: int = CALIBRATION_BATCH) ->
 def load_model(path) -> object:
     """A Keras model from a ``.keras`` (or legacy ``.h5``) file, without its optimizer;
     ``UserError`` (one line) for a missing file or one that is not a Keras model."""
-    path = check_path(path, "model file")
-    if not path.is_file():
-        raise UserError(f"model file {path} does not exist; give a .keras file saved by "
-                        "model.save()")
-    if path.suffix not in (".keras", ".h5"):
-        raise UserError(f"{path}: not a Keras model file (expected a .keras file saved by "
-                        "model.save())")
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise UserError(f"{path}: not a Keras model file (a .keras file is a zip archive)")
+    path = check_model_file(path).path  # the file's form, before Keras reads it
     import evoapproxnas.approx.layers  # noqa: F401  (registers the Approx layers)
 
     try:

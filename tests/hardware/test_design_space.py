@@ -15,10 +15,13 @@ NET = [conv_layer(16, 16, 1, 16, 3), conv_layer(16, 16, 16, 32, 3, 2),
        conv_layer(8, 8, 32, 32, 3), conv_layer(8, 8, 32, 64, 1, 2), dense_layer(4 * 4 * 64, 10)]
 
 # Xilinx DS190 (Zynq-7000 SoC Data Sheet: Overview), table "Zynq-7000 and Zynq-7000S SoCs":
-# programmable logic of the Z-7015 and Z-7020 (LUTs, flip-flops, 36 Kb block RAMs, DSP slices),
-# and the peak DSP performance it lists (symmetric FIR), 200 and 276 GMACs.
-DS190 = {"xc7z015": {"luts": 46_200, "ffs": 92_400, "brams": 95, "dsps": 160, "gmacs": 200},
-         "xc7z020": {"luts": 53_200, "ffs": 106_400, "brams": 140, "dsps": 220, "gmacs": 276}}
+# programmable logic of the Z-7015 and Z-7020 (logic cells, LUTs, flip-flops, total block RAM
+# and its 36 Kb blocks, DSP slices), and the peak DSP performance it lists (symmetric FIR),
+# 200 and 276 GMACs.
+DS190 = {"xc7z015": {"logic_cells": 74_000, "luts": 46_200, "ffs": 92_400, "block_ram_mb": 3.3,
+                     "brams": 95, "dsps": 160, "gmacs": 200},
+         "xc7z020": {"logic_cells": 85_000, "luts": 53_200, "ffs": 106_400, "block_ram_mb": 4.9,
+                     "brams": 140, "dsps": 220, "gmacs": 276}}
 
 
 @pytest.mark.parametrize("device", sorted(DS190))
@@ -27,6 +30,10 @@ def test_zynq_devices_are_the_data_sheet_figures(device):
     assert {k: got[k] for k in ("luts", "ffs", "brams", "dsps")} == \
         {k: want[k] for k in ("luts", "ffs", "brams", "dsps")}
     assert got["bram_bits"] == 36 * 1024  # a 36 Kb block (DS190: "Block RAM (# 36 Kb Blocks)")
+    # the data sheet's other figures of the same resources: the total block RAM (Mb of 2^20
+    # bits, to its one decimal) and the logic cells (7-series: 1.6 per 6-input LUT, to the K)
+    assert round(got["brams"] * got["bram_bits"] / 2**20, 1) == want["block_ram_mb"]
+    assert round(got["luts"] * 1.6, -3) == want["logic_cells"]
     # DS190's peak figure: 2 MACs per DSP48E1 per cycle (pre-adder, symmetric FIR) at the
     # fastest grade's 628 MHz (DS187): the DSP counts agree with it within 1 %
     assert want["gmacs"] == pytest.approx(got["dsps"] * 2 * 0.628, rel=0.01)
@@ -37,6 +44,9 @@ def test_presets_of_the_paper_device_and_its_sibling():
     assert PRESETS["zynq7020"]["device"] == "xc7z020"
     for name in ("zynq7015", "zynq7020"):
         model = get_cost_model("fpga", name)
+        want = DS190[model.config["device"]]  # what the preset's model counts against
+        assert {k: model.device[k] for k in ("luts", "ffs", "brams", "dsps")} == \
+            {k: want[k] for k in ("luts", "ffs", "brams", "dsps")}
         tm, tn = model.config["tm"], model.config["tn"]
         assert tm * tn <= model.device["dsps"]  # the fixed engine's exact products on DSPs
         assert model.estimate(NET)["fits"] == 1.0

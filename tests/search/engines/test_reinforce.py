@@ -2,12 +2,16 @@
 and finite differences, the reward against hand-computed values, learning on a toy space
 with a known optimum, exact restore from a pickle, and tiny campaigns (no training: the
 ``InstantWorkers`` stand-in) that are killed mid-batch and resumed to the same archive,
-front and controller state, on the layer-list and on the CGP space."""
+front and controller state, on the layer-list and on the CGP space: killed by an exception
+in-process, and by a real SIGKILL of a campaign process."""
 
 from __future__ import annotations
 
 import itertools
 import pickle
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +207,71 @@ def test_campaign_killed_mid_batch_resumes_exactly(tmp_path, kind):
         assert np.array_equal(value, engine_again.policy.params[name])
     assert engine_again.baseline == engine.baseline
     assert np.array_equal(engine_again.rng.random(3), engine.rng.random(3))
+
+
+SIGKILLED = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])  # tests/: _fakes
+from _fakes import InstantWorkers
+from evoapproxnas.search.campaign import run_campaign
+from evoapproxnas.search.reporting import SilentReporter
+
+
+class KilledAfter(InstantWorkers):
+    # SIGKILLs its own process when the k-th candidate has trained: after archiving it
+    # ("after") or before ("before": it is lost and trained again on resume)
+    def __init__(self, k, when):
+        self.k, self.when, self.done = k, when, 0
+
+    def map(self, fn, payloads, timeout_s=None, on_result=None):
+        def done(index, result):
+            self.done += 1
+            if self.done >= self.k and self.when == "before":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if on_result:
+                on_result(index, result)
+            if self.done >= self.k:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        return super().map(fn, payloads, timeout_s, done)
+
+
+run_campaign(sys.argv[2], reporter=SilentReporter(), evaluate_test=False,
+             pool=KilledAfter(int(sys.argv[3]), sys.argv[4]))
+"""
+"""A campaign process that SIGKILLs itself at a chosen candidate: no exception handler,
+``finally`` block or ``atexit`` of it runs, as when the machine's OOM killer strikes."""
+
+
+def test_campaign_sigkilled_mid_batch_resumes_exactly(tmp_path):
+    overrides = ["search.engine=reinforce", "space.kind=layers", "search.population=4",
+                 "search.generations=3", "search.constraints=['params <= 100000']"]
+    ref = create_run(TINY, tmp_path / "reference", overrides)
+    run_campaign(ref.path, reporter=SilentReporter(), evaluate_test=False,
+                 pool=InstantWorkers())
+    records, front, engine = outcome(ref.path)
+    assert {r[1] for r in records} == {0, 1, 2} and front
+
+    killed = create_run(TINY, tmp_path / "killed", overrides)
+    kills = itertools.cycle([(3, "after"), (2, "before"), (5, "after")])
+    statuses = []
+    while not statuses or statuses[-1] != 0:
+        k, when = next(kills)
+        proc = subprocess.run([sys.executable, "-c", SIGKILLED, str(Path(__file__).parents[2]),
+                               str(killed.path), str(k), when], capture_output=True, text=True,
+                              timeout=120)
+        statuses.append(proc.returncode)
+        assert proc.returncode in (0, -signal.SIGKILL), proc.stderr[-2000:]
+        assert len(statuses) < 20, "the run does not progress"
+    assert statuses.count(-signal.SIGKILL) >= 2
+    again, front_again, engine_again = outcome(killed.path)
+    assert again == records and front_again == front
+    assert engine_again.updates == engine.updates
+    for name, value in engine.policy.params.items():
+        assert np.array_equal(value, engine_again.policy.params[name])
+    for moments in ("m", "v"):  # Adam's state
+        for name, value in getattr(engine.optimizer, moments).items():
+            assert np.array_equal(value, getattr(engine_again.optimizer, moments)[name])
+    assert engine_again.optimizer.steps == engine.optimizer.steps
+    assert engine_again.baseline == engine.baseline
+    assert engine_again.rng.bit_generator.state == engine.rng.bit_generator.state
