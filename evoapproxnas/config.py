@@ -39,6 +39,7 @@ from evoapproxnas.nn.budget import TrainBudget
 from evoapproxnas.overrides import parse_override
 from evoapproxnas.paths import check_path, path_problem
 from evoapproxnas.search.engines import engine_names
+from evoapproxnas.search.engines.dance import DanceConfig
 from evoapproxnas.search.engines.reinforce import ControllerConfig
 from evoapproxnas.search.spaces import space_names
 from evoapproxnas.search.spaces.layers import LayerSpec
@@ -54,7 +55,8 @@ INT_LIMIT = 2**63
 """Integers of a config are 64-bit (as TOML's): ``-2**63 <= value < 2**63``."""
 ELEMENT_TYPES = {"cgp.functions": str, "multipliers.allowed": str, "search.objectives": str,
                  "search.constraints": str, "fidelity.rungs": int, "debug.fail_hashes": str,
-                 "space.kernel_sizes": int, "space.filters": int, "space.strides": int}
+                 "space.kernel_sizes": int, "space.filters": int, "space.strides": int,
+                 "dance.pool_after": int}
 """The type of every element of a list-valued key."""
 SYNTHETIC_OPTIONS = {"n_train": (int, 2, 10**7), "n_test": (int, 1, 10**7),
                      "image_size": (int, 4, 1024), "channels": (int, 1, 16),
@@ -229,6 +231,26 @@ class SpaceConfig:
     multipliers: str = "per_layer"
     """Layer list: "per_layer" (a multiplier gene per conv layer) or "shared" (one gene for
     all of them); the classifier's dense layer uses the library's exact multiplier."""
+    architecture: tuple = ()
+    """Layer list: a fixed architecture, one ``[kernel, filters, stride, pool]`` per layer
+    (pool 0 or 1), e.g. ``[[3, 16, 1, 1], [5, 24, 2, 0]]``: only the multipliers and bit
+    widths are searched (Lu et al.'s quantization search); empty (default): searched."""
+    activation_bits: tuple = ()
+    """Layer list: activation widths a layer may take (distinct integers 2..8; the width of
+    the layer's input, docs/quantization.md); empty (default): 8 bits, no decision."""
+    weight_bits: tuple = ()
+    """Layer list: weight widths a layer may take (distinct integers 2..8); the gene replaces
+    the multiplier gene and selects the exact 8xW multiplier of ``[multipliers] allowed``;
+    empty (default): the multiplier gene as before."""
+    fixed_point: bool = False
+    """Layer list: fixed point with a searched binary point per layer (Lu et al.'s ``Af``,
+    ``Wf``; needs ``weight_bits``); false (default): range-scaled codes."""
+    activation_frac_bits: tuple = (0, 1, 2, 3, 4, 5, 6)
+    """Layer list, ``fixed_point``: fractional activation bits a layer may take (0..8; a
+    value above the layer's width is its width)."""
+    weight_frac_bits: tuple = (0, 1, 2, 3, 4, 5, 6)
+    """Layer list, ``fixed_point``: fractional weight bits a layer may take (0..8; a value
+    above the layer's width is its width)."""
     model: str = ""
     """Assignment (``kind = "assignment"``): the trained Keras model (.keras, relative to the
     config file) whose multiplying layers get one multiplier gene each (docs/byo.md); the
@@ -265,7 +287,7 @@ SECTIONS = {
     "data": DataConfig, "training": TrainBudget, "cgp": CGPSpec,
     "multipliers": MultipliersConfig, "search": SearchConfig, "fidelity": FidelityConfig,
     "executor": ExecutorConfig, "hardware": HardwareConfig, "debug": DebugConfig,
-    "space": SpaceConfig, "controller": ControllerConfig,
+    "space": SpaceConfig, "controller": ControllerConfig, "dance": DanceConfig,
 }
 
 MOVED_KEYS = {
@@ -305,6 +327,7 @@ class CampaignConfig:
     debug: DebugConfig
     space: SpaceConfig = SpaceConfig()
     controller: ControllerConfig = ControllerConfig()
+    dance: DanceConfig = DanceConfig()
     source: str = ""
 
     @property
@@ -533,6 +556,7 @@ def _validate(c: CampaignConfig) -> None:
     _check(s.mode == "generational" or s.engine != "reinforce", c, "search.engine",
            "the REINFORCE controller learns from whole batches: use search.mode = "
            "'generational'", s.engine)
+    c.dance.check_campaign(c)
     _check(x.scheduler == "local" or re.match(r"^(tcp|tls|inproc|ucx)://\S+$", x.scheduler)
            is not None, c, "executor.scheduler", "use 'local' or an address like "
            "'tcp://HOST:8786'", x.scheduler)

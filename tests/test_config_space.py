@@ -40,6 +40,15 @@ def test_defaults_are_todays_cgp_campaign_and_the_papers_choices():
     ("space.strides=[3]", "space.strides"),
     ("space.pooling=1", "space.pooling"),
     ("space.multipliers=each", "space.multipliers"),
+    ("space.activation_bits=[1, 4]", "space.activation_bits"),
+    ("space.weight_bits=[9]", "space.weight_bits"),
+    ("space.weight_bits=[4, 4]", "space.weight_bits"),
+    ("space.fixed_point=true", "space.fixed_point"),  # without space.weight_bits
+    ("space.fixed_point=1", "space.fixed_point"),
+    ("space.activation_frac_bits=[9]", "space.activation_frac_bits"),
+    ("space.weight_frac_bits=[-1]", "space.weight_frac_bits"),
+    ("space.architecture=[[3, 16, 3, 1]]", "space.architecture"),
+    ("space.architecture=[[3, 16]]", "space.architecture"),
     ("controller.hidden_units=0", "controller.hidden_units"),
     ("controller.learning_rate=0", "controller.learning_rate"),
     ("controller.baseline_decay=1", "controller.baseline_decay"),
@@ -68,7 +77,8 @@ def test_unknown_kind_names_the_closest_and_the_known_ones():
         load_config(TINY, ["space.kind=layer"])
 
 
-@pytest.mark.parametrize("args", [["space.kind=bogus"], ["space.filters=[0]"]])
+@pytest.mark.parametrize("args", [["space.kind=bogus"], ["space.filters=[0]"],
+                                  ["space.weight_bits=[9]"]])
 def test_run_command_exits_2_in_one_line_and_creates_nothing(tmp_path, args):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "evoapproxnas", "run", str(TINY), "--out",

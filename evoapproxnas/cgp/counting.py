@@ -19,6 +19,10 @@ from evoapproxnas.cgp.primitives import (
 from evoapproxnas.errors import UserError
 from evoapproxnas.multipliers.choice import MultiplierChoice, relative_power
 
+WIDTH_KEYS = ("activation_bits", "activation_frac_bits", "weight_frac_bits")
+"""Optional keys of a multiplying primitive and its ``multiply_layers`` record: the layer's
+activation width and binary points (docs/quantization.md)."""
+
 
 def node_primitives(graph: nx.DiGraph, node: str) -> list[dict]:
     """Primitive layers of one graph node (see ``cgp.primitives``); empty for the input; a
@@ -74,6 +78,8 @@ def multiply_layers(graph: nx.DiGraph) -> list[dict]:
             "multiplier": p["multiplier"],
             "multiplications": primitive_multiplications(p),
             "params": primitive_params(p),
+            # the widths of a quantized layer (search.spaces.layers), where it has them
+            **{k: p[k] for k in WIDTH_KEYS if k in p},
         })
     return layers
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from evoapproxnas.cli.checks import check_creatable, path_arg
 from evoapproxnas.errors import UserError
 from evoapproxnas.overrides import parse_override
 
@@ -54,22 +55,43 @@ def _settings(items: list[str]) -> dict:
 
 
 def cmd_dataset(args) -> int:
-    from evoapproxnas.hardware.learned.dataset import DatasetSettings, build_dataset, dataset_paths
+    from evoapproxnas.hardware.config import get_cost_model
+    from evoapproxnas.hardware.learned.dataset import (
+        DatasetSettings,
+        build_dataset,
+        dataset_paths,
+        multiplier_pool,
+        partial_path,
+    )
+    from evoapproxnas.hardware.learned.encoding import Grid
 
     values = _settings(args.set)
     for key in ("networks", "seed"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     settings = DatasetSettings.from_dict({**DatasetSettings().to_dict(), **values}, "--set")
-    npz, meta = dataset_paths(args.out)
+    if settings.seed < 0:
+        raise UserError(f"seed must be an integer >= 0, got {settings.seed}")
+    multiplier_pool(settings)  # unknown library, preset or setting: now, not after a bar
+    for flow, pe_y, pe_x, kib in Grid.from_dict(settings.grid).points:
+        get_cost_model("asic", settings.preset, **dict(settings.overrides, dataflow=flow,
+                                                       pe_y=pe_y, pe_x=pe_x, glb_kib=kib))
+    npz, meta = dataset_paths(path_arg(args.out))
     if (npz.exists() or meta.exists()) and not args.overwrite:
         raise UserError(f"{npz} exists; give another --out or --overwrite")
+    for path in (npz, meta):
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder; give another --out")
+    if not npz.parent.is_dir():  # the files are written into an existing folder
+        raise UserError(f"cannot write {npz}: {npz.parent} is not a folder; give another --out")
     from tqdm import tqdm
 
+    partial = partial_path(path_arg(args.out))  # a killed build continues from it
     with tqdm(total=settings.networks, desc="pricing networks", unit="net", file=sys.stderr,
               disable=None) as bar:
-        dataset = build_dataset(settings, bar.update)
+        dataset = build_dataset(settings, bar.update, partial)
     path = dataset.save(args.out)
+    partial.unlink(missing_ok=True)
     print(f"{path}: {dataset.table.n_networks} networks, {len(dataset.table.rows)} layers, "
           f"{dataset.targets.shape[0] * dataset.targets.shape[1]} (network, accelerator) pairs")
     return 0
@@ -81,10 +103,18 @@ def cmd_train(args) -> int:
     from evoapproxnas.hardware.learned.train import TrainSettings, save_evaluator, train_evaluator
 
     settings = TrainSettings.from_dict(_settings(args.set))
-    folder = resolve(args.out)
+    if settings.seed < 0:
+        raise UserError(f"training setting seed must be an integer >= 0, got {settings.seed}")
+    folder = resolve(path_arg(args.out))
     if folder.exists() and not args.overwrite:
         raise UserError(f"{folder} exists; give another --out or --overwrite")
-    dataset = load_dataset(args.dataset)
+    if folder.exists() and not (folder / "evaluator.json").is_file() and (
+            not folder.is_dir() or any(folder.iterdir())):
+        raise UserError(f"--overwrite would replace {folder}, which is not an evaluator; give "
+                        "another --out")
+    if not folder.exists():
+        check_creatable(folder)
+    dataset = load_dataset(path_arg(args.dataset, "--dataset"))
     trained = train_evaluator(dataset, settings, log=lambda m: print(m, file=sys.stderr))
     path = save_evaluator(trained, folder, overwrite=args.overwrite)
     report = trained.spec["report"]
@@ -101,6 +131,8 @@ def cmd_report(args) -> int:
 
     from evoapproxnas.hardware.learned.evaluator import load_evaluator
 
+    if args.batch < 1:
+        raise UserError(f"--batch must be >= 1, got {args.batch}")
     evaluator = load_evaluator(args.evaluator)
     report = dict(evaluator.spec.get("report", {}))
     if args.dataset:
@@ -111,8 +143,6 @@ def cmd_report(args) -> int:
         if dataset.settings.to_dict() != evaluator.spec["dataset"]:
             raise UserError(f"{args.dataset} is not the dataset this evaluator was trained on "
                             "(its generator settings differ)")
-        if args.batch < 1:
-            raise UserError(f"--batch must be >= 1, got {args.batch}")
         t = evaluator.spec["training"]
         _, held = dataset.split(t["held_out"], np.random.default_rng(t["seed"]))
         report = evaluator.held_out_report(dataset, held)

@@ -166,7 +166,7 @@ class QuantizedFpgaModel(CostModel):
         "luts": ModelMetric("min", "", "FPGA look-up tables used"),
         "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
         "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
-        "fits": ModelMetric("max", "", "1 when LUTs, DSPs and BRAMs fit the device, else 0"),
+        "fits": ModelMetric("max", "", "1 when the design's LUTs fit the device, else 0"),
         "weight_kbits": ModelMetric("min", "kbit", "weights x their width, in kbit"),
     }
 

@@ -11,6 +11,7 @@ import zlib
 import keras
 
 from evoapproxnas.approx.schemes import DEFAULT_WEIGHT_QUANTIZATION
+from evoapproxnas.cgp.counting import WIDTH_KEYS
 
 BN_MOMENTUM = 0.9
 """Keras's default 0.99 leaves the moving statistics far from converged after the few hundred
@@ -104,6 +105,14 @@ def _approx_layer(item: dict, name: str, multiplier, approx_training: bool, seed
               "weight_quantization": weight_quantization, **seeded}
     if approx_training:
         common["approx_training"] = True
+    if any(key in item for key in WIDTH_KEYS):  # a quantized layer: its exact AxW table
+        from evoapproxnas.approx import fixedpoint
+        from evoapproxnas.hardware.layers import weight_bits
+
+        bits = fixedpoint.BitWidths(item.get("activation_bits", 8), weight_bits(multiplier),
+                                    item.get("activation_frac_bits"),
+                                    item.get("weight_frac_bits"))
+        common.update(fixedpoint.layer_kwargs(bits))
     if item["kind"] == "conv2d":
         return approx.ApproxConv2D(item["filters"], item["kernel"], item["strides"], "same",
                                    activation=item["activation"], use_bias=item["use_bias"],

@@ -260,32 +260,101 @@ def _parse_config(text: str) -> tuple[str, int, int, float]:
     return parts["dataflow"], int(pe_y), int(pe_x), float(parts["glb_kib"])
 
 
+PARTIAL_EVERY = 20
+"""Networks between two saves of a build's partial file."""
+
+
+def partial_path(path: str | Path) -> Path:
+    """``PATH.partial.npz``: where a build of dataset ``PATH`` keeps what it has priced."""
+    npz, _ = dataset_paths(path)
+    return npz.with_name(npz.name[:-len(".npz")] + ".partial.npz")
+
+
+def _save_partial(path: Path, settings: DatasetSettings, rng: np.random.Generator,
+                  parts: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    arrays = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()
+              if k != "multipliers"}
+    np.savez(buf, **arrays, multipliers=np.asarray(parts["multipliers"], dtype=str),
+             lengths=np.asarray([len(r) for r in parts["rows"]], np.int64),
+             settings=np.asarray(json.dumps(settings.to_dict())),
+             rng=np.asarray(json.dumps(rng.bit_generator.state)))
+    write_bytes(path, buf.getvalue())
+
+
+def _load_partial(path: Path, settings: DatasetSettings, rng: np.random.Generator) -> dict | None:
+    """The parts saved by an interrupted build of the same settings (``rng`` restored to
+    where it stopped), or ``None`` when there is no usable partial file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if json.loads(str(data["settings"])) != settings.to_dict():
+                return None
+            state = json.loads(str(data["rng"]))
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+            json.JSONDecodeError):
+        return None
+    rng.bit_generator.state = state
+    lengths = arrays["lengths"]
+    cuts = np.cumsum(lengths)[:-1]
+    parts = {k: list(np.split(arrays[k], cuts)) for k in ("rows", "figures", "cycles",
+                                                           "energy")}
+    parts["targets"] = list(arrays["targets"].reshape(len(lengths), 1, *arrays[
+        "targets"].shape[1:])) if len(lengths) else []
+    parts["best"] = [arrays["best"][i:i + 1] for i in range(len(lengths))]
+    parts["multipliers"] = [str(m) for m in arrays["multipliers"]]
+    return parts
+
+
 def build_dataset(settings: DatasetSettings,
-                  progress: Callable[[int], None] | None = None) -> CostDataset:
+                  progress: Callable[[int], None] | None = None,
+                  partial: str | Path | None = None) -> CostDataset:
     """Sample ``settings.networks`` networks (seeded) and price each at every grid point;
-    ``progress(1)`` after each network."""
+    ``progress(n)`` after networks are priced (or found in the partial file).
+
+    ``partial`` (a file path, e.g. ``partial_path(out)``): every ``PARTIAL_EVERY`` networks
+    the networks priced so far and the sampler's state are saved there; a build that finds a
+    partial file of the same settings continues from it, so a killed build ends with the same
+    dataset as an uninterrupted one. The caller removes it once the dataset is saved (the
+    CLI does)."""
     from evoapproxnas.hardware.layers import multiplier_id
 
     rng = np.random.default_rng(settings.seed)
     pool = multiplier_pool(settings)
     grid = Grid.from_dict(settings.grid)
     get_cost_model("asic", settings.preset, **dict(settings.overrides))  # bad settings: now
-    networks, targets, cycles, energy, best = [], [], [], [], []
-    for _ in range(settings.networks):
+    partial = Path(partial) if partial is not None else None
+    parts = _load_partial(partial, settings, rng) if partial is not None \
+        and partial.is_file() else None
+    if parts is None:
+        parts = {k: [] for k in ("rows", "figures", "targets", "cycles", "energy", "best",
+                                 "multipliers")}
+    elif progress is not None:
+        progress(len(parts["rows"]))
+    while len(parts["rows"]) < settings.networks:
         layers = sample_network(rng, settings, pool)
         t, c, e, b = price_network(layers, settings, grid)
-        networks.append(layers)
-        targets.append(t)
-        cycles.append(c)
-        energy.append(e)
-        best.append(b)
+        table = NetworkTable.from_layers([layers])
+        for key, value in (("rows", table.rows), ("figures", table.figures),
+                           ("targets", t[None]), ("cycles", c), ("energy", e),
+                           ("best", np.asarray([b], np.int64))):
+            parts[key].append(value)
+        parts["multipliers"] += [f"{m.library}/{m.name}" if m is not None else multiplier_id(m)
+                                 for m in (x.multiplier for x in layers)]
+        done = len(parts["rows"])
+        if partial is not None and done % PARTIAL_EVERY == 0 and done < settings.networks:
+            _save_partial(partial, settings, rng, parts)
         if progress is not None:
             progress(1)
-    names = [f"{m.library}/{m.name}" if m is not None else multiplier_id(m)
-             for layers in networks for m in (x.multiplier for x in layers)]
-    return CostDataset(settings, NetworkTable.from_layers(networks), np.stack(targets),
-                       np.concatenate(cycles), np.concatenate(energy),
-                       np.asarray(best, dtype=np.int64), names)
+    lengths = [len(r) for r in parts["rows"]]
+    table = NetworkTable(np.concatenate(parts["rows"]).astype(np.int64),
+                         np.concatenate(parts["figures"]).astype(np.float64),
+                         np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    return CostDataset(settings, table, np.concatenate(parts["targets"]),
+                       np.concatenate(parts["cycles"]), np.concatenate(parts["energy"]),
+                       np.concatenate(parts["best"]).astype(np.int64), parts["multipliers"])
 
 
 def mape(predicted: np.ndarray, actual: np.ndarray) -> float:

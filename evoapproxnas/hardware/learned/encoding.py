@@ -32,6 +32,10 @@ LAYER_FEATURES = (*(f"is_{k}" for k in KINDS), "log2_G", "log2_M", "log2_C", "lo
 NETWORK_FEATURES = ("log2_macs", "mean_power_ratio", "mean_area_kum2", "mean_weight_bits_8",
                     "layers_10")
 CONFIG_FEATURES_BASE = ("log2_pe_y", "log2_pe_x", "log2_pes", "log2_glb_kib")
+PAIR_FEATURES = ("log2_folds", "log2_array_use")
+"""Features of a (layer, accelerator) pair (``pair_features``): the log2 of the number of
+passes over the PE array, prod over the loop bounds of ceil(bound / its spatial factor),
+and the log2 of the share of the array's PEs the spatial factors use."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,35 @@ def config_features(grid: Grid) -> np.ndarray:
         out.append(onehot + [np.log2(pe_y), np.log2(pe_x), np.log2(pe_y * pe_x),
                              np.log2(kib)])
     return np.asarray(out, dtype=np.float32)
+
+
+def pair_features(table: NetworkTable, grid: Grid) -> np.ndarray:
+    """float32 [layers, points, len(PAIR_FEATURES)]: per layer and grid point, how the layer
+    folds onto the point's PE array. The spatial factors are those the ASIC mapper assigns
+    first for the point's dataflow (``asic_mapping.DATAFLOWS``: the Y axis, then the X axis,
+    each filled greedily with the least factor needing the fewest passes); latency follows
+    the passes, not the MACs alone, so these features help the estimator where array sides
+    do not divide the loop bounds."""
+    from evoapproxnas.hardware.asic_mapping import DATAFLOWS
+
+    dims = {d: table.rows[:, 1 + i].astype(np.int64) for i, d in enumerate("GMCPQRS")}
+    out = np.zeros((len(table.rows), len(grid.points), len(PAIR_FEATURES)), np.float32)
+    for k, (flow, pe_y, pe_x, _kib) in enumerate(grid.points):
+        rem = {d: v.copy() for d, v in dims.items()}
+        used = np.ones(len(table.rows), np.int64)
+        for axis_dims, size in ((DATAFLOWS[flow]["y"], pe_y), (DATAFLOWS[flow]["x"], pe_x)):
+            avail = np.full(len(table.rows), int(size), np.int64)
+            for d in axis_dims:
+                extent = rem[d]
+                passes = -(-extent // np.maximum(1, np.minimum(extent, avail)))
+                f = np.where((avail <= 1) | (extent <= 1), 1, -(-extent // passes))
+                used *= f
+                rem[d] = -(-extent // f)
+                avail //= f
+        folds = np.prod(np.stack(list(rem.values()), 1).astype(np.float64), axis=1)
+        out[:, k, 0] = np.log2(folds)
+        out[:, k, 1] = np.log2(used / float(pe_y * pe_x))
+    return out
 
 
 def padded(table: NetworkTable, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -128,17 +128,20 @@ class LearnedEvaluator:
         f = spec["features"]
         self._norm = {k: (np.asarray(f[k]["mean"], np.float32), np.asarray(f[k]["std"],
                                                                             np.float32))
-                      for k in ("layer", "network", "config")}
+                      for k in ("layer", "network", "config", "pair") if k in f}
         self._cfg = self._std("config", E.config_features(self.grid))
         est = spec["estimator"]
         self._layer_t = [np.asarray(est["layer_target"][k], np.float64) for k in ("mean", "std")]
         self._area_t = [np.asarray(est["area_target"][k], np.float64) for k in ("mean", "std")]
         self._depth = int(est["depth"])
-        n_layer = len(E.LAYER_FEATURES)
+        self.pair_features = bool(est.get("pair_features", False))
+        n_layer, n_cfg = len(E.LAYER_FEATURES), self._cfg.shape[1]
+        n_pair = len(E.PAIR_FEATURES) if self.pair_features else 0
         w0 = self._w("layer_mlp_0")[0]
-        if w0.shape[0] != n_layer + self._cfg.shape[1]:
+        if w0.shape[0] != n_layer + n_cfg + n_pair:
             raise ValueError("the weights do not fit this version's features")
-        self._w0_rows, self._w0_cfg = w0[:n_layer], w0[n_layer:]
+        self._w0_rows, self._w0_cfg = w0[:n_layer], w0[n_layer:n_layer + n_cfg]
+        self._w0_pair = w0[n_layer + n_cfg:]
         base = get_cost_model("asic", spec["dataset"]["preset"],
                               **dict(spec["dataset"]["overrides"]))
         self.base_config = base.config
@@ -152,16 +155,19 @@ class LearnedEvaluator:
         return ((x - mean) / std).astype(np.float32)
 
     # ---- the networks --------------------------------------------------------------------
-    def encode(self, table: E.NetworkTable) -> tuple[np.ndarray, np.ndarray]:
-        """Standardised layer rows [layers, F] and network summaries [networks, F]."""
+    def encode(self, table: E.NetworkTable) -> tuple:
+        """Standardised layer rows [layers, F], network summaries [networks, F] and, for an
+        evaluator trained with them, pair features [layers, points, F] (else ``None``)."""
+        pair = self._std("pair", E.pair_features(table, self.grid)) \
+            if self.pair_features else None
         return (self._std("layer", E.layer_features(table)),
-                self._std("network", E.network_features(table)))
+                self._std("network", E.network_features(table)), pair)
 
     def predict_logs(self, table: E.NetworkTable, networks: np.ndarray, points: np.ndarray,
                      encoded=None) -> np.ndarray:
         """log (latency_cycles, energy_pj, area_um2) [pairs, 3] of the pairs
         (network ``networks[i]`` of ``table``, grid point ``points[i]``)."""
-        rows, net = encoded if encoded is not None else self.encode(table)
+        rows, net, pairs = encoded if encoded is not None else self.encode(table)
         networks, points = np.asarray(networks, np.int64), np.asarray(points, np.int64)
         lengths = table.lengths[networks]
         pair = np.repeat(np.arange(len(networks)), lengths)
@@ -169,7 +175,10 @@ class LearnedEvaluator:
             lengths)[:-1]]), lengths)
         idx = first + np.arange(len(pair))
         b0 = self.weights["layer_mlp_0/bias"]
-        h = _relu((rows @ self._w0_rows)[idx] + (self._cfg @ self._w0_cfg + b0)[points][pair])
+        pre = (rows @ self._w0_rows)[idx] + (self._cfg @ self._w0_cfg + b0)[points][pair]
+        if pairs is not None:
+            pre += pairs[idx, points[pair]] @ self._w0_pair
+        h = _relu(pre)
         for i in range(1, self._depth):
             k, b = self._w(f"layer_mlp_{i}")
             h = _relu(h @ k + b)
@@ -189,7 +198,7 @@ class LearnedEvaluator:
 
     def generate(self, table: E.NetworkTable, encoded=None) -> np.ndarray:
         """The generation network's grid point for every network of ``table``."""
-        rows, net = encoded if encoded is not None else self.encode(table)
+        rows, net = (encoded if encoded is not None else self.encode(table))[:2]
         h = rows
         for i in range(2):
             k, b = self._w(f"gen_layer_mlp_{i}")

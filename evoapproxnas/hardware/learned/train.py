@@ -59,6 +59,9 @@ class TrainSettings:
     """Passes of the hardware generation network over the training networks."""
     temperature: float = 0.02
     """Soft labels of the generator: log-EDAP distance from the best that counts as 1/e."""
+    pair_features: bool = True
+    """Give the cost estimation network, beside each layer's row and the accelerator, how
+    the layer folds onto that accelerator's PE array (``encoding.PAIR_FEATURES``)."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "hidden", "depth", "area_hidden",
@@ -92,9 +95,10 @@ def _dense(keras, units, name, seed, activation=None):
 
 
 def build_estimator(n_layer: int, n_config: int, n_network: int, s: TrainSettings,
-                    layer_target: dict, area_target: dict):
-    """The cost estimation network: inputs (layer rows, mask, accelerator, network summary);
-    outputs ``network`` [B, 3] (log latency, energy, area) and ``layers`` [B, L, 2]."""
+                    layer_target: dict, area_target: dict, n_pair: int = 0):
+    """The cost estimation network: inputs (layer rows, mask, accelerator, network summary
+    and, with ``n_pair``, the rows' pair features at the accelerator); outputs ``network``
+    [B, 3] (log latency, energy, area) and ``layers`` [B, L, 2]."""
     import keras
 
     from evoapproxnas.hardware.learned.keras_layers import Affine, BroadcastConcat, MaskedLogSumExp
@@ -104,6 +108,11 @@ def build_estimator(n_layer: int, n_config: int, n_network: int, s: TrainSetting
     config = keras.Input((n_config,), name="config")
     net = keras.Input((n_network,), name="network_features")
     x = BroadcastConcat(name="broadcast")([rows, config])
+    inputs = [rows, mask, config, net]
+    if n_pair:
+        pair = keras.Input((None, n_pair), name="pair")
+        x = keras.layers.Concatenate(name="with_pair")([x, pair])
+        inputs.append(pair)
     for i in range(s.depth):
         x = _dense(keras, s.hidden, f"layer_mlp_{i}", s.seed + i, "relu")(x)
     x = _dense(keras, 2, "layer_out", s.seed + 50)(x)
@@ -115,7 +124,7 @@ def build_estimator(n_layer: int, n_config: int, n_network: int, s: TrainSetting
     a = _dense(keras, 1, "area_out", s.seed + 150)(a)
     area = Affine(area_target["mean"], area_target["std"], name="area")(a)
     out = keras.layers.Concatenate(name="network")([totals, area])
-    return keras.Model([rows, mask, config, net], [out, per_layer], name="cost_estimation")
+    return keras.Model(inputs, [out, per_layer], name="cost_estimation")
 
 
 def build_generator(n_layer: int, n_network: int, heads: tuple[int, int, int],
@@ -180,6 +189,9 @@ def train_evaluator(dataset: CostDataset, settings: TrainSettings,
     train_rows = np.isin(table.network_index(), train)
     feats = {"layer": _stats(lf[train_rows]), "network": _stats(nf[train]),
              "config": _stats(cf)}
+    pf = E.pair_features(table, grid) if s.pair_features else None
+    if pf is not None:
+        feats["pair"] = _stats(pf[train_rows].reshape(-1, pf.shape[-1]))
     norm = {k: (np.asarray(v["mean"], np.float32), np.asarray(v["std"], np.float32))
             for k, v in feats.items()}
     rows, mask = E.padded(table, (lf - norm["layer"][0]) / norm["layer"][1])
@@ -192,13 +204,18 @@ def train_evaluator(dataset: CostDataset, settings: TrainSettings,
     layer_pad[table.network_index(), pos] = layer_logs
     lt = _stats(layer_logs[train_rows].reshape(-1, 2))
     at = _stats(logs[train][:, :, 2].reshape(-1, 1))
-    estimator = build_estimator(lf.shape[1], cf.shape[1], nf.shape[1], s, lt, at)
+    n_pair = 0 if pf is None else pf.shape[-1]
+    estimator = build_estimator(lf.shape[1], cf.shape[1], nf.shape[1], s, lt, at, n_pair)
     log(f"cost estimation network: {estimator.count_params()} parameters; "
         f"{len(train)} training / {len(held)} held-out networks x {len(grid.points)} "
         "accelerators")
     c = {k: tf.constant(v) for k, v in (("rows", rows), ("mask", mask), ("net", net),
                                         ("cfg", cfg), ("logs", logs.astype(np.float32)),
                                         ("layer", layer_pad))}
+    if pf is not None:  # [N, L, K, n_pair], standardised
+        pair_pad = np.zeros(rows.shape[:2] + pf.shape[1:], np.float32)
+        pair_pad[table.network_index(), pos] = (pf - norm["pair"][0]) / norm["pair"][1]
+        c["pair"] = tf.constant(pair_pad)
     pairs = np.stack(np.meshgrid(train, np.arange(len(grid.points)), indexing="ij"),
                      -1).reshape(-1, 2)
     steps = -(-len(pairs) // s.batch_size)
@@ -211,6 +228,8 @@ def train_evaluator(dataset: CostDataset, settings: TrainSettings,
         x = [tf.gather(c["rows"], n), m, tf.gather(c["cfg"], k), tf.gather(c["net"], n)]
         want = tf.gather_nd(c["logs"], idx)
         want_layer = tf.gather(tf.gather(c["layer"], n), k, axis=2, batch_dims=1)
+        if "pair" in c:
+            x.append(tf.gather(tf.gather(c["pair"], n), k, axis=2, batch_dims=1))
         with tf.GradientTape() as tape:
             out, per_layer = estimator(x, training=True)
             loss_net = tf.reduce_mean(tf.square(out - want))
@@ -236,6 +255,7 @@ def train_evaluator(dataset: CostDataset, settings: TrainSettings,
     spec = {"format": FORMAT, "dataset": dataset.settings.to_dict(), "training": asdict(s),
             "features": feats,
             "estimator": {"hidden": s.hidden, "depth": s.depth, "area_hidden": s.area_hidden,
+                          "pair_features": pf is not None,
                           "layer_target": lt, "area_target": at},
             "train_networks": int(len(train)), "held_out_networks": int(len(held))}
     weights = {f"{layer.name}/{w.name}": np.asarray(w.numpy())

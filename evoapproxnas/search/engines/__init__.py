@@ -12,6 +12,8 @@ Built in (each registered under its name by ``register_engine``):
 - ``random``: fresh random candidates every generation (``random_search.RandomEngine``).
 - ``reinforce``: a REINFORCE controller (a GRU policy over the space's decisions,
   ``reinforce.ReinforceEngine``; generational mode only).
+- ``dance``: the differentiable co-search (``dance.DanceEngine``): a supernet per
+  ``dance.lambdas`` value, each giving one derived candidate (generational mode only).
 
 ``asynchronous=True`` gives any of them its steady-state mode
 (``steady_state.SteadyStateEngine``), one candidate at a time.
@@ -45,4 +47,5 @@ from evoapproxnas.search.engines import nsga2_pymoo  # noqa: E402, F401
 from evoapproxnas.search.engines import nsga2_deap  # noqa: E402, F401
 from evoapproxnas.search.engines import random_search  # noqa: E402, F401
 from evoapproxnas.search.engines import reinforce  # noqa: E402, F401
+from evoapproxnas.search.engines import dance  # noqa: E402, F401
 # isort: on

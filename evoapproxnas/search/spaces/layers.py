@@ -16,10 +16,24 @@ graph of ``cgp.decode``: layer ``i`` is node ``layer<i>`` (a ``conv2d`` node: bi
 ReLU), its pooling node ``pool<i>``, then the classifier head (global average pooling +
 dense, on the library's exact multiplier); a stride 2 or a pooling on a map smaller than
 2x2 uses stride 1 (``cgp.primitives.effective_strides``), as in CGP.
+
+Bit widths (Lu et al., ICCAD 2019; docs/quantization.md), all off by default: with
+``activation_bits`` a layer gets an ``activation_bits`` gene (the width A of its input);
+with ``weight_bits`` the multiplier gene becomes a weight-width gene whose value selects the
+exact 8xW multiplier of the campaign's allowed list (so pricing, power and training go
+through the multiplier as for any 8xN layer); with ``fixed_point`` two more genes per layer
+choose the fractional bits ``Af`` and ``Wf`` (a choice above the width is the width). A layer
+with widths carries them on its conv primitive (``activation_bits``,
+``activation_frac_bits``, ``weight_frac_bits``: the graph node's ``primitives``), which the
+hardware layer records and the model builder (``fixedpoint.layer_kwargs``) read; the key then
+also hashes the widths. ``architecture`` fixes the layers (one ``[kernel, filters, stride,
+pool]`` each): only multipliers and widths are searched.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,16 +65,41 @@ class LayerSpec:
     pooling: bool = True
     multipliers: str = "per_layer"
     n_multipliers: int = 1
+    architecture: tuple = ()
+    """``(kernel, filters, stride, pool)`` per layer: a fixed architecture (empty: searched)."""
+    activation_bits: tuple = ()
+    weight_bits: tuple = ()
+    fixed_point: bool = False
+    activation_frac_bits: tuple = (0, 1, 2, 3, 4, 5, 6)
+    weight_frac_bits: tuple = (0, 1, 2, 3, 4, 5, 6)
+    weight_genes: tuple = ()
+    """The multiplier gene (index into the allowed list) of each ``weight_bits`` choice."""
 
     @classmethod
-    def of(cls, space_cfg, n_multipliers: int = 1) -> LayerSpec:
+    def of(cls, space_cfg, n_multipliers: int = 1, weight_genes: tuple = ()) -> LayerSpec:
         """From a ``[space]`` section (``config.SpaceConfig``), checked."""
+        def entry(v):
+            return tuple(v) if isinstance(v, (list, tuple)) else v
+
         spec = cls(space_cfg.min_layers, space_cfg.max_layers,
                    tuple(space_cfg.kernel_sizes), tuple(space_cfg.filters),
                    tuple(space_cfg.strides), space_cfg.pooling, space_cfg.multipliers,
-                   n_multipliers)
+                   n_multipliers, tuple(entry(v) for v in space_cfg.architecture),
+                   tuple(space_cfg.activation_bits), tuple(space_cfg.weight_bits),
+                   space_cfg.fixed_point, tuple(space_cfg.activation_frac_bits),
+                   tuple(space_cfg.weight_frac_bits), tuple(weight_genes))
         spec.check()
         return spec
+
+    @property
+    def widths(self) -> bool:
+        """The layers carry bit widths (activation widths or fixed point are searched)."""
+        return bool(self.activation_bits) or self.fixed_point
+
+    @property
+    def layers_max(self) -> int:
+        """Most layers of a network: the fixed architecture's, else ``max_layers``."""
+        return len(self.architecture) or self.max_layers
 
     def check(self) -> None:
         """``UserError`` (one line, naming the key) for a value the space cannot use."""
@@ -83,23 +122,66 @@ class LayerSpec:
               "use true or false")
         _need(self.multipliers in MULTIPLIER_MODES, "space.multipliers", self.multipliers,
               f"use one of {', '.join(MULTIPLIER_MODES)}")
+        _need(len(self.architecture) <= MAX_LAYERS and all(
+            isinstance(e, tuple) and len(e) == 4 and all(integer(v) for v in e)
+            and 1 <= e[0] <= MAX_KERNEL and 1 <= e[1] <= MAX_FILTERS and e[2] in (1, 2)
+            and e[3] in (0, 1) for e in self.architecture), "space.architecture",
+              [list(e) if isinstance(e, tuple) else e for e in self.architecture],
+              f"give at most {MAX_LAYERS} layers as [kernel 1..{MAX_KERNEL}, filters "
+              f"1..{MAX_FILTERS}, stride 1 or 2, pool 0 or 1], e.g. [[3, 16, 1, 1]]")
+        for key, values, low, high, empty in (
+                ("space.activation_bits", self.activation_bits, 2, 8, True),
+                ("space.weight_bits", self.weight_bits, 2, 8, True),
+                ("space.activation_frac_bits", self.activation_frac_bits, 0, 8, False),
+                ("space.weight_frac_bits", self.weight_frac_bits, 0, 8, False)):
+            _need((empty or bool(values)) and all(integer(v) and low <= v <= high
+                                                  for v in values)
+                  and len(set(values)) == len(values), key, list(values),
+                  f"give distinct integers from {low} to {high}, e.g. [4, 6, 8]")
+        _need(isinstance(self.fixed_point, bool), "space.fixed_point", self.fixed_point,
+              "use true or false")
+        _need(not self.fixed_point or bool(self.weight_bits), "space.fixed_point",
+              self.fixed_point, "fixed point needs space.weight_bits (the widths its binary "
+              "points divide), e.g. weight_bits = [4, 6, 8]")
 
     @property
     def per_layer(self) -> tuple[str, ...]:
         """Names of one layer's genes, in order."""
-        return ("kernel", "filters", "stride", *(("pool",) if self.pooling else ()),
-                *(("multiplier",) if self.multipliers == "per_layer" else ()))
+        return ("kernel", "filters", "stride",
+                *(("pool",) if self.pooling or self.architecture else ()),
+                *(("multiplier",) if self.multipliers == "per_layer" else ()),
+                *(("activation_bits",) if self.activation_bits else ()),
+                *(("activation_frac_bits", "weight_frac_bits") if self.fixed_point else ()))
+
+    @property
+    def multiplier_options(self) -> int:
+        """Options of a multiplier gene: the weight widths, else the allowed multipliers."""
+        return len(self.weight_bits) or self.n_multipliers
 
     @property
     def counts(self) -> np.ndarray:
         """Options of every gene, in gene order."""
-        options = {"kernel": len(self.kernel_sizes), "filters": len(self.filters),
-                   "stride": len(self.strides), "pool": 2, "multiplier": self.n_multipliers}
-        counts = [self.max_layers - self.min_layers + 1]
-        counts += [options[g] for _ in range(self.max_layers) for g in self.per_layer]
+        fixed = bool(self.architecture)
+        options = {"kernel": 1 if fixed else len(self.kernel_sizes),
+                   "filters": 1 if fixed else len(self.filters),
+                   "stride": 1 if fixed else len(self.strides), "pool": 1 if fixed else 2,
+                   "multiplier": self.multiplier_options,
+                   "activation_bits": len(self.activation_bits),
+                   "activation_frac_bits": len(self.activation_frac_bits),
+                   "weight_frac_bits": len(self.weight_frac_bits)}
+        counts = [1 if fixed else self.max_layers - self.min_layers + 1]
+        counts += [options[g] for _ in range(self.layers_max) for g in self.per_layer]
         if self.multipliers == "shared":
-            counts.append(self.n_multipliers)
+            counts.append(self.multiplier_options)
         return np.array(counts, dtype=np.int64)
+
+    def layer_values(self, gene: dict, layer: int) -> tuple[int, int, int, bool]:
+        """``(kernel, filters, stride, pool)`` of layer ``layer`` with genes ``gene``."""
+        if self.architecture:
+            k, f, s, p = self.architecture[layer]
+            return k, f, s, bool(p)
+        return (self.kernel_sizes[gene["kernel"]], self.filters[gene["filters"]],
+                self.strides[gene["stride"]], bool(gene.get("pool")))
 
 
 def _need(cond: bool, key: str, value, allowed: str) -> None:
@@ -107,10 +189,41 @@ def _need(cond: bool, key: str, value, allowed: str) -> None:
         raise UserError(f"{key} = {value!r} is not allowed; {allowed}")
 
 
+def exact_width_genes(weight_bits, multipliers: list) -> tuple[int, ...]:
+    """For each width W of ``weight_bits``, the index in ``multipliers`` of an unsigned
+    multiplier of weight width W whose table is the exact product (``a * b`` on every code
+    pair); a one-line ``UserError`` when one is missing."""
+    from evoapproxnas.approx.fixedpoint import EXACT_LIBRARY, exact_multiplier, exact_table
+
+    genes, missing = [], []
+    for w in weight_bits:
+        want = exact_table(8, w)
+        found = [i for i, m in enumerate(multipliers)
+                 if not getattr(m, "signed", True) and getattr(m, "weight_bits", None) == w
+                 and getattr(m, "lut", None) is not None and m.lut.shape == want.shape
+                 and np.array_equal(m.lut, want)]
+        if found:
+            genes.append(found[0])
+        else:
+            missing.append(w)
+    if missing:
+        names = ", ".join(exact_multiplier(w) for w in missing)
+        raise UserError(f"space.weight_bits = {list(weight_bits)} needs the exact 8xW "
+                        f"multiplier of each width in [multipliers] allowed; none for W = "
+                        f"{', '.join(map(str, missing))}: use library {EXACT_LIBRARY!r} and "
+                        f"allow {names}")
+    return tuple(genes)
+
+
 def make_layer_spec(cfg, multipliers: list) -> LayerSpec:
     """The campaign's layer-list spec: its ``[space]`` keys and the allowed multipliers."""
     try:
-        return LayerSpec.of(cfg.space, len(multipliers))
+        genes = exact_width_genes(cfg.space.weight_bits, multipliers)
+        spec = LayerSpec.of(cfg.space, len(multipliers), genes)
+        if spec.fixed_point and cfg.multipliers.weight_quantization != "per_tensor":
+            raise UserError("space.fixed_point = true needs multipliers.weight_quantization "
+                            "= 'per_tensor' (fixed-point weights are per tensor)")
+        return spec
     except UserError as exc:
         raise UserError(f"{cfg.source}: {exc}") from None
 
@@ -137,7 +250,8 @@ class LayerSpace(Redrawing):
 
     @property
     def n_multipliers(self) -> int:
-        return self.spec.n_multipliers
+        """Values of a multiplier gene (with ``weight_bits``: of a weight-width gene)."""
+        return self.spec.multiplier_options
 
     def _index(self, layer: int, gene: str) -> int:
         per = self.spec.per_layer
@@ -147,10 +261,18 @@ class LayerSpace(Redrawing):
         """Indices of the multiplier genes."""
         if self.spec.multipliers == "shared":
             return [self.n_var - 1]
-        return [self._index(i, "multiplier") for i in range(self.spec.max_layers)]
+        return [self._index(i, "multiplier") for i in range(self.spec.layers_max)]
+
+    def width_indices(self) -> list[int]:
+        """Indices of the activation-width and binary-point genes."""
+        genes = ("activation_bits", "activation_frac_bits", "weight_frac_bits")
+        return [self._index(i, g) for i in range(self.spec.layers_max)
+                for g in self.spec.per_layer if g in genes]
 
     def depth(self, x) -> int:
         """Number of layers of candidate ``x``."""
+        if self.spec.architecture:
+            return len(self.spec.architecture)
         return self.spec.min_layers + int(x[0])
 
     def active(self, x) -> np.ndarray:
@@ -202,8 +324,11 @@ class LayerSpace(Redrawing):
         return self.decode(x).graph["genome_hash"]
 
     def network_key(self, x: np.ndarray) -> str:
-        """The key of the network without its multipliers (every multiplier gene 0)."""
-        return self.key(self.priced_with(x, 0))
+        """The key of the network without its multipliers and widths (every multiplier and
+        width gene 0)."""
+        out = self.priced_with(x, 0)
+        out[self.width_indices()] = 0
+        return self.key(out)
 
     def priced_with(self, x: np.ndarray, gene: int) -> np.ndarray:
         """``x`` with multiplier gene ``gene`` on every layer."""
@@ -212,11 +337,13 @@ class LayerSpace(Redrawing):
         return out
 
     def decisions(self) -> list[Decision]:
-        """One decision per gene: depth, then each layer's genes (``layer<i>.<gene>``)."""
-        names = ["depth"] + [f"layer{i}.{g}" for i in range(self.spec.max_layers)
+        """One decision per gene: depth, then each layer's genes (``layer<i>.<gene>``; with
+        ``weight_bits`` the multiplier gene is named ``weight_bits``)."""
+        rename = {"multiplier": "weight_bits"} if self.spec.weight_bits else {}
+        names = ["depth"] + [f"layer{i}.{rename.get(g, g)}" for i in range(self.spec.layers_max)
                              for g in self.spec.per_layer]
         if self.spec.multipliers == "shared":
-            names.append("multiplier")
+            names.append(rename.get("multiplier", "multiplier"))
         return [Decision(n, int(c)) for n, c in zip(names, self.counts)]
 
     def compose(self, options) -> np.ndarray:
@@ -234,24 +361,55 @@ class LayerSpace(Redrawing):
         s = self.spec
         graph = new_graph(self.input_shape, self.n_classes)
         last = "input"
+        widths = []
         for i in range(self.depth(x)):
             gene = {g: int(x[self._index(i, g)]) for g in s.per_layer}
             multiplier = (gene["multiplier"] if s.multipliers == "per_layer"
                           else int(x[-1]))
+            weight_bits = s.weight_bits[multiplier] if s.weight_bits else None
+            if s.weight_genes:  # the weight-width gene selects the exact 8xW multiplier
+                multiplier = s.weight_genes[multiplier]
+            kernel, filters, stride, pool = s.layer_values(gene, i)
             shape = graph.nodes[last]["output_shape"]
-            stride = s.strides[gene["stride"]]
             used = effective_strides(stride, shape)
             repairs = [f"strides {stride}->{used} (input {shape[:2]})"] if used != stride else []
-            params = {"kernel": s.kernel_sizes[gene["kernel"]],
-                      "filters": s.filters[gene["filters"]], "strides": used,
+            params = {"kernel": kernel, "filters": filters, "strides": used,
                       "use_bias": True, "activation": "relu"}
             add_layer(graph, f"layer{i}", "conv2d", params, multiplier, [last], repairs)
             last = f"layer{i}"
-            if gene.get("pool"):
+            if s.widths:
+                widths.append(self._carry_widths(graph, last, gene, weight_bits))
+            if pool:
                 shape = graph.nodes[last]["output_shape"]
                 used = effective_strides(2, shape)
                 repairs = [f"strides 2->1 (input {shape[:2]})"] if used != 2 else []
                 add_layer(graph, f"pool{i}", "max_pooling", {"strides": used}, None, [last],
                           repairs)
                 last = f"pool{i}"
-        return finish_graph(graph, last, None)
+        graph = finish_graph(graph, last, None)
+        if widths:  # the primitives' hash leaves the widths out: add them
+            text = json.dumps([graph.graph["genome_hash"], widths], sort_keys=True)
+            graph.graph["genome_hash"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return graph
+
+    def _carry_widths(self, graph, node: str, gene: dict, weight_bits) -> dict:
+        """Put layer ``node``'s widths on its conv primitive (the node's ``primitives``);
+        returns them."""
+        from evoapproxnas.cgp.primitives import expand
+
+        s = self.spec
+        a = s.activation_bits[gene["activation_bits"]] if s.activation_bits else 8
+        bits = {"activation_bits": a}
+        if s.fixed_point:
+            bits["activation_frac_bits"] = min(
+                s.activation_frac_bits[gene["activation_frac_bits"]], a)
+            bits["weight_frac_bits"] = min(s.weight_frac_bits[gene["weight_frac_bits"]],
+                                           weight_bits)
+        data = graph.nodes[node]
+        items = expand(node, data["op"], data["params"], data["input_shapes"],
+                       data["multiplier"])
+        for item in items:
+            if item["kind"] == "conv2d":
+                item.update(bits)
+        data["primitives"] = items
+        return bits

@@ -86,3 +86,54 @@ def test_bad_dataset_files_are_one_line(tmp_path):
         DatasetSettings(overrides={"pe_x": 4})
     with pytest.raises(UserError, match="unknown dataset setting"):
         DatasetSettings.from_dict({"netwroks": 3})
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_killed_build_continues_to_the_uninterrupted_dataset(tiny, tmp_path, monkeypatch):
+    from evoapproxnas.hardware.learned import dataset as D
+
+    monkeypatch.setattr(D, "PARTIAL_EVERY", 5)
+    partial = D.partial_path(tmp_path / "ds")
+    seen = []
+
+    def die_after_seven(n):
+        seen.append(n)
+        if sum(seen) == 7:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        build_dataset(TINY, die_after_seven, partial)
+    assert partial.is_file()  # networks 1-5 saved; 6 and 7 are priced again
+    counted = []
+    resumed = build_dataset(TINY, counted.append, partial)
+    assert counted[0] == 5 and sum(counted) == TINY.networks
+    for name in ("targets", "layer_cycles", "layer_energy_pj", "best"):
+        assert np.array_equal(getattr(resumed, name), getattr(tiny, name)), name
+    for name in ("rows", "figures", "offsets"):
+        assert np.array_equal(getattr(resumed.table, name), getattr(tiny.table, name)), name
+    assert resumed.multipliers == tiny.multipliers
+    # a partial file of other settings is not used
+    other = DatasetSettings(**{**TINY.to_dict(), "seed": 5, "grid": TINY.grid})
+    counted = []
+    build_dataset(other, counted.append, partial)
+    assert counted[0] == 1
+
+
+def test_pair_features_by_hand():
+    """A 3x3 convolution, 20 -> 40 channels on an 8x8 output; weight stationary puts C (then
+    R, S) on the array's 16 rows and M on its 16 columns: C takes 10 rows (two passes of 10
+    rather than 16 + 4), M 14 columns (three passes); row stationary on 12x14 puts R = 3
+    and then C = 4 (20 / 4 = 5 passes) on the rows, M = 14 on the columns (3 passes)."""
+    layer = conv_layer(8, 8, 20, 40, 3)
+    table = E.NetworkTable.from_layers([[layer]])
+    grid = E.Grid(("ws", "rs"), ((16, 16), (12, 14)), (108.0,))
+    got = E.pair_features(table, grid)[0]  # points: ws 16x16, ws 12x14, rs 16x16, rs 12x14
+    ws = 2 * 3 * 8 * 8 * 3 * 3  # passes: C, M, then P, Q, R, S all in time
+    assert got[0, 0] == pytest.approx(np.log2(ws))
+    assert got[0, 1] == pytest.approx(np.log2(10 * 14 / 256))
+    rs = 1 * 5 * 3 * 8 * 8 * 3  # R on the array, C in 5 passes, M in 3, P, Q, S in time
+    assert got[3, 0] == pytest.approx(np.log2(rs))
+    assert got[3, 1] == pytest.approx(np.log2(3 * 4 * 14 / 168))

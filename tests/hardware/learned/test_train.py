@@ -53,9 +53,12 @@ def test_saved_evaluator_predicts_the_same_values(trained):
     assert np.array_equal(loaded.predict_logs(table, nets, pts), want)
     assert np.array_equal(loaded.generate(table), result.evaluator.generate(table))
     estimator, generator = load_keras_models(folder)
-    rows, net = loaded.encode(table)
+    rows, net, pair = loaded.encode(table)
+    assert loaded.pair_features and pair.shape == (len(rows), 4, len(E.PAIR_FEATURES))
     padded, mask = E.padded(table, rows)
-    keras_out, _ = estimator([padded[nets], mask[nets], loaded._cfg[pts], net[nets]])
+    pair_pad = np.stack([E.padded(table, pair[:, k])[0] for k in range(4)], 2)
+    keras_out, _ = estimator([padded[nets], mask[nets], loaded._cfg[pts], net[nets],
+                              pair_pad[nets, :, pts]])
     np.testing.assert_allclose(keras_out.numpy(), want, rtol=1e-5, atol=1e-4)
     logits = generator([padded, mask, net])
     heads = [np.argmax(lg.numpy(), axis=1) for lg in logits]
