@@ -79,7 +79,8 @@ after training)."""
 
 def _registry() -> dict[str, Metric]:
     """The campaign's metrics, then every registered cost model's (in registration order); a
-    metric two models compute must have the same direction and unit in both."""
+    metric two models compute must be declared alike in both (``hardware.config.COMMON_METRICS``
+    holds those)."""
     out = {m.name: m for m in CAMPAIGN_METRICS}
     for model, cls in MODELS.items():
         for name, (way, unit, meaning) in cls.METRICS.items():
@@ -87,7 +88,8 @@ def _registry() -> dict[str, Metric]:
             if known is None:
                 out[name] = Metric(name, Direction(way), unit, meaning, cheap=True,
                                    models=(model,))
-            elif not known.hardware or (known.direction, known.unit) != (Direction(way), unit):
+            elif not known.hardware or (known.direction, known.unit, known.meaning) != (
+                    Direction(way), unit, meaning):
                 raise ValueError(f"cost model {model!r} declares metric {name!r} unlike "
                                  f"{', '.join(known.models) or 'the campaign'}")
             else:

@@ -27,6 +27,7 @@ from evoapproxnas.hardware.config import (
     check_choice,
     check_non_negative,
     check_positive,
+    common_metrics,
     is_number,
     register_model,
 )
@@ -125,14 +126,13 @@ class AsicModel(CostModel):
     DEFAULT_PRESET = "eyeriss-45nm"
     METRICS: ClassVar[dict[str, ModelMetric]] = {
         "energy_pj": ModelMetric("min", "pJ", "energy of one inference"),
-        "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
+        **common_metrics("latency_cycles"),
         "area_um2": ModelMetric("min", "um^2", "chip area (PE array and global buffer)"),
         "edap": ModelMetric("min", "pJ x cycles x um^2", "energy x latency x area"),
-        "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
+        **common_metrics("fps"),
         "utilization": ModelMetric("max", "", "MACs / (cycles x PEs): busy share of the PEs"),
         "macs": ModelMetric("min", "", "multiply-accumulates of one inference"),
-        "latency_ms": ModelMetric("min", "ms", "time of one inference"),
-        "gops_per_w": ModelMetric("max", "GOPS/W", "energy efficiency (2 ops per MAC)"),
+        **common_metrics("latency_ms", "gops_per_w"),
     }
 
     def validate(self) -> None:

@@ -38,6 +38,24 @@ class ModelMetric(NamedTuple):
     """What the value is, in a few words (a plot's axis label)."""
 
 
+COMMON_METRICS: dict[str, ModelMetric] = {
+    "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
+    "latency_ms": ModelMetric("min", "ms", "time of one inference"),
+    "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
+    "gops_per_w": ModelMetric("max", "GOPS/W", "energy efficiency (2 ops per MAC)"),
+    "luts": ModelMetric("min", "", "FPGA look-up tables used"),
+    "fits": ModelMetric("max", "", "1 if the design fits the device (fpga_lu: its LUTs only), "
+                                   "else 0"),  # fpga: its LUTs, DSPs and BRAMs
+}
+"""Metrics more than one cost model computes, declared once so that every model means the
+same by them (``evoapproxnas.metrics`` refuses two declarations that differ)."""
+
+
+def common_metrics(*names: str) -> dict[str, ModelMetric]:
+    """The ``COMMON_METRICS`` called ``names``, for a model's ``METRICS``."""
+    return {name: COMMON_METRICS[name] for name in names}
+
+
 class CostModel:
     """Base class: ``config`` is a validated dict; ``estimate(layers)`` returns named metrics."""
 

@@ -28,6 +28,7 @@ from evoapproxnas.hardware.config import (
     check_choice,
     check_non_negative,
     check_positive,
+    common_metrics,
     register_model,
 )
 from evoapproxnas.hardware.partition import Design, pareto_designs
@@ -176,15 +177,12 @@ class FpgaModel(CostModel):
     PRESETS: ClassVar[dict[str, dict]] = PRESETS
     DEFAULT_PRESET = "zynq7020"
     METRICS: ClassVar[dict[str, ModelMetric]] = {
-        "luts": ModelMetric("min", "", "FPGA look-up tables used"),
+        **common_metrics("luts"),
         "dsps": ModelMetric("min", "", "FPGA DSP blocks used"),
         "brams": ModelMetric("min", "", "FPGA block RAMs used"),
-        "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
-        "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
-        "fits": ModelMetric("max", "", "1 when LUTs, DSPs and BRAMs fit the device, else 0"),
-        "latency_ms": ModelMetric("min", "ms", "time of one inference"),
+        **common_metrics("latency_cycles", "fps", "fits", "latency_ms"),
         "power_w": ModelMetric("min", "W", "estimated FPGA power (static + dynamic)"),
-        "gops_per_w": ModelMetric("max", "GOPS/W", "energy efficiency (2 ops per MAC)"),
+        **common_metrics("gops_per_w"),
         "pipeline_efficiency": ModelMetric(
             "max", "", "sum of stage latencies / (stages x slowest stage); 1 on one device"),
     }

@@ -38,6 +38,7 @@ from evoapproxnas.hardware.config import (
     check_choice,
     check_non_negative,
     check_positive,
+    common_metrics,
     is_number,
     register_model,
 )
@@ -163,10 +164,7 @@ class QuantizedFpgaModel(CostModel):
     PRESETS: ClassVar[dict[str, dict]] = PRESETS
     DEFAULT_PRESET = "cyclone4"
     METRICS: ClassVar[dict[str, ModelMetric]] = {
-        "luts": ModelMetric("min", "", "FPGA look-up tables used"),
-        "latency_cycles": ModelMetric("min", "cycles", "clock cycles of one inference"),
-        "fps": ModelMetric("max", "1/s", "inferences per second at the clock"),
-        "fits": ModelMetric("max", "", "1 when the design's LUTs fit the device, else 0"),
+        **common_metrics("luts", "latency_cycles", "fps", "fits"),
         "weight_kbits": ModelMetric("min", "kbit", "weights x their width, in kbit"),
     }
 
