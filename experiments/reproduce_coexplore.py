@@ -68,7 +68,6 @@ the search runs go to ``OUT/tight/`` (resumable as above).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -215,10 +214,9 @@ def table(results: list[dict]) -> str:
 
 def plot(results: list[dict], path: Path) -> None:
     """Test accuracy x fps of every front member, one panel per engine."""
-    import matplotlib
+    from _runs import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     engines = [e for e in ENGINES if any(r["engine"] == e for r in results)]
     fig, axes = plt.subplots(1, len(engines), figsize=(5.5 * len(engines), 4), squeeze=False)
@@ -235,10 +233,7 @@ def plot(results: list[dict], path: Path) -> None:
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{engine}: front members, all seeds")
         ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ---- tight specifications (``--tight``) -----------------------------------------------
@@ -376,10 +371,9 @@ def tight_table(sample: dict, ladder: list[tuple[str, int]]) -> str:
 
 def tight_plot(sample: dict, ladder: list[tuple[str, int]], path: Path) -> None:
     """Share of valid networks against the fps floor, one line per mode."""
-    import matplotlib
+    from _runs import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     floors = [f for _, f in ladder]
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -398,10 +392,7 @@ def tight_plot(sample: dict, ladder: list[tuple[str, int]], path: Path) -> None:
     ax.set_ylabel("networks with a valid design (%)")
     ax.set_title(f"{len(sample['fixed_fps'])} random networks of the layer-list space")
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def tight_search_floor(sample: dict, ladder: list[tuple[str, int]]) -> tuple[str, int] | None:
@@ -461,15 +452,15 @@ def run_tight(out: Path, search: bool, n: int = TIGHT_N,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="the quick scale (SCALES['quick'])")
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "coexplore")
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from _runs import parser
+
+    ap = parser(__doc__, ROOT / "runs" / "coexplore")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--engines", nargs="+", default=list(ENGINES))
     ap.add_argument("--modes", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--markdown", type=Path, help="default: OUT/SCALE/coexplore.md "
                     "(--tight: plots/coexplore_tight.md)")
-    ap.add_argument("--report-only", action="store_true", help="tabulate finished runs only")
     ap.add_argument("--tight", action="store_true",
                     help="the feasibility ladder under tightening fps floors (no training)")
     ap.add_argument("--tight-search", action="store_true",

@@ -53,5 +53,15 @@ def test_table_verdicts():
     assert text.count("| no valid design |") == 1
     # gaps by hand: tight (0.2 + 0.2 + 0.7) / 3, medium 0.1, loose 0
     assert "tight +36.7, medium +10.0, loose +0.0: the gap rises" in text
-    assert "joint >= sequential in 9 of 9 cells" in text
+    assert "joint >= sequential in 9 of the 9 cells both ran (of 9)" in text
     assert "no valid design (holds)" in text
+    del runs[("seq", rls[1], rts[0])]  # a cell not run: neither a win nor a gap
+    text = lu.table(None, runs, fractions)
+    assert "in 8 of the 8 cells both ran (of 9); mean gap" in text
+    for rt in rts[1:]:  # no loose cell left: no gap by rL
+        del runs[("seq", rls[2], rt)]
+    del runs[("seq", rls[2], rts[0])]
+    assert "the gap by rL needs every budget run" in lu.table(None, runs, fractions)
+    runs = {(m, rl, rt): summary(0.5) for m in ("seq", "joint") for rl in rls for rt in rts}
+    # equal everywhere: the gap does not rise
+    assert "the gap does not rise" in lu.table(None, runs, fractions)
