@@ -56,7 +56,7 @@ INT_LIMIT = 2**63
 ELEMENT_TYPES = {"cgp.functions": str, "multipliers.allowed": str, "search.objectives": str,
                  "search.constraints": str, "fidelity.rungs": int, "debug.fail_hashes": str,
                  "space.kernel_sizes": int, "space.filters": int, "space.strides": int,
-                 "dance.pool_after": int}
+                 "dance.pool_after": int, "dance.ops": str}
 """The type of every element of a list-valued key."""
 SYNTHETIC_OPTIONS = {"n_train": (int, 2, 10**7), "n_test": (int, 1, 10**7),
                      "image_size": (int, 4, 1024), "channels": (int, 1, 16),
@@ -236,21 +236,22 @@ class SpaceConfig:
     (pool 0 or 1), e.g. ``[[3, 16, 1, 1], [5, 24, 2, 0]]``: only the multipliers and bit
     widths are searched (Lu et al.'s quantization search); empty (default): searched."""
     activation_bits: tuple = ()
-    """Layer list: activation widths a layer may take (distinct integers 2..8; the width of
-    the layer's input, docs/quantization.md); empty (default): 8 bits, no decision."""
+    """Layer list and CGP: activation widths a layer (a multiplying CGP node) may take
+    (distinct integers 2..8; the width of the layer's input, docs/quantization.md); empty
+    (default): 8 bits, no decision."""
     weight_bits: tuple = ()
-    """Layer list: weight widths a layer may take (distinct integers 2..8); the gene replaces
-    the multiplier gene and selects the exact 8xW multiplier of ``[multipliers] allowed``;
+    """Layer list and CGP: weight widths a layer may take (distinct integers 2..8); the
+    multiplier gene selects one, i.e. the exact 8xW multiplier of ``[multipliers] allowed``;
     empty (default): the multiplier gene as before."""
     fixed_point: bool = False
-    """Layer list: fixed point with a searched binary point per layer (Lu et al.'s ``Af``,
-    ``Wf``; needs ``weight_bits``); false (default): range-scaled codes."""
+    """Layer list and CGP: fixed point with a searched binary point per layer (Lu et al.'s
+    ``Af``, ``Wf``; needs ``weight_bits``); false (default): range-scaled codes."""
     activation_frac_bits: tuple = (0, 1, 2, 3, 4, 5, 6)
-    """Layer list, ``fixed_point``: fractional activation bits a layer may take (0..8; a
-    value above the layer's width is its width)."""
+    """Layer list and CGP, ``fixed_point``: fractional activation bits a layer may take
+    (0..8; a value above the layer's width is its width)."""
     weight_frac_bits: tuple = (0, 1, 2, 3, 4, 5, 6)
-    """Layer list, ``fixed_point``: fractional weight bits a layer may take (0..8; a value
-    above the layer's width is its width)."""
+    """Layer list and CGP, ``fixed_point``: fractional weight bits a layer may take (0..8;
+    a value above the layer's width is its width)."""
     model: str = ""
     """Assignment (``kind = "assignment"``): the trained Keras model (.keras, relative to the
     config file) whose multiplying layers get one multiplier gene each (docs/byo.md); the
@@ -308,8 +309,11 @@ class ConfigDeprecationWarning(FutureWarning):
     line."""
 
 
-HIDDEN_KEYS = {"cgp": ("n_multipliers", "multiplier_order")}
-"""Fields a campaign derives instead of reading (the multiplier count from the allowed set)."""
+HIDDEN_KEYS = {"cgp": ("n_multipliers", "multiplier_order", "activation_bits", "weight_bits",
+                       "fixed_point", "activation_frac_bits", "weight_frac_bits",
+                       "weight_genes")}
+"""Fields a campaign derives instead of reading (the multiplier count from the allowed set,
+the bit-width choices from ``[space]``)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ of the layers.
 
 * A layer is described by its kind and attributes (kernel, strides, filters, bias, fused
   activation, dropout rate, pool window, units, and the multiplier gene of a multiplying
-  layer); the input by its shape. So nothing the genes select but the network does not use
+  layer, with its bit widths where a CGP node carries them: the graph node's ``widths``);
+  the input by its shape. So nothing the genes select but the network does not use
   counts: inactive nodes, connection genes beyond a function's arity, parameter genes a
   function does not read, parameter genes selecting the same choice, the multiplier gene of a
   function that does not multiply or of a summation without a 1x1 projection, a stride 2
@@ -25,7 +26,7 @@ The hash needs the input shape and the number of classes: ``cgp.genome_hash(geno
 input_shape, n_classes)`` (in ``cgp.decode``), equal to ``decode(...).graph["genome_hash"]``
 and ``network_hash(graph)``. Without them, ``genome_hash(genome, spec)`` describes nodes by their
 genes (function, chosen parameter values, the dropout rate, the multiplier gene of multiplying
-functions, the head multiplier), numbered the same way: equal hashes still mean the same
+functions, their bit widths when the spec searches them, the head multiplier), numbered the same way: equal hashes still mean the same
 network for every input shape and class count, but genomes that only a given input shape makes equal (a
 summation's multiplier without projection, a stride repair, an expansion rounding, a pooling
 moved into a summation) hash differently.
@@ -46,9 +47,10 @@ from evoapproxnas.cgp.genome import (
     active_nodes,
     head_multiplier,
     node_genes,
+    node_widths,
     validate_genome,
 )
-from evoapproxnas.cgp.primitives import dropout_rate, expand
+from evoapproxnas.cgp.primitives import MULTIPLYING_KINDS, dropout_rate, expand
 from evoapproxnas.cgp.spec import CGPSpec
 
 MAX_TIE_BRANCHES = 256
@@ -161,6 +163,9 @@ def _layer_nodes(graph: nx.DiGraph) -> tuple[dict[str, _Node], dict[str, str], s
             continue
         items = expand(name, data["op"], data["params"], data["input_shapes"],
                        data["multiplier"])
+        if data.get("widths"):  # a CGP node's bit widths: on its multiplying layers
+            items = [{**item, **data["widths"]} if item["kind"] in MULTIPLYING_KINDS else item
+                     for item in items]
         for item in items:
             inputs = tuple(last[data["inputs"][int(ref[3:])]] if ref.startswith("in:") else ref
                            for ref in item["inputs"])
@@ -182,12 +187,15 @@ def network_hash(graph: nx.DiGraph) -> str:
     return _digest(canonical_network(graph))[:16]
 
 
-def _gene_label(genes: NodeGenes) -> str:
-    """A node by its genes: function, chosen parameters (dropout: its rate), multiplier."""
+def _gene_label(genes: NodeGenes, spec: CGPSpec) -> str:
+    """A node by its genes: function, chosen parameters (dropout: its rate), multiplier, and
+    the bit widths of a multiplying node when the spec searches them."""
     params = dict(genes.params)
     if genes.function.name == "dropout" and params:
         params = {"rate": dropout_rate(params)}
     multiplier = genes.multiplier if genes.function.multiplies else None
+    if multiplier is not None and spec.widths:
+        return _text([genes.function.name, params, multiplier, node_widths(spec, genes)])
     return _text([genes.function.name, params, multiplier])
 
 
@@ -198,7 +206,7 @@ def canonical_genome(genome, spec: CGPSpec) -> str:
     for address in active_nodes(genome, spec):
         genes = node_genes(genome, spec, address)
         inputs = tuple("input" if a == 0 else f"node{a - 1}" for a in genes.inputs)
-        nodes[f"node{address - 1}"] = _Node(_gene_label(genes), inputs,
+        nodes[f"node{address - 1}"] = _Node(_gene_label(genes, spec), inputs,
                                             genes.function.name in COMMUTATIVE)
     output = int(genome[-1])
     nodes["head"] = _Node(_text(["classifier", head_multiplier(genome, spec)]),

@@ -5,7 +5,11 @@ column-major) and ``"head"`` (op ``classifier``: global average pooling + dense)
 ``op``, ``params`` (chosen values after repair; strides are the ones actually used),
 ``multiplier`` (gene, or ``None``), ``input_shapes``, ``output_shape``, ``inputs`` (the
 predecessor names in port order; a summation may read one node twice), ``repairs`` (what the
-shape rules changed, human-readable). Edges carry ``port`` (first input position) and
+shape rules changed, human-readable); a multiplying node of a spec that searches bit widths
+(``cgp.widths``) also has ``widths`` (its ``activation_bits`` and, in fixed point,
+``activation_frac_bits``, ``weight_frac_bits``) and ``primitives`` (its layers carrying them).
+With ``weight_bits`` a node's ``multiplier`` is the allowed-list index of the exact 8xW
+multiplier its gene selects (``CGPSpec.weight_genes``). Edges carry ``port`` (first input position) and
 ``ports`` (all of them). Graph attributes: ``input_shape``, ``n_classes``, ``genome_hash``
 (``cgp.canonical.network_hash``: equal exactly for equal networks).
 Shape rules are those of ``cgp.primitives`` (stride rule and summation rule).
@@ -24,10 +28,13 @@ from evoapproxnas.cgp.canonical import canonical_genome, network_hash
 from evoapproxnas.cgp.genome import (
     active_nodes,
     head_multiplier,
+    multiplier_of,
     node_genes,
+    node_widths,
     validate_genome,
 )
 from evoapproxnas.cgp.primitives import (
+    MULTIPLYING_KINDS,
     dropout_rate,
     effective_strides,
     expand,
@@ -86,9 +93,26 @@ def decode(genome, spec: CGPSpec, input_shape, n_classes: int) -> nx.DiGraph:
         inputs = [node_name(a) for a in genes.inputs]
         shapes = [graph.nodes[i]["output_shape"] for i in inputs]
         params, repairs = _repair(genes.function.name, dict(genes.params), shapes)
-        multiplier = genes.multiplier if genes.function.multiplies else None
+        multiplier = multiplier_of(spec, genes.multiplier) if genes.function.multiplies else None
         _add(graph, node_name(address), genes.function.name, params, multiplier, inputs, repairs)
-    return finish_graph(graph, node_name(int(genome[-1])), head_multiplier(genome, spec))
+        if multiplier is not None and spec.widths:
+            _carry_widths(graph, node_name(address), node_widths(spec, genes))
+    return finish_graph(graph, node_name(int(genome[-1])),
+                        multiplier_of(spec, head_multiplier(genome, spec)))
+
+
+def _carry_widths(graph: nx.DiGraph, name: str, widths: dict) -> None:
+    """Give node ``name``'s multiplying layers its bit widths: the node's ``widths`` (which
+    the network hash reads) and its ``primitives`` with them (which counting, the hardware
+    layers and the model builder read); nothing for a node that does not multiply (a
+    summation without projection)."""
+    data = graph.nodes[name]
+    if data["multiplier"] is None:
+        return
+    items = expand(name, data["op"], data["params"], data["input_shapes"], data["multiplier"])
+    data["primitives"] = [{**item, **widths} if item["kind"] in MULTIPLYING_KINDS else item
+                          for item in items]
+    data["widths"] = dict(widths)
 
 
 def _repair(op: str, params: dict, shapes: list) -> tuple[dict, list[str]]:

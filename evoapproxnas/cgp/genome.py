@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from evoapproxnas.cgp.functions import NodeFunction
 from evoapproxnas.cgp.spec import MAX_ARITY, CGPSpec
+from evoapproxnas.cgp.widths import layer_widths
 from evoapproxnas.errors import UserError
 
 
@@ -20,6 +21,8 @@ class NodeGenes:
     inputs: tuple[int, ...]
     params: dict
     multiplier: int
+    widths: dict = field(default_factory=dict)
+    """Its width genes by name (``CGPSpec.width_genes``; empty when widths are not searched)."""
 
 
 def _gene_name(spec: CGPSpec, index: int) -> str:
@@ -32,10 +35,12 @@ def _gene_name(spec: CGPSpec, index: int) -> str:
         part = "function"
     elif offset <= MAX_ARITY:
         part = f"input_{offset - 1}"
-    elif offset < 1 + MAX_ARITY + spec.n_params:
+    elif offset < spec.multiplier_offset:
         part = f"param_{offset - 1 - MAX_ARITY}"
-    else:
+    elif offset == spec.multiplier_offset:
         part = "multiplier"
+    else:
+        part = spec.width_genes[offset - spec.multiplier_offset - 1]
     return f"node {node} {part}"
 
 
@@ -87,9 +92,11 @@ def _gene_bounds(spec: CGPSpec, index: int):
         return 0, len(spec.node_functions)
     if offset <= MAX_ARITY:
         return None, spec.allowed_inputs(node)
-    if offset < 1 + MAX_ARITY + spec.n_params:
+    if offset < spec.multiplier_offset:
         return 0, spec.param_levels
-    return 0, spec.n_multipliers
+    if offset == spec.multiplier_offset:
+        return 0, spec.n_multipliers
+    return 0, int(spec.gene_ranges[0][index])
 
 
 def random_gene(spec: CGPSpec, index: int, rng: np.random.Generator) -> int:
@@ -123,7 +130,7 @@ def random_genome(spec: CGPSpec, rng: np.random.Generator) -> np.ndarray:
 
 def multiplier_gene_indices(spec: CGPSpec) -> list[int]:
     """Indices of every multiplier gene: one per grid node, then the head's own gene (if any)."""
-    indices = [(node + 1) * spec.node_length - 1 for node in range(spec.n_nodes)]
+    indices = [node * spec.node_length + spec.multiplier_offset for node in range(spec.n_nodes)]
     if spec.head_gene:
         indices.append(spec.head_gene_index)
     return indices
@@ -155,7 +162,8 @@ def node_genes(genome: np.ndarray, spec: CGPSpec, address: int) -> NodeGenes:
         name: choices[raw_params[i] % len(choices)] for i, (name, choices) in enumerate(function.params)
     }
     inputs = tuple(genes[1 : 1 + function.arity])
-    return NodeGenes(address, function, inputs, params, genes[-1])
+    widths = dict(zip(spec.width_genes, genes[spec.multiplier_offset + 1 :]))
+    return NodeGenes(address, function, inputs, params, genes[spec.multiplier_offset], widths)
 
 
 def active_nodes(genome, spec: CGPSpec) -> list[int]:
@@ -184,9 +192,33 @@ def active_gene_indices(genome, spec: CGPSpec) -> list[int]:
         indices.append(start)
         indices.extend(start + 1 + i for i in range(genes.function.arity))
         indices.extend(start + 1 + MAX_ARITY + i for i in range(len(genes.function.params)))
-        if genes.function.multiplies:
-            indices.append(start + spec.node_length - 1)
+        if genes.function.multiplies:  # its multiplier and width genes
+            indices.extend(range(start + spec.multiplier_offset, start + spec.node_length))
     return sorted(indices)
+
+
+def width_gene_indices(spec: CGPSpec) -> list[int]:
+    """Indices of every width gene (``CGPSpec.width_genes`` of each grid node)."""
+    first = spec.multiplier_offset + 1
+    return [node * spec.node_length + k for node in range(spec.n_nodes)
+            for k in range(first, spec.node_length)]
+
+
+def multiplier_of(spec: CGPSpec, gene: int | None) -> int | None:
+    """The allowed-list index of multiplier gene ``gene``: with ``weight_bits`` the exact
+    8xW multiplier of its width (``weight_genes``), else the gene itself."""
+    if gene is None or not spec.weight_genes:
+        return gene
+    return int(spec.weight_genes[gene])
+
+
+def node_widths(spec: CGPSpec, genes: NodeGenes) -> dict:
+    """The bit widths of a multiplying node (``cgp.widths.layer_widths``; empty when the
+    spec searches none)."""
+    if not spec.widths:
+        return {}
+    weight_bits = spec.weight_bits[genes.multiplier] if spec.weight_bits else None
+    return layer_widths(spec, genes.widths, weight_bits)
 
 
 def head_multiplier(genome: np.ndarray, spec: CGPSpec) -> int | None:

@@ -1,8 +1,13 @@
 """``CGPSpec``: the grid, function set and mutation settings of a CGP-encoded CNN.
 
 Genome layout (flat ints): for each of ``rows * columns`` nodes, column-major,
-``[function, input_0, input_1, param_0 .. param_{P-1}, multiplier]``, then, with
-``head_multiplier = "gene"``, the head's multiplier gene, then one output gene.
+``[function, input_0, input_1, param_0 .. param_{P-1}, multiplier, widths...]``, then, with
+``head_multiplier = "gene"``, the head's multiplier gene, then one output gene. The width
+genes (``cgp.widths``) are there only when the campaign searches bit widths (``[space]
+activation_bits`` / ``fixed_point``): ``activation_bits``, then with fixed point
+``activation_frac_bits`` and ``weight_frac_bits``; without them the layout is the one of
+earlier versions. With ``[space] weight_bits`` a multiplier gene (the head's included) selects
+a weight width W, i.e. the exact 8xW multiplier ``weight_genes[gene]`` of the allowed list.
 Addresses: 0 is the input node, ``1 + k`` is grid node ``k`` (column ``k // rows``).
 A node in column ``c`` may read the input or any node of columns ``c - levels_back .. c - 1``.
 The output gene addresses any grid node. ``P`` is the largest parameter count of the
@@ -29,6 +34,13 @@ from evoapproxnas.cgp.functions import (
     FUNCTIONS,
     NodeFunction,
     check_choice,
+)
+from evoapproxnas.cgp.widths import (
+    DEFAULT_FRAC_BITS,
+    check_widths,
+    searches_widths,
+    width_genes,
+    width_options,
 )
 from evoapproxnas.errors import UserError, closest_names
 
@@ -91,6 +103,20 @@ class CGPSpec:
     multiplier_order: tuple = ()
     """Multiplier genes from the most to the least power (derived by the campaign from the
     allowed multipliers; empty: gene order)."""
+    activation_bits: tuple = ()
+    """Widths A a multiplying node may take: a width gene per node (the campaign copies
+    ``[space] activation_bits``; empty: A = 8, no gene)."""
+    weight_bits: tuple = ()
+    """Widths W a multiplier gene selects (``[space] weight_bits``; empty: the multiplier gene
+    indexes the allowed multipliers)."""
+    fixed_point: bool = False
+    """Two more width genes per node, the fractional bits (``[space] fixed_point``)."""
+    activation_frac_bits: tuple = DEFAULT_FRAC_BITS
+    """Fractional activation bits a node may take (``[space] activation_frac_bits``)."""
+    weight_frac_bits: tuple = DEFAULT_FRAC_BITS
+    """Fractional weight bits a node may take (``[space] weight_frac_bits``)."""
+    weight_genes: tuple = ()
+    """The allowed-list index of the exact 8xW multiplier of each ``weight_bits`` choice."""
 
     def __post_init__(self) -> None:
         for name in ("rows", "columns", "levels_back", "n_multipliers", "min_active_nodes"):
@@ -135,6 +161,18 @@ class CGPSpec:
             raise UserError(f"cgp.multiplier_order must order the genes 0..{self.n_multipliers - 1}"
                             f", got {order!r}")
         object.__setattr__(self, "multiplier_order", order)
+        for name in ("activation_bits", "weight_bits", "activation_frac_bits",
+                     "weight_frac_bits", "weight_genes"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_widths(self)
+        if self.weight_bits and len(self.weight_bits) != self.n_multipliers:
+            raise UserError(f"cgp: with space.weight_bits the multiplier genes select a width: "
+                            f"n_multipliers must be {len(self.weight_bits)}, got "
+                            f"{self.n_multipliers}")
+        if self.weight_genes and len(self.weight_genes) != len(self.weight_bits):
+            raise UserError("cgp: weight_genes must give one multiplier per space.weight_bits "
+                            "choice")
         if not isinstance(self.mutate_until_active, bool):
             raise UserError(f"cgp.mutate_until_active must be true or false, got "
                             f"{self.mutate_until_active!r}")
@@ -210,8 +248,23 @@ class CGPSpec:
         return math.lcm(*counts) if counts else 1
 
     @property
+    def multiplier_offset(self) -> int:
+        """Position of the multiplier gene in a node's genes (its width genes follow)."""
+        return 1 + MAX_ARITY + self.n_params
+
+    @property
+    def widths(self) -> bool:
+        """True when multiplying nodes carry bit widths (width genes, ``cgp.widths``)."""
+        return searches_widths(self)
+
+    @property
+    def width_genes(self) -> tuple[str, ...]:
+        """Names of a node's width genes, in gene order (empty: none)."""
+        return width_genes(self)
+
+    @property
     def node_length(self) -> int:
-        return 1 + MAX_ARITY + self.n_params + 1
+        return 1 + MAX_ARITY + self.n_params + 1 + len(self.width_genes)
 
     @property
     def head_gene(self) -> bool:
@@ -242,8 +295,11 @@ class CGPSpec:
                 count[start + 1 + port] = len(allowed)
                 offset[start + 1 + port] = (allowed[1] - 1) if len(allowed) > 1 else 0
                 connection[start + 1 + port] = True
-            count[start + 1 + MAX_ARITY : start + self.node_length - 1] = self.param_levels
-            count[start + self.node_length - 1] = self.n_multipliers
+            count[start + 1 + MAX_ARITY : start + self.multiplier_offset] = self.param_levels
+            count[start + self.multiplier_offset] = self.n_multipliers
+            options = width_options(self)
+            for k, name in enumerate(self.width_genes):
+                count[start + self.multiplier_offset + 1 + k] = options[name]
         if self.head_gene:
             count[self.head_gene_index] = self.n_multipliers
         count[-1], offset[-1] = self.n_nodes, 1

@@ -10,8 +10,9 @@ order). A step from a multiplier changes the network's power a little, so an off
 explores the power axis near its parent instead of jumping across it.
 
 ``recombine`` (``cgp.multiplier_crossover``): two parents that build the same layers from the
-same genes (a network and its re-priced copies) exchange multipliers layer by layer
-(uniform crossover of their active multiplier genes); the child is new to both.
+same genes (a network and its re-priced copies) exchange multipliers, and bit widths where
+the spec has width genes, layer by layer (uniform crossover of their active multiplier and
+width genes); the child is new to both.
 """
 
 from __future__ import annotations
@@ -48,7 +49,17 @@ def is_multiplier_gene(spec: CGPSpec, index: int) -> bool:
     """True for a node's multiplier gene and the head's own multiplier gene."""
     if index == spec.head_gene_index:
         return True
-    return index < spec.n_nodes * spec.node_length and (index + 1) % spec.node_length == 0
+    return (index < spec.n_nodes * spec.node_length
+            and index % spec.node_length == spec.multiplier_offset)
+
+
+def is_pricing_gene(spec: CGPSpec, index: int) -> bool:
+    """True for a multiplier gene and a node's width genes (``CGPSpec.width_genes``): the
+    genes that price a layer without changing which layers the network builds."""
+    if is_multiplier_gene(spec, index):
+        return True
+    return (index < spec.n_nodes * spec.node_length
+            and index % spec.node_length > spec.multiplier_offset)
 
 
 def neighbour_gene(spec: CGPSpec, current: int, rng: np.random.Generator) -> int:
@@ -75,20 +86,21 @@ def active_multiplier_genes(genome: np.ndarray, spec: CGPSpec) -> list[int]:
 
 
 def recombine(a, b, spec: CGPSpec, rng: np.random.Generator) -> np.ndarray | None:
-    """A child of ``a`` whose active multiplier genes each come from ``a`` or ``b`` (even
-    odds), new to both; ``None`` when the parents do not build the same layers from the
-    same genes (their active genes other than multipliers differ) or differ in fewer than
-    two active multiplier genes (no child new to both)."""
+    """A child of ``a`` whose active multiplier genes (and width genes, where the spec has
+    them) each come from ``a`` or ``b`` (even odds), new to both; ``None`` when the parents
+    do not build the same layers from the same genes (their active genes other than
+    multipliers and widths differ) or differ in fewer than two such genes (no child new to
+    both)."""
     from evoapproxnas.cgp.genome import active_gene_indices, validate_genome
 
     a, b = validate_genome(a, spec), validate_genome(b, spec)
     active = active_gene_indices(a, spec)
     if active != active_gene_indices(b, spec):
         return None
-    layout = [i for i in active if not is_multiplier_gene(spec, i)]
+    layout = [i for i in active if not is_pricing_gene(spec, i)]
     if np.any(a[layout] != b[layout]):
         return None
-    differ = [i for i in active if is_multiplier_gene(spec, i) and a[i] != b[i]]
+    differ = [i for i in active if is_pricing_gene(spec, i) and a[i] != b[i]]
     if len(differ) < 2:
         return None
     for _ in range(RECOMBINE_TRIES):

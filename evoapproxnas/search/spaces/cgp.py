@@ -18,7 +18,17 @@ __all__ = ["REPAIR_TRIES", "CGPSpace", "make_cgp_spec"]
 
 def make_cgp_spec(cfg, multipliers: list):
     """The campaign's ``[cgp]`` spec with its multiplier genes sized to the allowed set and
-    a ``head_multiplier`` name resolved to its gene (``UserError`` if it is not allowed)."""
+    a ``head_multiplier`` name resolved to its gene (``UserError`` if it is not allowed).
+
+    With the ``[space]`` bit-width keys (``activation_bits``, ``weight_bits``,
+    ``fixed_point``, ``activation_frac_bits``, ``weight_frac_bits``; docs/quantization.md) the
+    spec gets them, so multiplying nodes get width genes; with ``weight_bits`` a multiplier
+    gene selects a width W, the exact 8xW multiplier of the allowed list (as in the
+    layer-list space, ``spaces.layers.width_multipliers``)."""
+    from evoapproxnas.search.spaces.layers import width_multipliers
+
+    space = cfg.space
+    weight_genes = width_multipliers(cfg, multipliers)
     head = cfg.cgp.head_multiplier
     if isinstance(head, str) and head not in HEAD_MODES:
         names = [m.name for m in multipliers]
@@ -28,10 +38,22 @@ def make_cgp_spec(cfg, multipliers: list):
                 f"{closest_names(head, names)}; use 'exact', 'gene' or one of "
                 + (", ".join(names) if len(names) <= 10 else "multipliers.allowed"))
         head = names.index(head)
+        if weight_genes:  # a multiplier gene is then a weight width
+            if head not in weight_genes:
+                raise UserError(
+                    f"{cfg.source}: cgp.head_multiplier = {names[head]!r}: with "
+                    "space.weight_bits the head's multiplier must be the exact 8xW "
+                    "multiplier of one of the widths, or 'exact' or 'gene'")
+            head = weight_genes.index(head)
+    genes = list(weight_genes) or list(range(len(multipliers)))
+    widths = dict(activation_bits=tuple(space.activation_bits),
+                  weight_bits=tuple(space.weight_bits), fixed_point=space.fixed_point,
+                  activation_frac_bits=tuple(space.activation_frac_bits),
+                  weight_frac_bits=tuple(space.weight_frac_bits), weight_genes=weight_genes)
     try:
-        return dataclasses.replace(cfg.cgp, n_multipliers=len(multipliers),
-                                   head_multiplier=head,
-                                   multiplier_order=power_error_order(multipliers))
+        return dataclasses.replace(
+            cfg.cgp, n_multipliers=len(genes), head_multiplier=head,
+            multiplier_order=power_error_order([multipliers[g] for g in genes]), **widths)
     except UserError as exc:
         raise UserError(f"{cfg.source}: [cgp]: {exc}") from None
 
@@ -51,8 +73,11 @@ class CGPSpace(Redrawing):
 
     Its decisions (``decisions``) are the genes: per node its function, ``MAX_ARITY``
     input connections (the input or a node within ``levels_back`` columns), its parameter
-    genes and its multiplier; then the head's multiplier gene (``head_multiplier =
-    "gene"``) and the output gene.
+    genes, its multiplier and, when the campaign searches bit widths, its width genes
+    (``cgp.widths``: ``activation_bits``, then ``activation_frac_bits`` and
+    ``weight_frac_bits`` in fixed point; with ``weight_bits`` the multiplier gene is named
+    ``weight_bits``); then the head's multiplier gene (``head_multiplier = "gene"``) and the
+    output gene.
     """
 
     make_spec = staticmethod(make_cgp_spec)
@@ -65,14 +90,22 @@ class CGPSpace(Redrawing):
         self.lower = np.zeros(self.n_var)
         self.upper = np.full(self.n_var, float(max(spec.n_nodes + 1, spec.param_levels,
                                                    len(spec.node_functions),
-                                                   spec.n_multipliers)))
+                                                   spec.n_multipliers,
+                                                   *spec.gene_ranges[0])))
         self.feasible = None
         self.rejected: list[np.ndarray] = []
 
     @property
     def n_multipliers(self) -> int:
-        """Values of a multiplier gene (the campaign's allowed multipliers)."""
+        """Values of a multiplier gene (the campaign's allowed multipliers; with
+        ``weight_bits``: the weight widths)."""
         return self.spec.n_multipliers
+
+    def width_indices(self) -> list[int]:
+        """Indices of the width genes (empty when no widths are searched)."""
+        from evoapproxnas.cgp.genome import width_gene_indices
+
+        return width_gene_indices(self.spec)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         from evoapproxnas.cgp import random_genome
@@ -110,9 +143,12 @@ class CGPSpace(Redrawing):
                            self.n_classes)
 
     def network_key(self, x: np.ndarray) -> str:
-        """The key of the network without its multipliers: equal for genomes that build the
-        same layers, whatever multipliers price them (their weights are interchangeable)."""
-        return self.key(self.priced_with(x, 0))
+        """The key of the network without its multipliers and widths: equal for genomes
+        that build the same layers, whatever multipliers and widths price them (their
+        weights are interchangeable)."""
+        out = self.priced_with(x, 0)
+        out[self.width_indices()] = 0
+        return self.key(out)
 
     def priced_with(self, x: np.ndarray, gene: int) -> np.ndarray:
         """The genome with multiplier gene ``gene`` on every multiplier gene."""
@@ -151,8 +187,10 @@ class CGPSpace(Redrawing):
 
     def _gene_names(self) -> list[str]:
         spec = self.spec
+        multiplier = "weight_bits" if spec.weight_bits else "multiplier"
         per_node = (["function"] + [f"input{p}" for p in range(MAX_ARITY)]
-                    + [f"param{p}" for p in range(spec.n_params)] + ["multiplier"])
+                    + [f"param{p}" for p in range(spec.n_params)] + [multiplier]
+                    + list(spec.width_genes))
         names = [f"node{k}.{what}" for k in range(spec.n_nodes) for what in per_node]
         if spec.head_gene:
             names.append("head.multiplier")

@@ -26,7 +26,9 @@ choose the fractional bits ``Af`` and ``Wf`` (a choice above the width is the wi
 with widths carries them on its conv primitive (``activation_bits``,
 ``activation_frac_bits``, ``weight_frac_bits``: the graph node's ``primitives``), which the
 hardware layer records and the model builder (``fixedpoint.layer_kwargs``) read; the key then
-also hashes the widths. ``architecture`` fixes the layers (one ``[kernel, filters, stride,
+also hashes the widths. The rule from genes to widths is ``cgp.widths``, shared with the CGP
+space, and so is the choice of the exact 8xW multipliers (``width_multipliers``).
+``architecture`` fixes the layers (one ``[kernel, filters, stride,
 pool]`` each): only multipliers and widths are searched.
 """
 
@@ -38,6 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evoapproxnas.cgp.widths import (
+    check_widths,
+    layer_widths,
+    searches_widths,
+    width_genes,
+    width_options,
+)
 from evoapproxnas.errors import UserError
 from evoapproxnas.search.spaces.redraw import Redrawing
 from evoapproxnas.search.spaces.registry import Decision, register_space
@@ -94,7 +103,7 @@ class LayerSpec:
     @property
     def widths(self) -> bool:
         """The layers carry bit widths (activation widths or fixed point are searched)."""
-        return bool(self.activation_bits) or self.fixed_point
+        return searches_widths(self)
 
     @property
     def layers_max(self) -> int:
@@ -129,20 +138,7 @@ class LayerSpec:
               [list(e) if isinstance(e, tuple) else e for e in self.architecture],
               f"give at most {MAX_LAYERS} layers as [kernel 1..{MAX_KERNEL}, filters "
               f"1..{MAX_FILTERS}, stride 1 or 2, pool 0 or 1], e.g. [[3, 16, 1, 1]]")
-        for key, values, low, high, empty in (
-                ("space.activation_bits", self.activation_bits, 2, 8, True),
-                ("space.weight_bits", self.weight_bits, 2, 8, True),
-                ("space.activation_frac_bits", self.activation_frac_bits, 0, 8, False),
-                ("space.weight_frac_bits", self.weight_frac_bits, 0, 8, False)):
-            _need((empty or bool(values)) and all(integer(v) and low <= v <= high
-                                                  for v in values)
-                  and len(set(values)) == len(values), key, list(values),
-                  f"give distinct integers from {low} to {high}, e.g. [4, 6, 8]")
-        _need(isinstance(self.fixed_point, bool), "space.fixed_point", self.fixed_point,
-              "use true or false")
-        _need(not self.fixed_point or bool(self.weight_bits), "space.fixed_point",
-              self.fixed_point, "fixed point needs space.weight_bits (the widths its binary "
-              "points divide), e.g. weight_bits = [4, 6, 8]")
+        check_widths(self)
 
     @property
     def per_layer(self) -> tuple[str, ...]:
@@ -150,8 +146,7 @@ class LayerSpec:
         return ("kernel", "filters", "stride",
                 *(("pool",) if self.pooling or self.architecture else ()),
                 *(("multiplier",) if self.multipliers == "per_layer" else ()),
-                *(("activation_bits",) if self.activation_bits else ()),
-                *(("activation_frac_bits", "weight_frac_bits") if self.fixed_point else ()))
+                *width_genes(self))
 
     @property
     def multiplier_options(self) -> int:
@@ -165,10 +160,7 @@ class LayerSpec:
         options = {"kernel": 1 if fixed else len(self.kernel_sizes),
                    "filters": 1 if fixed else len(self.filters),
                    "stride": 1 if fixed else len(self.strides), "pool": 1 if fixed else 2,
-                   "multiplier": self.multiplier_options,
-                   "activation_bits": len(self.activation_bits),
-                   "activation_frac_bits": len(self.activation_frac_bits),
-                   "weight_frac_bits": len(self.weight_frac_bits)}
+                   "multiplier": self.multiplier_options, **width_options(self)}
         counts = [1 if fixed else self.max_layers - self.min_layers + 1]
         counts += [options[g] for _ in range(self.layers_max) for g in self.per_layer]
         if self.multipliers == "shared":
@@ -215,15 +207,26 @@ def exact_width_genes(weight_bits, multipliers: list) -> tuple[int, ...]:
     return tuple(genes)
 
 
-def make_layer_spec(cfg, multipliers: list) -> LayerSpec:
-    """The campaign's layer-list spec: its ``[space]`` keys and the allowed multipliers."""
+def width_multipliers(cfg, multipliers: list) -> tuple[int, ...]:
+    """The allowed-list index of the exact 8xW multiplier of each ``[space] weight_bits``
+    choice (``exact_width_genes``; empty without weight widths), after checking that fixed
+    point has per-tensor weights; a one-line ``UserError`` naming the config file. Shared by
+    the layer-list and CGP spaces."""
     try:
         genes = exact_width_genes(cfg.space.weight_bits, multipliers)
-        spec = LayerSpec.of(cfg.space, len(multipliers), genes)
-        if spec.fixed_point and cfg.multipliers.weight_quantization != "per_tensor":
+        if cfg.space.fixed_point and cfg.multipliers.weight_quantization != "per_tensor":
             raise UserError("space.fixed_point = true needs multipliers.weight_quantization "
                             "= 'per_tensor' (fixed-point weights are per tensor)")
-        return spec
+        return genes
+    except UserError as exc:
+        raise UserError(f"{cfg.source}: {exc}") from None
+
+
+def make_layer_spec(cfg, multipliers: list) -> LayerSpec:
+    """The campaign's layer-list spec: its ``[space]`` keys and the allowed multipliers."""
+    genes = width_multipliers(cfg, multipliers)
+    try:
+        return LayerSpec.of(cfg.space, len(multipliers), genes)
     except UserError as exc:
         raise UserError(f"{cfg.source}: {exc}") from None
 
@@ -265,9 +268,8 @@ class LayerSpace(Redrawing):
 
     def width_indices(self) -> list[int]:
         """Indices of the activation-width and binary-point genes."""
-        genes = ("activation_bits", "activation_frac_bits", "weight_frac_bits")
         return [self._index(i, g) for i in range(self.spec.layers_max)
-                for g in self.spec.per_layer if g in genes]
+                for g in width_genes(self.spec)]
 
     def depth(self, x) -> int:
         """Number of layers of candidate ``x``."""
@@ -397,14 +399,7 @@ class LayerSpace(Redrawing):
         returns them."""
         from evoapproxnas.cgp.primitives import expand
 
-        s = self.spec
-        a = s.activation_bits[gene["activation_bits"]] if s.activation_bits else 8
-        bits = {"activation_bits": a}
-        if s.fixed_point:
-            bits["activation_frac_bits"] = min(
-                s.activation_frac_bits[gene["activation_frac_bits"]], a)
-            bits["weight_frac_bits"] = min(s.weight_frac_bits[gene["weight_frac_bits"]],
-                                           weight_bits)
+        bits = layer_widths(self.spec, gene, weight_bits)
         data = graph.nodes[node]
         items = expand(node, data["op"], data["params"], data["input_shapes"],
                        data["multiplier"])
