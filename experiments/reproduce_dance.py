@@ -27,7 +27,9 @@ co-exploration for a front as good (EDAP at a* no worse at equal wall time).
 
 Resumable: the dataset, the evaluator and each run are kept under ``--out/SCALE``; a
 finished step is read, not repeated; an unfinished run resumes. The Markdown table goes to
-``--out/SCALE/dance.md``, the figure to ``plots/dance_<scale>.png``.
+``--out/SCALE/dance.md``, the figure to ``plots/dance_<scale>.png`` (``plots/<name>_<scale>.png``
+for ``--out .../<name>``). ``--step-times`` only times a supernet step of each
+``dance.multiplier_path``.
 """
 
 from __future__ import annotations
@@ -53,10 +55,10 @@ SCALES = {
     "quick": {"networks": 300, "train": {"seed": 0, "epochs": 20, "generator_epochs": 30},
               "overrides": ["training.train_samples=4000", "dance.train_samples=4000"]},
 }
-RUNS = {  # name -> (campaign, overrides)
+RUNS = {  # name -> (campaign, overrides); NSGA-II before the fixed-accelerator run
     "dance": (DANCE, []),
-    "dance-fixed": (DANCE, ["dance.accelerator='fixed'", "hardware.search=false"]),
     "nsga2": (NSGA2, []),
+    "dance-fixed": (DANCE, ["dance.accelerator='fixed'", "hardware.search=false"]),
 }
 
 
@@ -223,17 +225,46 @@ def plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def step_times(out: Path, evaluator_path: Path, steps: int = 24) -> dict:
+    """Seconds per supernet step of each ``dance.multiplier_path`` at the campaign's scale
+    (batch, layers, multipliers): one lambda (0.1), ``steps`` compiled steps on the first
+    training images, the first (tracing) step left out. Written to ``step_times.json``."""
+    from evoapproxnas.config import load_config
+    from evoapproxnas.search.engines import dance_supernet
+    from evoapproxnas.search.engines.dance import DanceEngine
+    from evoapproxnas.search.problem import CampaignProblem
+
+    times = {}
+    for path in ("noise", "tables"):
+        cfg = load_config(DANCE, [f"hardware.evaluator_path={json.dumps(str(evaluator_path))}",
+                                  f"dance.multiplier_path='{path}'", "dance.lambdas=[0.1]",
+                                  "dance.epochs=1", f"dance.train_samples={64 * steps}"])
+        problem = CampaignProblem.build(cfg, (28, 28, 1), 10)
+        engine = DanceEngine(problem.space, 2, 4, cfg.search.seed, **DanceEngine.options(cfg))
+        result = dance_supernet.search_all(engine.task())[0]
+        times[path] = {"step_s": result.step_seconds, "steps": steps,
+                       "lambda_s": result.seconds}
+        print(f"{path}: {result.step_seconds:.3f} s per step", flush=True)
+    (out / "step_times.json").write_text(json.dumps(times, indent=1))
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the quick scale (SCALES['quick'])")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "dance")
     ap.add_argument("--report-only", action="store_true", help="tabulate finished runs only")
+    ap.add_argument("--step-times", action="store_true",
+                    help="only time a supernet step of each dance.multiplier_path")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     scale = "quick" if args.quick else "full"
     out = args.out / scale
     out.mkdir(parents=True, exist_ok=True)
     path, report = evaluator(scale, out)
+    if args.step_times:
+        step_times(out, path)
+        return 0
     results = {}
     for name in RUNS:
         done = out / name / "dance-summary.json"
@@ -247,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{' '.join(SCALES[scale]['overrides']) or 'none'}.\n\n" + table(results, report))
     (out / "dance.md").write_text(text)
     if results:
-        plot(results, ROOT / "plots" / f"dance_{scale}.png")
+        tag = "dance" if args.out.name == "dance" else args.out.name
+        plot(results, ROOT / "plots" / f"{tag}_{scale}.png")
     print(text)
     return 0
 

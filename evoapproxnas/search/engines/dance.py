@@ -33,6 +33,11 @@ from evoapproxnas.search.engines.dance_task import LambdaResult, OptionTables, S
 from evoapproxnas.search.engines.registry import register_engine
 
 ACCELERATORS = ("generated", "fixed")
+OPS = ("conv", "stride2", "skip")
+"""``dance.ops``: what a supernet layer may be: a stride-1 convolution (always), a stride-2
+convolution, or skipped (the derived network drops the layer)."""
+MULTIPLIER_PATHS = ("noise", "tables")
+"""``dance.multiplier_path``: how the multiplier choice reaches the cross-entropy."""
 """``dance.accelerator``: the hardware generation network's accelerator (co-search), or the
 preset's fixed accelerator (the generator bypassed; the comparison of the DANCE paper)."""
 
@@ -47,11 +52,22 @@ class DanceConfig:
     """Weights of the hardware term (EDAP relative to that of the initial, uniform
     architecture), one supernet search each; each gives one derived candidate (>= 0)."""
     layers: int = 4
-    """Layers of the supernet (and of every derived network), within space.min_layers ..
-    space.max_layers."""
+    """Layers of the supernet, within space.min_layers .. space.max_layers: the most a
+    derived network has (with "skip" in dance.ops it may have fewer, never fewer than
+    space.min_layers)."""
     pool_after: tuple = (0, 1)
     """Layers (0-based) followed by the 2x2 max-pooling (needs space.pooling = true when not
-    empty); strides are 1 (space.strides must allow 1)."""
+    empty); these layers are never skipped."""
+    ops: tuple = ("conv", "stride2", "skip")
+    """What each layer may be: "conv" (stride 1, always there), "stride2" (a stride-2
+    convolution; needs 2 in space.strides) and "skip" (the layer is dropped: possible for
+    layers space.min_layers.. that are not in dance.pool_after, so a derived network keeps
+    space.min_layers to dance.layers layers)."""
+    multiplier_path: str = "tables"
+    """How the multiplier choice reaches the cross-entropy: "tables" (each layer's output
+    is the Gumbel-softmax mix of the layer run through every candidate multiplier's product
+    table, straight-through gradient; one convolution per multiplier per layer) or "noise"
+    (Gaussian noise scaled by the multipliers' relative RMS error; one convolution)."""
     epochs: int = 1
     """Passes of each supernet over its training images (1..1000)."""
     train_samples: int = 3000
@@ -110,6 +126,25 @@ class DanceConfig:
                  "use a number in (0, 100]")
         need(self.accelerator in ACCELERATORS, "accelerator", self.accelerator,
              f"use one of {', '.join(ACCELERATORS)}")
+        need(all(v in OPS for v in self.ops) and "conv" in self.ops
+             and len(set(self.ops)) == len(self.ops), "ops", list(self.ops),
+             f"give distinct names of {', '.join(OPS)}, \"conv\" among them")
+        need(self.multiplier_path in MULTIPLIER_PATHS, "multiplier_path", self.multiplier_path,
+             f"use one of {', '.join(MULTIPLIER_PATHS)}")
+
+    @property
+    def op_names(self) -> tuple:
+        """``dance.ops`` in the supernet's order: conv, stride2, skip (those given)."""
+        return tuple(o for o in OPS if o in self.ops)
+
+    def conv_strides(self) -> tuple:
+        """The strides of the convolution options: (1,) or (1, 2)."""
+        return (1, 2) if "stride2" in self.ops else (1,)
+
+    def skippable(self, min_layers: int) -> list[bool]:
+        """Per layer: may it be skipped (layers min_layers.. outside ``pool_after``)."""
+        return ["skip" in self.ops and i >= min_layers and i not in self.pool_after
+                for i in range(self.layers)]
 
     def check_campaign(self, c) -> None:
         """``UserError`` (one line) when a campaign with ``search.engine = "dance"`` lacks
@@ -129,6 +164,8 @@ class DanceConfig:
              f"dance.layers = {self.layers} must be within space.min_layers .. "
              f"space.max_layers ({space.min_layers}..{space.max_layers})"),
             (1 in tuple(space.strides), "needs stride 1 in space.strides"),
+            ("stride2" not in self.ops or 2 in tuple(space.strides),
+             "dance.ops has \"stride2\", which needs 2 in space.strides (or leave it out)"),
             (space.pooling or not self.pool_after, "dance.pool_after needs "
                                                    "space.pooling = true (or give [])"),
         )
@@ -148,20 +185,36 @@ def relative_rms_error(multiplier) -> float:
     return float(np.sqrt(np.mean(err.astype(np.float64) ** 2) / np.mean(exact ** 2)))
 
 
+def halved(hw: tuple, n: int) -> tuple:
+    """The map size after ``n`` stride-2 steps (stride-2 convolutions or 2x2 poolings,
+    "same" padding): each halves, rounding up, unless the map is smaller than 2x2, where it
+    keeps stride 1 (``cgp.primitives.effective_strides``)."""
+    h, w = hw
+    for _ in range(n):
+        if min(h, w) >= 2:
+            h, w = -(-h // 2), -(-w // 2)
+    return h, w
+
+
 def option_tables(space, settings: DanceConfig, choice) -> OptionTables:
     """The ``OptionTables`` of a ``LayerSpace`` for the supernet of ``settings``; ``choice``
     resolves multiplier genes (``MultiplierChoice``; gene ``None``: the exact one)."""
     from evoapproxnas.hardware import layers as L
     from evoapproxnas.hardware.learned import encoding as E
+    from evoapproxnas.multipliers.metrics import error_table
 
     spec = space.spec
     h, w, c0 = space.input_shape
     kernels, filters = tuple(spec.kernel_sizes), tuple(spec.filters)
     mults = [choice.resolve(g) for g in range(spec.n_multipliers)]
+    strides = settings.conv_strides()
     out = OptionTables(kernels, filters, spec.n_multipliers, spec.multipliers == "shared",
                        input_channels=int(c0), n_classes=int(space.n_classes),
-                       pool_after=tuple(settings.pool_after))
+                       pool_after=tuple(settings.pool_after), ops=settings.op_names,
+                       strides=strides, skippable=settings.skippable(spec.min_layers))
     out.noise = np.array([relative_rms_error(m) for m in mults])
+    out.multipliers = [(str(m.name), str(m.library)) for m in mults]
+    out.exact = [not np.any(error_table(m.lut, m.signed, m.weight_bits)) for m in mults]
 
     def encode(layers):
         table = E.NetworkTable.from_layers([[layer] for layer in layers])
@@ -170,44 +223,55 @@ def option_tables(space, settings: DanceConfig, choice) -> OptionTables:
         figs = np.stack([f[:, 0], f[:, 1] / 1000.0, f[:, 2] / 8.0], axis=1)
         return E.layer_features(table), macs, figs, table.rows
 
+    pools = 0
     for i in range(settings.layers):
-        out.input_hw.append((h, w))
+        out.input_hw.append(halved((h, w), pools))  # the supernet's own maps (stride 1)
+        # halvings before layer i: the poolings before it and the stride-2 layers, if any
+        n_h = pools + (i if 2 in strides else 0) + 1
+        out.halvings.append(n_h)
         prev = (int(c0),) if i == 0 else filters
-        layers = [L.conv_layer(h, w, p, f, k, 1, "same", 1, m)
-                  for k in kernels for f in filters for m in mults for p in prev]
+        sizes = [halved((h, w), n) for n in range(n_h)]
+        layers = [L.conv_layer(*hw, p, f, k, s if min(hw) >= 2 else 1, "same", 1, m)
+                  for k in kernels for f in filters for m in mults for s in strides
+                  for p in prev for hw in sizes]  # a small map keeps stride 1 (decode)
         feats, macs, figs, rows = encode(layers)
-        shape = (len(kernels), len(filters), len(mults), len(prev))
+        shape = (len(kernels), len(filters), len(mults), len(strides), len(prev), n_h)
         out.layer_rows.append(rows.reshape(*shape, -1))
         out.layer_features.append(feats.reshape(*shape, -1))
         out.layer_macs.append(macs.reshape(shape))
         out.layer_figures.append(figs.reshape(*shape, 3))
-        if i in settings.pool_after:  # 2x2 max-pooling, stride 2, "same" (cgp.decode)
-            if min(h, w) >= 2:  # smaller maps keep stride 1 (primitives.effective_strides)
-                h, w = -(-h // 2), -(-w // 2)
+        pools += int(i in settings.pool_after)
     feats, macs, figs, rows = encode([L.dense_layer(f, space.n_classes, choice.resolve(None))
                                       for f in filters])
     out.head_features, out.head_macs, out.head_figures, out.head_rows = feats, macs, figs, rows
     return out
 
 
-def derived_genome(space, settings: DanceConfig, kernel, filters, multiplier) -> np.ndarray:
+def derived_genome(space, settings: DanceConfig, kernel, filters, multiplier,
+                   ops=None) -> np.ndarray:
     """The layer-space candidate of per-layer option indices (``multiplier``: one index per
-    layer, or one for a shared-multiplier space): ``dance.layers`` layers, stride 1, pooling
-    after ``dance.pool_after``, inactive layers' genes 0."""
+    layer, or one for a shared-multiplier space; ``ops``: indices into
+    ``settings.op_names``, default all "conv"): the layers not skipped, in order, each with
+    its stride, pooling after the layers of ``dance.pool_after``; inactive layers' genes 0."""
     spec = space.spec
+    names = settings.op_names
+    ops = [0] * settings.layers if ops is None else [int(o) for o in ops]
+    kept = [i for i in range(settings.layers) if names[ops[i]] != "skip"]
     genes = np.zeros(space.n_var, dtype=np.int64)
-    genes[0] = settings.layers - spec.min_layers
+    genes[0] = len(kept) - spec.min_layers
     per = spec.per_layer
-    stride = tuple(spec.strides).index(1)
-    for i in range(settings.layers):
+    for slot, i in enumerate(kept):
+        stride = tuple(spec.strides).index(2 if names[ops[i]] == "stride2" else 1)
         values = {"kernel": int(kernel[i]), "filters": int(filters[i]), "stride": stride,
                   "pool": int(i in settings.pool_after)}
         if spec.multipliers == "per_layer":
             values["multiplier"] = int(multiplier[i])
         for j, gene in enumerate(per):
-            genes[1 + i * len(per) + j] = values[gene]
+            genes[1 + slot * len(per) + j] = values[gene]
     if spec.multipliers == "shared":
         genes[-1] = int(multiplier[0])
+    if not spec.min_layers <= len(kept) <= spec.max_layers:
+        raise ValueError(f"{len(kept)} layers kept, outside space.min_layers .. max_layers")
     return space.validate(genes)
 
 
@@ -281,7 +345,7 @@ class DanceEngine:
             self.results = _run_in_process(task)
         self.search_seconds = time.perf_counter() - start
         self.candidates = [derived_genome(self.space, self.settings, r.kernel, r.filters,
-                                          r.multiplier) for r in self.results]
+                                          r.multiplier, r.ops or None) for r in self.results]
 
     def ask(self) -> list[np.ndarray]:
         """The derived candidates, one per lambda (the search runs on the first call)."""
