@@ -34,7 +34,6 @@ for ``--out .../<name>``). ``--step-times`` only times a supernet step of each
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -199,12 +198,9 @@ def table(results: dict, report: dict) -> str:
 def plot(results: dict, path: Path) -> None:
     """Test accuracy x EDAP of every run's front (filled) and validation accuracy of every
     archived candidate (hollow)."""
-    import matplotlib
+    from _runs import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = pyplot().subplots(figsize=(6.5, 4.2))
     colors = {"dance": "tab:red", "dance-fixed": "tab:gray", "nsga2": "tab:blue"}
     for name, s in results.items():
         c = colors.get(name, "k")
@@ -219,10 +215,7 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xlabel("EDAP, analytical ASIC model (pJ x cycles x um^2)")
     ax.set_ylabel("accuracy (%): test (front), validation (hollow)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def step_times(out: Path, evaluator_path: Path, steps: int = 24) -> dict:
@@ -250,10 +243,10 @@ def step_times(out: Path, evaluator_path: Path, steps: int = 24) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="the quick scale (SCALES['quick'])")
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "dance")
-    ap.add_argument("--report-only", action="store_true", help="tabulate finished runs only")
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from _runs import parser
+
+    ap = parser(__doc__, ROOT / "runs" / "dance")
     ap.add_argument("--step-times", action="store_true",
                     help="only time a supernet step of each dance.multiplier_path")
     args = ap.parse_args(argv)
