@@ -263,12 +263,20 @@ class SpaceConfig:
     exact_head: bool = False
     """Assignment: the last multiplying layer (the classifier) keeps the library's exact
     multiplier and has no gene."""
+    uniform_share: float = 0.0
+    """Assignment: the share (0..1) of sampled candidates (the initial population, random
+    search's draws) that put one multiplier, drawn uniformly, on every layer; 0 (default):
+    every gene drawn independently."""
 
     def __post_init__(self) -> None:
         kinds = space_names()
         if self.kind not in kinds:
             raise UserError(f"space.kind = {self.kind!r} is not allowed; use one of "
                             f"{', '.join(kinds)}{closest_names(str(self.kind), kinds)}")
+        share = self.uniform_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise UserError(f"space.uniform_share = {share!r} is not allowed; use a number "
+                            "from 0 to 1")
         LayerSpec.of(self)  # the layer-list keys, whatever the kind (one line each)
 
 

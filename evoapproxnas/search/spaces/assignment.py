@@ -40,6 +40,8 @@ class AssignmentSpec:
     exact_head: bool = False
     fingerprint: str = ""
     """sha256 of the model file (12 hex digits): a candidate's key includes it."""
+    uniform_share: float = 0.0
+    """Share of samples that put one multiplier on every layer (``space.uniform_share``)."""
 
     @property
     def genes(self) -> int:
@@ -123,13 +125,13 @@ def make_assignment_spec(cfg, multipliers: list) -> AssignmentSpec:
         raise UserError(f"{cfg.source}: space.exact_head leaves {path} without a layer to "
                         "assign (it has one multiplying layer)")
     return AssignmentSpec(str(path), tuple(layers), len(multipliers), cfg.space.exact_head,
-                          digest)
+                          digest, float(cfg.space.uniform_share))
 
 
 @register_space("assignment")
 class AssignmentSpace(Redrawing):
     """Multiplier genes of the fixed network of an ``AssignmentSpec`` (module docstring):
-    sampled uniformly, mutated by changing each gene with probability 1 / genes (at least
+    sampled uniformly (a ``uniform_share`` of the samples one multiplier on every layer), mutated by changing each gene with probability 1 / genes (at least
     one), keyed by the model's fingerprint and the genes."""
 
     make_spec = staticmethod(make_assignment_spec)
@@ -169,7 +171,17 @@ class AssignmentSpace(Redrawing):
         return array
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        return self.redrawn(lambda: rng.integers(0, self.n_multipliers, self.n_var))
+        """Genes drawn independently, or with probability ``spec.uniform_share`` one
+        multiplier for every layer (no extra draw when the share is 0, so earlier seeds
+        give the same candidates)."""
+        share = getattr(self.spec, "uniform_share", 0.0)  # specs pickled before the key
+
+        def draw() -> np.ndarray:
+            if share and rng.random() < share:
+                return np.full(self.n_var, rng.integers(0, self.n_multipliers), np.int64)
+            return rng.integers(0, self.n_multipliers, self.n_var)
+
+        return self.redrawn(draw)
 
     def mutate(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         parent = self.validate(x)
