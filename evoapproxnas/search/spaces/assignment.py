@@ -131,8 +131,9 @@ def make_assignment_spec(cfg, multipliers: list) -> AssignmentSpec:
 @register_space("assignment")
 class AssignmentSpace(Redrawing):
     """Multiplier genes of the fixed network of an ``AssignmentSpec`` (module docstring):
-    sampled uniformly (a ``uniform_share`` of the samples one multiplier on every layer), mutated by changing each gene with probability 1 / genes (at least
-    one), keyed by the model's fingerprint and the genes."""
+    sampled uniformly (a ``uniform_share`` of the samples one multiplier on every layer),
+    mutated by changing each gene with probability 1 / genes (at least one), keyed by the
+    model's fingerprint and the genes."""
 
     make_spec = staticmethod(make_assignment_spec)
 
@@ -174,7 +175,7 @@ class AssignmentSpace(Redrawing):
         """Genes drawn independently, or with probability ``spec.uniform_share`` one
         multiplier for every layer (no extra draw when the share is 0, so earlier seeds
         give the same candidates)."""
-        share = getattr(self.spec, "uniform_share", 0.0)  # specs pickled before the key
+        share = self.spec.uniform_share  # the class default for specs pickled before it
 
         def draw() -> np.ndarray:
             if share and rng.random() < share:
