@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
 from fixed_network import SPEC, fixed_network  # benchmarks/ is the script's sys.path[0]
+from machine import cpu_name
 
 from evoapproxnas.cgp import (
     count_multiplications,
@@ -42,15 +41,6 @@ EXACT = ("mul8x2u_106", "mul8x3u_0KE", "mul8x4u_2UU", "mul8x5u_4E8", "mul8x6u_04
          "mul8x7u_0V5", "mul8u_1JFF")
 APPROXIMATE = ("mul8x4u_3JN", "mul8x4u_3Y3", "mul8x6u_3DQ", "mul8x6u_4RX")
 SCHEMES = ("per_tensor", "per_channel")
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -72,6 +72,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stats  # noqa: E402  (benchmarks/stats.py)
+from machine import cpu_name  # noqa: E402
 
 from evoapproxnas.atomic import write_json  # noqa: E402
 from evoapproxnas.search.reporting import Reporter  # noqa: E402
@@ -197,7 +198,8 @@ def raw_result(run, setting: str, variant: str, seed: int, wall: float, resumed:
                 "test_accuracy": m.test_accuracy, "objectives": m.record.objectives}
                for m in run.front().members]
     return {"setting": setting, "variant": variant, "seed": seed, "wall_s": round(wall, 1),
-            "resumed": resumed, "run": run.path.name, "objectives": list(cfg.search.objectives),
+            "resumed": resumed, "cpu": cpu_name(), "run": run.path.name,
+            "objectives": list(cfg.search.objectives),
             "hv_reference": cfg.hv_reference(),
             "generations": sum(h.generation < searched for h in run.history()),
             "trainings": sum(r.status == "ok" and r.fidelity is not None for r in records),
@@ -291,6 +293,17 @@ def fmt(v: float, digits: int = 4) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
+def machines_line(raws: dict, variants, seeds) -> list[str]:
+    """One line naming the CPU of each seed's runs (results written before the field was
+    recorded count as "not recorded"); a seed whose variants ran on different CPUs says so."""
+    by_cpu: dict[str, list[int]] = {}
+    for s in seeds:
+        cpus = {raws[(v, s)].get("cpu", "not recorded") for v in variants}
+        by_cpu.setdefault(" / ".join(sorted(cpus)), []).append(s)
+    parts = [f"seeds {', '.join(map(str, ss))}: {cpu}" for cpu, ss in by_cpu.items()]
+    return ["Machines: " + "; ".join(parts) + ".", ""]
+
+
 def tables(setting: str, variants, raws: dict, work: Path, results: Path,
            second_view: bool) -> str:
     """Markdown tables of one setting: wall times, then per view and indicator the per-seed
@@ -302,6 +315,7 @@ def tables(setting: str, variants, raws: dict, work: Path, results: Path,
         return "\n".join(lines + ["(no seed finished by every variant yet)", ""])
     lines += [f"Seeds finished by every variant: {', '.join(map(str, seeds))} "
               f"(of {', '.join(map(str, SEEDS))}).", "",
+              *machines_line(raws, variants, seeds),
               "| variant | wall s per seed | generations | full-budget trainings |",
               "|---|---|---|---|"]
     for v in variants:
