@@ -267,16 +267,34 @@ class SpaceConfig:
     """Assignment: the share (0..1) of sampled candidates (the initial population, random
     search's draws) that put one multiplier, drawn uniformly, on every layer; 0 (default):
     every gene drawn independently."""
+    sensitivity: str = ""
+    """Assignment: a per-layer sensitivity map of the same model (the ``sensitivity.json``
+    that ``evoapproxnas sensitivity`` writes, relative to the config file) that guides a
+    ``sensitivity_share`` of the sampled candidates: a tolerance drawn from the map's drops,
+    then on every layer the cheapest multiplier whose drop on that layer alone is within it;
+    empty (default): no guide. The run directory keeps a copy."""
+    sensitivity_share: float = 0.5
+    """Assignment with ``sensitivity``: the share (0..1) of sampled candidates drawn by the
+    guide; ``uniform_share + sensitivity_share`` is at most 1."""
 
     def __post_init__(self) -> None:
         kinds = space_names()
         if self.kind not in kinds:
             raise UserError(f"space.kind = {self.kind!r} is not allowed; use one of "
                             f"{', '.join(kinds)}{closest_names(str(self.kind), kinds)}")
-        share = self.uniform_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-            raise UserError(f"space.uniform_share = {share!r} is not allowed; use a number "
-                            "from 0 to 1")
+        for key in ("uniform_share", "sensitivity_share"):
+            share = getattr(self, key)
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not (
+                    0 <= share <= 1):
+                raise UserError(f"space.{key} = {share!r} is not allowed; use a number "
+                                "from 0 to 1")
+        if self.sensitivity and self.uniform_share + self.sensitivity_share > 1 + 1e-12:
+            raise UserError(f"space.uniform_share ({self.uniform_share}) + "
+                            f"space.sensitivity_share ({self.sensitivity_share}) is above 1; "
+                            "lower one of them (together they are a share of the samples)")
+        if self.sensitivity and self.kind != "assignment":
+            raise UserError(f"space.sensitivity is for kind = 'assignment' (a trained model's "
+                            f"layers), not {self.kind!r}; remove it")
         LayerSpec.of(self)  # the layer-list keys, whatever the kind (one line each)
 
 

@@ -174,3 +174,42 @@ def test_assignment_search_resumes_exactly_after_sigkill(trained, tmp_path):
         return rows, [{k: v for k, v in m.items() if k != "timings"} for m in front["front"]]
 
     assert comparable(killed) == comparable(reference)
+
+
+def test_a_sensitivity_guided_search_starts_from_the_maps_cheapest_assignments(trained,
+                                                                                tmp_path):
+    from evoapproxnas.search.campaign import create_run, run_campaign
+    from evoapproxnas.search.reporting import SilentReporter
+
+    assert main(["approximate", str(trained), "--out", str(tmp_path / "net_a.keras"),
+                 "--data", "synthetic", "--calibration-images", "100"]) == 0
+    allowed = ["mul8u_1JFF", "mul8u_2AC", "mul8u_L40", "mul8u_QKX"]
+    assert main(["sensitivity", str(tmp_path / "net_a.keras"), "--library", LIB, "--data",
+                 "synthetic", "--out", str(tmp_path / "sens"), "--multipliers",
+                 ",".join(allowed), "--val-images", "60", "--quiet"]) == 0
+    config = tmp_path / "guided.toml"
+    config.write_text(ASSIGN.replace('model = "net_a.keras"', 'model = "net_a.keras"\n'
+                                     'sensitivity = "sens/sensitivity.json"\n'
+                                     'sensitivity_share = 1.0')
+                      .replace("generations = 2", "generations = 1"))
+    run = create_run(config, tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["space"]["sensitivity"] == "sensitivity.json"  # the run keeps its own copy
+    (tmp_path / "sens" / "sensitivity.json").unlink()  # ... and needs nothing outside it
+    run_campaign(run.path, reporter=SilentReporter())
+    # every sampled genome is the map's rule for some tolerance (plain Python from the file)
+    sens = json.loads((tmp_path / "run" / "sensitivity.json").read_text())
+    drops = [[sens["base_accuracy"] - a for a in row] for row in sens["accuracy"]]
+    columns = [sens["multipliers"].index(name) for name in allowed]
+    expected = set()
+    for tolerance in {d for row in drops for d in row}:
+        genes = []
+        for row in drops:
+            within = [g for g, j in enumerate(columns) if row[j] <= tolerance]
+            genes.append(min(within, key=lambda g: (sens["power_rel"][columns[g]],
+                                                     row[columns[g]], g))
+                         if within else min(range(len(columns)),
+                                            key=lambda g: row[columns[g]]))
+        expected.add(tuple(genes))
+    records = read_records(tmp_path / "run" / "archive.jsonl")
+    assert records and all(tuple(r.genome) in expected for r in records)

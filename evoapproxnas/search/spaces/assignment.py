@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,36 @@ from evoapproxnas.search.spaces.registry import Decision, register_space
 
 MODEL_FILE = "network.keras"
 """Name of the model's copy in a run directory (``space.model`` of its config.json)."""
+SENSITIVITY_FILE = "sensitivity.json"
+"""Name of the sensitivity map's copy in a run directory (``space.sensitivity``)."""
+
+
+@dataclass(frozen=True)
+class Guide:
+    """A per-layer sensitivity map in gene order: ``drops[g][j]`` is the accuracy drop when
+    gene ``g``'s layer alone takes the ``j``-th allowed multiplier (``nan``: not measured),
+    ``power[j]`` that multiplier's relative power (``nan``: not in the map)."""
+
+    drops: tuple
+    power: tuple
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """A tolerance drawn uniformly from the map's distinct drops, then on every layer the
+        cheapest measured multiplier whose drop is within it (the least harmful one where
+        none is); ties in power go to the smaller drop, then the lower gene."""
+        drops = np.asarray(self.drops, dtype=float)
+        power = np.asarray(self.power, dtype=float)
+        levels = np.unique(drops[np.isfinite(drops)])
+        tolerance = levels[rng.integers(len(levels))]
+        genes = np.empty(len(drops), dtype=np.int64)
+        for g, row in enumerate(drops):
+            measured = np.flatnonzero(np.isfinite(row))
+            within = measured[row[measured] <= tolerance]
+            if len(within) == 0:
+                genes[g] = measured[np.argmin(row[measured])]
+                continue
+            genes[g] = within[np.lexsort((within, row[within], power[within]))[0]]
+        return genes
 
 
 @dataclass(frozen=True)
@@ -42,6 +73,10 @@ class AssignmentSpec:
     """sha256 of the model file (12 hex digits): a candidate's key includes it."""
     uniform_share: float = 0.0
     """Share of samples that put one multiplier on every layer (``space.uniform_share``)."""
+    guide: Guide | None = None
+    """The sensitivity guide of ``space.sensitivity`` (``None``: none)."""
+    guided_share: float = 0.0
+    """Share of samples drawn by ``guide`` (``space.sensitivity_share``)."""
 
     @property
     def genes(self) -> int:
@@ -124,15 +159,74 @@ def make_assignment_spec(cfg, multipliers: list) -> AssignmentSpec:
     if cfg.space.exact_head and len(layers) < 2:
         raise UserError(f"{cfg.source}: space.exact_head leaves {path} without a layer to "
                         "assign (it has one multiplying layer)")
-    return AssignmentSpec(str(path), tuple(layers), len(multipliers), cfg.space.exact_head,
+    spec = AssignmentSpec(str(path), tuple(layers), len(multipliers), cfg.space.exact_head,
                           digest, float(cfg.space.uniform_share))
+    if not cfg.space.sensitivity:
+        return spec
+    guide = read_guide(sensitivity_path(cfg), [m.name for m in multipliers],
+                       [item["name"] for item in layers[: spec.genes]])
+    return replace(spec, guide=guide, guided_share=float(cfg.space.sensitivity_share))
+
+
+def sensitivity_path(cfg) -> Path:
+    """``space.sensitivity`` resolved against the folder of the config file."""
+    path = Path(cfg.space.sensitivity)
+    if not path.is_absolute() and cfg.source and not cfg.source.startswith("<"):
+        path = Path(cfg.source).parent / path
+    return path
+
+
+def read_guide(path: Path, multipliers: list[str], layers: list[str]) -> Guide:
+    """The ``Guide`` of the sensitivity map in ``path`` for these allowed multipliers and
+    gene layers; ``UserError`` (one line) when the file is missing, malformed or measured
+    on other layers."""
+    fix = ("measure it on this model: evoapproxnas sensitivity MODEL.keras --library NAME "
+           "--out DIR, then space.sensitivity = \"DIR/sensitivity.json\"")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"space.sensitivity {str(path)!r} cannot be read "
+                        f"({exc.strerror or exc}); {fix}") from None
+    except ValueError:
+        raise UserError(f"space.sensitivity {str(path)!r} is not JSON; {fix}") from None
+    try:
+        names, powers = list(data["multipliers"]), [float(p) for p in data["power_rel"]]
+        accuracy = np.asarray(data["accuracy"], dtype=float)
+        base = float(data["base_accuracy"])
+        measured = list(data["layers"])
+        if accuracy.shape != (len(measured), len(names)) or len(powers) != len(names):
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"space.sensitivity {str(path)!r} is not a sensitivity map (layers, "
+                        f"multipliers, power_rel, base_accuracy, accuracy); {fix}") from None
+    missing = [name for name in layers if name not in measured]
+    if missing:
+        raise UserError(f"space.sensitivity {str(path)!r} has no row for layer "
+                        f"{missing[0]!r} of the model; {fix}")
+    columns = {name: j for j, name in enumerate(names)}
+    if not any(name in columns for name in multipliers):
+        raise UserError(f"space.sensitivity {str(path)!r} measured none of the allowed "
+                        f"multipliers ({', '.join(multipliers[:3])}, ...); {fix}")
+    drops = [[base - accuracy[measured.index(layer), columns[m]] if m in columns else math.nan
+              for m in multipliers] for layer in layers]
+    power = [powers[columns[m]] if m in columns else math.nan for m in multipliers]
+    return Guide(tuple(tuple(row) for row in drops), tuple(power))
+
+
+def copy_sensitivity(cfg, folder: Path) -> str:
+    """Copy the sensitivity map of ``cfg`` into ``folder`` (a new run directory); returns
+    the copy's name."""
+    import shutil
+
+    shutil.copyfile(sensitivity_path(cfg), folder / SENSITIVITY_FILE)
+    return SENSITIVITY_FILE
 
 
 @register_space("assignment")
 class AssignmentSpace(Redrawing):
     """Multiplier genes of the fixed network of an ``AssignmentSpec`` (module docstring):
-    sampled uniformly (a ``uniform_share`` of the samples one multiplier on every layer),
-    mutated by changing each gene with probability 1 / genes (at least one), keyed by the
+    sampled uniformly (a ``uniform_share`` of the samples one multiplier on every layer, a
+    ``guided_share`` drawn by the sensitivity guide), mutated by changing each gene with probability 1 / genes (at least one), keyed by the
     model's fingerprint and the genes."""
 
     make_spec = staticmethod(make_assignment_spec)
@@ -173,13 +267,19 @@ class AssignmentSpace(Redrawing):
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """Genes drawn independently, or with probability ``spec.uniform_share`` one
-        multiplier for every layer (no extra draw when the share is 0, so earlier seeds
-        give the same candidates)."""
+        multiplier for every layer, or with probability ``spec.guided_share`` by the
+        sensitivity guide (no extra draw when both are 0, so earlier seeds give the same
+        candidates)."""
         share = self.spec.uniform_share  # the class default for specs pickled before it
+        guide, guided = self.spec.guide, self.spec.guided_share
 
         def draw() -> np.ndarray:
-            if share and rng.random() < share:
-                return np.full(self.n_var, rng.integers(0, self.n_multipliers), np.int64)
+            if share or (guide is not None and guided):
+                u = rng.random()
+                if u < share:
+                    return np.full(self.n_var, rng.integers(0, self.n_multipliers), np.int64)
+                if guide is not None and u < share + guided:
+                    return guide.sample(rng)
             return rng.integers(0, self.n_multipliers, self.n_var)
 
         return self.redrawn(draw)

@@ -241,9 +241,14 @@ class RunDir:
                 (tmp / "models").mkdir()
                 saved = cfg.to_dict()
                 if cfg.space.kind == "assignment":  # the run keeps its own copy of the model
-                    from evoapproxnas.search.spaces.assignment import copy_model
+                    from evoapproxnas.search.spaces.assignment import (
+                        copy_model,
+                        copy_sensitivity,
+                    )
 
                     saved["space"]["model"] = copy_model(cfg, tmp)
+                    if cfg.space.sensitivity:
+                        saved["space"]["sensitivity"] = copy_sensitivity(cfg, tmp)
                 write_json(tmp / "config.json", saved)
                 write_json(tmp / "shape.json", {"input_shape": [int(v) for v in input_shape],
                                                 "n_classes": int(n_classes)})
