@@ -68,11 +68,11 @@ def resnet(depth: int, input_shape, n_classes: int):
     return keras.Model(inp, keras.layers.Dense(n_classes)(x), name=f"resnet{depth}")
 
 
-def train(work: Path, data, scale: dict, log) -> dict[int, Path]:
+def train(work: Path, data, scale: dict, log, depths=DEPTHS) -> dict[int, Path]:
     import keras
 
     paths = {}
-    for depth in DEPTHS:
+    for depth in depths:
         path = work / f"resnet{depth}.keras"
         paths[depth] = path
         if path.exists():
@@ -90,13 +90,14 @@ def train(work: Path, data, scale: dict, log) -> dict[int, Path]:
     return paths
 
 
-def accuracy_table(work: Path, data, paths, scale: dict, log) -> list[dict]:
+def accuracy_table(work: Path, data, paths, scale: dict, log, name: str = "accuracy.json"
+                   ) -> list[dict]:
     import keras
 
     from evoapproxnas.approx.convert import convert, save_model
     from evoapproxnas.nn.fixed import accuracy
 
-    table_path = work / "accuracy.json"
+    table_path = work / name
     if table_path.exists():
         return json.loads(table_path.read_text())
     rows = []
