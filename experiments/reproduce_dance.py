@@ -253,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     scale = "quick" if args.quick else "full"
     out = args.out / scale
+    if args.report_only and not (out / "evaluator" / "evaluator.json").is_file():
+        print(f"{out}: nothing to report (no evaluator built there yet); run without "
+              "--report-only first", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     path, report = evaluator(scale, out)
     if args.step_times:
