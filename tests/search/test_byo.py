@@ -143,9 +143,19 @@ def _finish(proc) -> None:
     assert proc.returncode == 0, err[-2000:]
 
 
-def test_assignment_search_resumes_exactly_after_sigkill(trained, tmp_path):
-    assert main(["approximate", str(trained), "--out", str(tmp_path / "net_a.keras"),
-                 "--data", "synthetic", "--calibration-images", "100"]) == 0
+@pytest.fixture(scope="module")
+def converted(trained, tmp_path_factory) -> Path:
+    """``trained`` converted by ``evoapproxnas approximate`` (the assignment space's model)."""
+    path = tmp_path_factory.mktemp("converted") / "net_a.keras"
+    assert main(["approximate", str(trained), "--out", str(path), "--data", "synthetic",
+                 "--calibration-images", "100"]) == 0
+    return path
+
+
+def test_assignment_search_resumes_exactly_after_sigkill(converted, tmp_path):
+    import shutil
+
+    shutil.copyfile(converted, tmp_path / "net_a.keras")
     config = tmp_path / "assign.toml"
     config.write_text(ASSIGN)
     reference = tmp_path / "ref"
@@ -176,13 +186,14 @@ def test_assignment_search_resumes_exactly_after_sigkill(trained, tmp_path):
     assert comparable(killed) == comparable(reference)
 
 
-def test_a_sensitivity_guided_search_starts_from_the_maps_cheapest_assignments(trained,
+def test_a_sensitivity_guided_search_starts_from_the_maps_cheapest_assignments(converted,
                                                                                 tmp_path):
+    import shutil
+
     from evoapproxnas.search.campaign import create_run, run_campaign
     from evoapproxnas.search.reporting import SilentReporter
 
-    assert main(["approximate", str(trained), "--out", str(tmp_path / "net_a.keras"),
-                 "--data", "synthetic", "--calibration-images", "100"]) == 0
+    shutil.copyfile(converted, tmp_path / "net_a.keras")
     allowed = ["mul8u_1JFF", "mul8u_2AC", "mul8u_L40", "mul8u_QKX"]
     assert main(["sensitivity", str(tmp_path / "net_a.keras"), "--library", LIB, "--data",
                  "synthetic", "--out", str(tmp_path / "sens"), "--multipliers",
