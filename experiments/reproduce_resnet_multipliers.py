@@ -12,7 +12,8 @@ search continue where they stopped):
 4. one plot of the four fronts; 5. the ALWANN-style assignment search on ResNet-8 (NSGA-II,
    no retraining) against the best uniform multiplier at equal or lower power.
 
-``--quick`` is the scale that runs on two shared cores in well under an hour (see ``SCALES``);
+``--quick`` is the two-core scale (see ``SCALES``): about 90 minutes on two cores shared with
+other jobs (88.4 min measured on an AVX2-only EPYC, docs/results.md), less on free ones;
 the full scale is the survey's: 35 approximate multipliers + the exact one, the whole test
 set. Writes ``plots/resnet_multipliers_*.{md,png}`` and keeps its work in ``--work``.
 
