@@ -118,15 +118,22 @@ def campaign_file(out: Path) -> Path:
 
 def indicators(run_path: Path, uniform: list[dict]) -> dict:
     """The docstring's indicators of one finished run (test set)."""
-    import numpy as np
-    from pymoo.indicators.hv import HV
-
     from evoapproxnas.search.study.rundir import RunDir
 
     run = RunDir(run_path)
     members = [(m.record.metrics["power_rel"], m.test_accuracy) for m in run.front().members
                if m.test_accuracy is not None]
-    reference = run.config.hv_reference()
+    return {**front_indicators(members, run.config.hv_reference(), uniform),
+            "evaluations": len(run.records())}
+
+
+def front_indicators(members: list[tuple[float, float]], reference, uniform: list[dict]
+                     ) -> dict:
+    """``hv``, ``dominated`` and ``acc@0.5x`` of front ``members`` ((power_rel, test
+    accuracy) pairs) against the ``uniform`` points, ``reference`` in (error, power_rel)."""
+    import numpy as np
+    from pymoo.indicators.hv import HV
+
     points = [[1.0 - acc, power] for power, acc in members]
     hv = float(HV(ref_point=np.array(reference))(np.array(points))) if points else 0.0
     approximate = [u for u in uniform if u["power_rel"] < 1.0 - 1e-12]
@@ -138,7 +145,7 @@ def indicators(run_path: Path, uniform: list[dict]) -> dict:
     dominated = sum(any(dominates(p, a, u) for p, a in members) for u in approximate)
     cheap = [a for p, a in members if p <= 0.5 + 1e-12]
     return {"hv": hv, "dominated": dominated, "acc@0.5x": max(cheap) if cheap else 0.0,
-            "front": members, "evaluations": len(run.records())}
+            "front": [list(m) for m in members]}
 
 
 def statistics(values: dict, name: str) -> list[str]:
