@@ -1,96 +1,24 @@
 """Tiny real campaigns (synthetic data, seconds per candidate): every engine end to end, a
-run killed with SIGKILL mid-run and resumed equals an uninterrupted one, a crashing
-candidate is recorded and the campaign completes; report, plot and export on the result."""
+crashing candidate is recorded and the campaign completes, lost checkpoints replay the
+archive, viewers never unpickle; report, plot and export on the result (the SIGKILL and
+Dask kill tests are in test_campaign_kill.py and test_campaign_dask.py)."""
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from _fakes import InstantWorkers, require_dask_extra
+from _fakes import InstantWorkers
 
 from evoapproxnas.cli import main
 from evoapproxnas.search.reporting import SilentReporter
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.study.checkpoint import load_checkpoint
 from evoapproxnas.search.study.rundir import RunDir
-from evoapproxnas.search.worker import CRASH_RETRY_NOTE
-from evoapproxnas.tf_env import default_onednn_setting
 
-from ..conftest import FLOAT_KERNELS, float_kernel_env
+from ._campaigns import TINY, cli, comparable, copy_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
-
-TINY = Path(__file__).parent / "tiny.toml"
-
-
-def kernel_env(kernels: str) -> dict[str, str]:
-    """The environment of a campaign whose TensorFlow processes run ``kernels``' float
-    kernels (tests/conftest.py)."""
-    return {**float_kernel_env(kernels), "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-ENV = kernel_env("eigen")  # the campaigns' default here, whatever the suite's process has
-
-
-def cli(*argv, env=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "evoapproxnas", *map(str, argv)],
-                            env=ENV if env is None else env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc) -> str:
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err[-2000:]
-    return out
-
-
-def comparable(run_dir: Path):
-    records = sorted((r.without_timings() for r in read_records(run_dir / "archive.jsonl")),
-                     key=lambda r: r["hash"])
-    front = json.loads((run_dir / "front.json").read_text())
-    members = [{k: v for k, v in m.items() if k != "timings"} for m in front["front"]]
-    return records, members, [h["hypervolume"] for h in front["history"]]
-
-
-def trained_weights(run_dir: Path) -> dict[str, dict[str, str]]:
-    """A digest of every saved array of every trained candidate: two runs that agree on
-    accuracies (a few dozen validation images) can still differ in the last bits of every
-    weight, as Eigen's and oneDNN's kernels do."""
-    import hashlib
-
-    import numpy as np
-
-    digests = {}
-    for path in sorted((run_dir / "models").glob("*.weights.npz")):
-        with np.load(path) as arrays:
-            digests[path.name] = {k: f"{arrays[k].dtype}{arrays[k].shape}"
-                                     f"{hashlib.sha256(arrays[k].tobytes()).hexdigest()}"
-                                  for k in arrays.files}
-    return digests
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """An uninterrupted pymoo run of 2 generations."""
-    out = tmp_path_factory.mktemp("ref") / "run"
-    finish(cli("run", TINY, "--out", out, "--set", "search.generations=2", "--quiet",
-               "--no-plots"))
-    return out
-
-
-@pytest.fixture(scope="module")
-def production_reference(tmp_path_factory) -> Path:
-    """The same run under the float kernels a user's run gets on this CPU (oneDNN's with
-    AVX-512; the tests asking for it skip where those are Eigen's)."""
-    out = tmp_path_factory.mktemp("ref-production") / "run"
-    finish(cli("run", TINY, "--out", out, "--set", "search.generations=2", "--quiet",
-               "--no-plots", env=kernel_env("production")))
-    return out
 
 
 def test_pymoo_campaign_end_to_end(reference):
@@ -112,43 +40,6 @@ def test_pymoo_campaign_end_to_end(reference):
         assert rec.status == "ok" and rec.objectives["error"] == pytest.approx(
             1 - member["metrics"]["val_accuracy"])
     assert json.loads((reference / "run.json").read_text())["status"] == "finished"
-
-
-@pytest.mark.parametrize("kernels", FLOAT_KERNELS)
-def test_sigkill_mid_run_then_resume_equals_uninterrupted(kernels, request, tmp_path):
-    env = kernel_env(kernels)
-    reference = request.getfixturevalue({"eigen": "reference",
-                                         "production": "production_reference"}[kernels])
-    out = tmp_path / "run"
-    proc = cli("run", TINY, "--out", out, "--set", "search.generations=2", "--quiet",
-               "--no-plots", env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        records = read_records(out / "archive.jsonl") if out.exists() else []
-        if any(r.generation >= 1 for r in records):
-            break
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}")
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    time.sleep(0.5)  # orphaned workers notice the closed pipe and exit
-    assert not (out / "front.json").exists()
-    killed_at = len(read_records(out / "archive.jsonl"))
-    finish(cli("resume", out, "--quiet", "--no-plots", env=env))
-    assert len(read_records(out / "archive.jsonl")) > killed_at
-    assert comparable(out) == comparable(reference)
-    weights = trained_weights(reference)
-    trained = [r for r in read_records(reference / "archive.jsonl") if r.status == "ok"]
-    assert weights and len(weights) == len(trained)
-    assert trained_weights(out) == weights  # bit for bit, not just the same accuracies
-    # every candidate trained under the kernels asked for: a worker that crashes is replaced
-    # by one on Eigen's kernels, and its record says so; and oneDNN's kernels leave other
-    # last bits in the weights than Eigen's
-    assert not [r.hash for r in trained if r.reason == CRASH_RETRY_NOTE]
-    if kernels == "production" and default_onednn_setting() == "1":
-        assert weights != trained_weights(request.getfixturevalue("reference")), (
-            "the same weights as with Eigen's kernels: the workers did not run oneDNN's")
 
 
 def test_crashing_candidates_are_recorded_and_deap_campaign_completes(tmp_path, capsys):
@@ -240,13 +131,6 @@ def test_stop_after_s_ends_the_run_with_the_generations_done(tmp_path):
     assert 1 <= len(again.history()) < 100000
 
 
-def copy_run(src: Path, dst: Path) -> Path:
-    import shutil
-
-    shutil.copytree(src, dst)
-    return dst
-
-
 def test_lost_checkpoints_are_one_line_and_resume_replays_the_archive(reference, tmp_path):
     out = copy_run(reference, tmp_path / "run")
     data = (out / "checkpoint.pkl").read_bytes()
@@ -295,31 +179,3 @@ def test_viewing_a_run_never_unpickles_its_checkpoint(reference, tmp_path, capsy
         assert not marker.exists()
     pickle.loads(trap)  # the trap is real: unpickling it does leave the file
     assert marker.exists()
-
-
-def test_dask_with_killed_workers_and_client_then_resume_equals_the_process_run(reference,
-                                                                             tmp_path):
-    require_dask_extra()
-    out = tmp_path / "dask"
-    settings = ["--set", "executor.kind=dask", "--set", "debug.die_once_fraction=0.3",
-                "--set", "search.generations=2"]
-    proc = cli("run", TINY, "--out", out, *settings, "--quiet", "--no-plots")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        records = read_records(out / "archive.jsonl") if out.exists() else []
-        if any(r.generation >= 1 for r in records) or len(records) >= 4:
-            break
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}")
-    proc.send_signal(signal.SIGKILL)  # the client; its LocalCluster's processes follow
-    proc.communicate()
-    assert not (out / "front.json").exists()
-    finish(cli("resume", out, "--quiet", "--no-plots"))
-    records = read_records(out / "archive.jsonl")
-    assert len(records) == len({r.hash for r in records})  # each candidate archived once
-    died = list((out / "models").glob(".died-*"))
-    assert died, "no worker was killed: the test proves nothing"
-    assert all(r.status == "ok" for r in records if f".died-{r.hash}" in {p.name for p in died})
-    assert comparable(out) == comparable(reference)
-    assert trained_weights(out) == trained_weights(reference)  # bit for bit
