@@ -304,6 +304,28 @@ def machines_line(raws: dict, variants, seeds) -> list[str]:
     return ["Machines: " + "; ".join(parts) + ".", ""]
 
 
+def headroom(raws: dict, values: dict, variants, seeds) -> list[str]:
+    """The largest hypervolume ratio against random search any front could show, per seed:
+    with the error's reference at 1 and every other scaled objective at least 0, a front's
+    hypervolume is at most its best test accuracy, so no variant's ratio can exceed the best
+    test accuracy any variant found over random's hypervolume."""
+    if BASELINE not in variants:
+        return []
+    from evoapproxnas.metrics import direction
+
+    objectives = {n for r in raws.values() for n in r["objectives"]}
+    if any(direction(n).minimized(1.0) != 1.0 for n in objectives):
+        return []  # a maximized objective: the bound does not apply
+    bounds = [max(values[(v, s)]["best"] for v in variants) / values[(BASELINE, s)]["hv"]
+              for s in seeds if values[(BASELINE, s)]["hv"] > 0]
+    if not bounds:
+        return []
+    return ["", "Headroom: a front's hypervolume is at most its best test accuracy, so no "
+            f"hv ratio against {BASELINE} can exceed the best test accuracy any variant found "
+            f"over {BASELINE}'s hv: per seed {' '.join(fmt(b, 3) for b in bounds)} (median "
+            f"{fmt(float(np.median(bounds)), 3)})."]
+
+
 def tables(setting: str, variants, raws: dict, work: Path, results: Path,
            second_view: bool) -> str:
     """Markdown tables of one setting: wall times, then per view and indicator the per-seed
@@ -327,6 +349,7 @@ def tables(setting: str, variants, raws: dict, work: Path, results: Path,
     views = {"equal generations": {key: indicators(r["front"], r["objectives"],
                                                    r["hv_reference"])
                                  for key, r in raws.items()}}
+    lines += headroom(raws, views["equal generations"], variants, seeds)
     if second_view:
         cut = {}
         for s in seeds:
