@@ -35,3 +35,22 @@ def require_dask_extra() -> None:
     except ImportError as exc:
         pytest.fail(f"the [dask] extra is not installed (run scripts/setup.sh): {exc}",
                     pytrace=False)
+
+
+def kill_when(proc, ready, timeout_s: float = 300, poll_s: float = 0.05) -> None:
+    """SIGKILL the subprocess ``proc`` as soon as ``ready()`` is true (checked every
+    ``poll_s``), then reap it; the test fails if the process ended first (nothing was killed,
+    so a resume test would prove nothing)."""
+    import signal
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None and not ready():
+        time.sleep(poll_s)
+    if proc.poll() is not None:
+        err = proc.communicate()[1]
+        pytest.fail(f"the run ended before it could be killed: {(err or '')[-2000:]}")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()

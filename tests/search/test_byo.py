@@ -5,14 +5,13 @@ search (``[space] kind = "assignment"``) resumes exactly after SIGKILL."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _fakes import kill_when
 
 from evoapproxnas.cli import main
 from evoapproxnas.search.study.archive import read_records
@@ -165,15 +164,8 @@ def test_assignment_search_resumes_exactly_after_sigkill(converted, tmp_path):
     assert all(r.status == "ok" and len(r.genome) == 3 for r in records)
     killed = tmp_path / "killed"
     proc = _cli("run", config, "--out", killed, "--quiet", "--no-plots")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        done = read_records(killed / "archive.jsonl") if killed.exists() else []
-        if any(r.generation >= 1 for r in done):
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    kill_when(proc, lambda: killed.exists() and any(
+        r.generation >= 1 for r in read_records(killed / "archive.jsonl")))
     assert not (killed / "front.json").exists()
     _finish(_cli("resume", killed, "--quiet", "--no-plots"))
 

@@ -1,11 +1,9 @@
 """A tiny real campaign on Dask whose workers and client are killed resumes to the process
 pool's run, bit for bit."""
 
-import signal
-import time
 
 import pytest
-from _fakes import require_dask_extra
+from _fakes import kill_when, require_dask_extra
 
 from evoapproxnas.search.study.archive import read_records
 
@@ -21,16 +19,12 @@ def test_dask_with_killed_workers_and_client_then_resume_equals_the_process_run(
     settings = ["--set", "executor.kind=dask", "--set", "debug.die_once_fraction=0.3",
                 "--set", "search.generations=2"]
     proc = cli("run", TINY, "--out", out, *settings, "--quiet", "--no-plots")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
+
+    def ready() -> bool:
         records = read_records(out / "archive.jsonl") if out.exists() else []
-        if any(r.generation >= 1 for r in records) or len(records) >= 4:
-            break
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}")
-    proc.send_signal(signal.SIGKILL)  # the client; its LocalCluster's processes follow
-    proc.communicate()
+        return any(r.generation >= 1 for r in records) or len(records) >= 4
+
+    kill_when(proc, ready)  # the client; its LocalCluster's processes follow
     assert not (out / "front.json").exists()
     finish(cli("resume", out, "--quiet", "--no-plots"))
     records = read_records(out / "archive.jsonl")

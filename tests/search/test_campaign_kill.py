@@ -1,10 +1,10 @@
 """A tiny real campaign killed with SIGKILL mid-run and resumed equals an uninterrupted one,
 bit for bit, under Eigen's and the production float kernels."""
 
-import signal
 import time
 
 import pytest
+from _fakes import kill_when
 
 from evoapproxnas.search.study.archive import read_records
 from evoapproxnas.search.worker import CRASH_RETRY_NOTE
@@ -24,16 +24,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(kernels, request, tmp_
     out = tmp_path / "run"
     proc = cli("run", TINY, "--out", out, "--set", "search.generations=2", "--quiet",
                "--no-plots", env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        records = read_records(out / "archive.jsonl") if out.exists() else []
-        if any(r.generation >= 1 for r in records):
-            break
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}")
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    kill_when(proc, lambda: out.exists() and any(
+        r.generation >= 1 for r in read_records(out / "archive.jsonl")))
     time.sleep(0.5)  # orphaned workers notice the closed pipe and exit
     assert not (out / "front.json").exists()
     killed_at = len(read_records(out / "archive.jsonl"))

@@ -4,15 +4,13 @@ and a run killed with SIGKILL that resumes to the uninterrupted run's archive (n
 the ``InstantWorkers`` stand-in)."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _fakes import InstantWorkers
+from _fakes import InstantWorkers, kill_when
 
 from evoapproxnas.cgp import count_params, multiply_layers
 from evoapproxnas.config import load_config
@@ -161,16 +159,8 @@ def test_an_assisted_run_killed_with_sigkill_resumes_to_the_same_archive(tmp_pat
     proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     archive = run.path / "archive.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill inside a predictor-chosen generation
-        n = len(archive.read_text().splitlines()) if archive.exists() else 0
-        if n >= 8 or proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    if proc.poll() is not None:
-        pytest.fail(f"the run ended before it could be killed: {proc.communicate()[1][-2000:]}")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: archive.exists() and len(archive.read_text().splitlines()) >= 8,
+              timeout_s=120, poll_s=0.02)  # inside a predictor-chosen generation
     killed_at = len(read_records(archive))
     assert 0 < killed_at < len(archived(reference.path))
     run_campaign(run.path, reporter=SilentReporter(), evaluate_test=False,
