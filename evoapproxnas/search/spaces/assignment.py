@@ -86,16 +86,21 @@ class AssignmentSpec:
 _DESCRIBED: dict[tuple, tuple] = {}
 
 
-def model_path(cfg) -> Path:
-    """``space.model`` resolved against the folder of the config file."""
-    text = cfg.space.model
-    if not text:
-        raise UserError(f"{cfg.source}: space.kind = 'assignment' needs space.model, the "
-                        "trained Keras model (.keras) whose layers take the multipliers")
+def beside_config(cfg, text: str) -> Path:
+    """The path ``text`` of a ``[space]`` key resolved against the folder of the config
+    file (as given where the config came from no file)."""
     path = Path(text)
     if not path.is_absolute() and cfg.source and not cfg.source.startswith("<"):
         path = Path(cfg.source).parent / path
     return path
+
+
+def model_path(cfg) -> Path:
+    """``space.model`` resolved against the folder of the config file."""
+    if not cfg.space.model:
+        raise UserError(f"{cfg.source}: space.kind = 'assignment' needs space.model, the "
+                        "trained Keras model (.keras) whose layers take the multipliers")
+    return beside_config(cfg, cfg.space.model)
 
 
 def sidecar(path: Path) -> Path:
@@ -170,10 +175,7 @@ def make_assignment_spec(cfg, multipliers: list) -> AssignmentSpec:
 
 def sensitivity_path(cfg) -> Path:
     """``space.sensitivity`` resolved against the folder of the config file."""
-    path = Path(cfg.space.sensitivity)
-    if not path.is_absolute() and cfg.source and not cfg.source.startswith("<"):
-        path = Path(cfg.source).parent / path
-    return path
+    return beside_config(cfg, cfg.space.sensitivity)
 
 
 def read_guide(path: Path, multipliers: list[str], layers: list[str]) -> Guide:
@@ -226,8 +228,8 @@ def copy_sensitivity(cfg, folder: Path) -> str:
 class AssignmentSpace(Redrawing):
     """Multiplier genes of the fixed network of an ``AssignmentSpec`` (module docstring):
     sampled uniformly (a ``uniform_share`` of the samples one multiplier on every layer, a
-    ``guided_share`` drawn by the sensitivity guide), mutated by changing each gene with probability 1 / genes (at least one), keyed by the
-    model's fingerprint and the genes."""
+    ``guided_share`` drawn by the sensitivity guide), mutated by changing each gene with
+    probability 1 / genes (at least one), keyed by the model's fingerprint and the genes."""
 
     make_spec = staticmethod(make_assignment_spec)
 
