@@ -1,5 +1,5 @@
-"""Stand-ins shared by the tests (importable from every test folder: tests/conftest.py puts
-this folder on ``sys.path``)."""
+"""Stand-ins and plain references shared by the tests (importable from every test folder:
+tests/conftest.py puts this folder on ``sys.path``)."""
 
 from evoapproxnas.search.tasks import TestOutcome, TestTask, TrainOutcome
 
@@ -54,3 +54,17 @@ def kill_when(proc, ready, timeout_s: float = 300, poll_s: float = 0.05) -> None
         pytest.fail(f"the run ended before it could be killed: {(err or '')[-2000:]}")
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
+
+
+def cheapest_within(drops, power, tolerance):
+    """Plain-Python reference of the assignment space's sensitivity guide for one tolerance:
+    per layer (a row of ``drops``), the cheapest multiplier whose drop is within it (ties:
+    smaller drop, then lower gene), or the least harmful one where none is."""
+    genes = []
+    for row in drops:
+        within = [j for j in range(len(row)) if row[j] <= tolerance]
+        if not within:
+            genes.append(min(range(len(row)), key=lambda j: row[j]))
+        else:
+            genes.append(min(within, key=lambda j: (power[j], row[j], j)))
+    return tuple(genes)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _fakes import kill_when
+from _fakes import cheapest_within, kill_when
 
 from evoapproxnas.cli import main
 from evoapproxnas.search.study.archive import read_records
@@ -202,17 +202,9 @@ def test_a_sensitivity_guided_search_starts_from_the_maps_cheapest_assignments(c
     run_campaign(run.path, reporter=SilentReporter())
     # every sampled genome is the map's rule for some tolerance (plain Python from the file)
     sens = json.loads((tmp_path / "run" / "sensitivity.json").read_text())
-    drops = [[sens["base_accuracy"] - a for a in row] for row in sens["accuracy"]]
-    columns = [sens["multipliers"].index(name) for name in allowed]
-    expected = set()
-    for tolerance in {d for row in drops for d in row}:
-        genes = []
-        for row in drops:
-            within = [g for g, j in enumerate(columns) if row[j] <= tolerance]
-            genes.append(min(within, key=lambda g: (sens["power_rel"][columns[g]],
-                                                     row[columns[g]], g))
-                         if within else min(range(len(columns)),
-                                            key=lambda g: row[columns[g]]))
-        expected.add(tuple(genes))
+    columns = [sens["multipliers"].index(name) for name in allowed]  # gene order
+    drops = [[sens["base_accuracy"] - row[j] for j in columns] for row in sens["accuracy"]]
+    power = [sens["power_rel"][j] for j in columns]
+    expected = {cheapest_within(drops, power, t) for t in {d for row in drops for d in row}}
     records = read_records(tmp_path / "run" / "archive.jsonl")
     assert records and all(tuple(r.genome) in expected for r in records)

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from _fakes import cheapest_within
 
 from evoapproxnas.search.spaces.assignment import AssignmentSpace, AssignmentSpec
 
@@ -41,18 +42,6 @@ def test_a_bad_uniform_share_is_one_line(tmp_path):
 
 DROPS = ((0.0, 0.01, 0.05, 0.30), (0.0, 0.002, 0.20, 0.50), (0.0, -0.01, 0.0, 0.02))
 POWER = (1.0, 0.8, 0.5, 0.2)
-
-
-def cheapest_within(drops, power, tolerance):
-    """Plain-Python reference of the guide's rule for one tolerance."""
-    genes = []
-    for row in drops:
-        within = [j for j in range(len(row)) if row[j] <= tolerance]
-        if not within:
-            genes.append(min(range(len(row)), key=lambda j: row[j]))
-        else:
-            genes.append(min(within, key=lambda j: (power[j], row[j], j)))
-    return tuple(genes)
 
 
 def test_the_guide_puts_the_cheapest_multiplier_within_a_drawn_tolerance_on_every_layer():
