@@ -156,15 +156,17 @@ def statistics(values: dict, name: str) -> list[str]:
     rows = []
     for start in STARTS:
         per_seed = [values[(start, s)][name] for s in SEEDS if (start, s) in values]
+        if not per_seed:
+            rows.append(f"| {name} | {start} | | |")
+            continue
         text = " ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in per_seed)
-        rows.append(f"| {name} | {start} | {text} | "
-                    f"{np.median(per_seed):.4f} |" if per_seed else f"| {name} | {start} | | |")
+        rows.append(f"| {name} | {start} | {text} | {np.median(per_seed):.4f} |")
     for other in ("random", "uniform"):
         seeds = [s for s in SEEDS if ("sensitivity", s) in values and (other, s) in values]
+        if not seeds:
+            continue
         a = np.array([values[("sensitivity", s)][name] for s in seeds], dtype=float)
         b = np.array([values[(other, s)][name] for s in seeds], dtype=float)
-        if len(seeds) == 0:
-            continue
         diff = a - b
         p = wilcoxon(a, b).pvalue if np.any(diff != 0) else math.nan
         rows.append(f"| {name} | sensitivity vs {other} | wins {int(np.sum(diff > 0))}, "
